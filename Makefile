@@ -1,0 +1,41 @@
+# Two commands for a fresh Debian machine: `make demo` and `make test`.
+# Each does its own set-up: Debian packages (zookeeper, haproxy) and a virtualenv.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBS := zookeeper haproxy
+
+.PHONY: test lint deps venv clean
+
+deps:
+	@missing=""; \
+	[ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Reinstall the package on every run so tests exercise what `pip install .` ships.
+test: deps venv
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+	cd tests && ../$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+"""nerve_py: the SmartStack registration daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,99 @@
+"""Shared fixtures: real ZooKeeper servers and backend services on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import uuid
+
+import pytest
+from support.backends import HttpBackend, TcpBackend
+from support.zk import ZooKeeperEnsemble
+
+_ENSEMBLES: list[ZooKeeperEnsemble] = []
+
+
+def _need(binary_path: str, what: str) -> None:
+    if not shutil.os.path.exists(binary_path):
+        pytest.fail(f"{what} is not installed ({binary_path}); run `make test`", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def zk_server(tmp_path_factory):
+    """One single-node ZooKeeper for the session; tests isolate themselves by chroot path."""
+    _need("/usr/share/java/zookeeper.jar", "ZooKeeper")
+    ens = ZooKeeperEnsemble(tmp_path_factory.mktemp("zk"), size=1)
+    _ENSEMBLES.append(ens)
+    ens.start()
+    yield ens
+    ens.stop()
+    _ENSEMBLES.remove(ens)
+
+
+@pytest.fixture
+def zk_ensemble(tmp_path):
+    """A fresh 3-node ZooKeeper ensemble for fault tests."""
+    _need("/usr/share/java/zookeeper.jar", "ZooKeeper")
+    ens = ZooKeeperEnsemble(tmp_path / "ensemble", size=3)
+    _ENSEMBLES.append(ens)
+    ens.start()
+    yield ens
+    ens.stop()
+    _ENSEMBLES.remove(ens)
+
+
+@pytest.fixture
+def zk_root() -> str:
+    """A unique root path so tests sharing one server never see each other's nodes."""
+    return f"/t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def zk(zk_server):
+    """A kazoo client on the session server, for test-side reads and writes."""
+    client = zk_server.client()
+    yield client
+    client.stop()
+    client.close()
+
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def http_backend():
+    """Factory for HTTP backends whose `/health` can be flipped with `.healthy`."""
+    started: list[HttpBackend] = []
+
+    def make(name: str | None = None) -> HttpBackend:
+        b = HttpBackend(name or f"web{next(_names)}").start()
+        started.append(b)
+        return b
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def tcp_backend():
+    started: list[TcpBackend] = []
+
+    def make(name: str | None = None) -> TcpBackend:
+        b = TcpBackend(name or f"tcp{next(_names)}").start()
+        started.append(b)
+        return b
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the ZooKeeper server logs to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _ENSEMBLES:
+        for ens in _ENSEMBLES:
+            report.sections.append(("zookeeper logs", ens.logs(30)))

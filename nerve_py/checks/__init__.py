@@ -1,0 +1,60 @@
+"""Health check plugins, registered by config `type` (as Ruby nerve's `CHECKS['tcp'] = ...`).
+
+`build_check` turns one check's config into a Check; `run_check` probes once and never raises.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+from . import http, noop, process, redis, tcp  # noqa: F401 - importing registers each type
+from .base import CHECKS, Check, CheckConfigError, CheckFailed, causes, is_timeout, register
+
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckConfigError",
+    "CheckFailed",
+    "build_check",
+    "describe_failure",
+    "register",
+    "run_check",
+]
+
+
+def build_check(
+    conf: Mapping[str, Any], host: str, port: int, *, registry: Mapping[str, type[Check]] = CHECKS
+) -> Check:
+    """The check `conf` describes for a service on host:port; CheckConfigError when it is wrong."""
+    if not isinstance(conf, Mapping):
+        raise CheckConfigError(f"a check must be a mapping, got {conf!r}")
+    kind = conf.get("type")
+    if kind not in registry:
+        known = ", ".join(sorted(registry))
+        raise CheckConfigError(f"check key 'type': unknown check type {kind!r} (known: {known})")
+    return registry[kind](conf, host, port)
+
+
+def run_check(check: Check) -> tuple[bool, str]:
+    """Probe once: (True, "ok") or (False, why). Any exception is a failure, never raised."""
+    try:
+        ok = check.check()
+    except Exception as exc:  # a broken check must mark the service down, not kill the watcher
+        return False, describe_failure(exc, check.timeout)
+    return (True, "ok") if ok else (False, "check failed")
+
+
+def describe_failure(exc: BaseException, timeout: float) -> str:
+    """A short reason for operators: "HTTP 503", "timed out after 0.5s", "connection refused"."""
+    for cause in causes(exc):
+        if isinstance(cause, CheckFailed):
+            return str(cause)
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted: {cause.verify_message}"
+    if is_timeout(exc):
+        return f"timed out after {timeout:g}s"
+    return f"{type(exc).__name__}: {exc}"[:200]

@@ -1,0 +1,46 @@
+"""Rise/fall debouncing of check results, so one flap does not (de)register a service.
+
+Ruby nerve keeps the last max(rise, fall) results per check: a check turns down when the last `fall`
+results all failed and up when the last `rise` all passed. Counting the results that contradict the
+current state, reset by any result that agrees with it, is the same rule without the ring buffer.
+One difference: Ruby nerve adopts a check's very first result outright; here a check starts at
+`initial` (down by default), so a new service registers only after `rise` passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class Hysteresis:
+    """One check's debounced state: up after `rise` passes in a row, down after `fall` failures."""
+
+    def __init__(self, rise: int, fall: int, initial: bool = False):
+        if rise < 1 or fall < 1:
+            raise ValueError(f"rise and fall must be at least 1, got rise={rise} fall={fall}")
+        self.rise = rise
+        self.fall = fall
+        self._up = initial
+        self._streak = 0  # consecutive results that disagree with the current state
+
+    @property
+    def up(self) -> bool:
+        """The debounced state."""
+        return self._up
+
+    def update(self, ok: bool) -> bool | None:
+        """Record one result; the new state when this result flips it, else None."""
+        ok = bool(ok)
+        if ok == self._up:
+            self._streak = 0
+            return None
+        self._streak += 1
+        if self._streak < (self.rise if ok else self.fall):
+            return None
+        self._up, self._streak = ok, 0
+        return ok
+
+
+def service_up(checks: Iterable[Hysteresis]) -> bool:
+    """A service is up when every one of its checks is up (as Ruby nerve's `all? up?`)."""
+    return all(h.up for h in checks)

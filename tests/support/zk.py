@@ -54,9 +54,7 @@ class ZooKeeperNode:
             "maxClientCnxns=0",
         ]
         if len(peers) > 1:
-            lines += [
-                f"server.{p.myid}=127.0.0.1:{p.peer_port}:{p.election_port}" for p in peers
-            ]
+            lines += [f"server.{p.myid}=127.0.0.1:{p.peer_port}:{p.election_port}" for p in peers]
         cfg = self.workdir / "zoo.cfg"
         cfg.write_text("\n".join(lines) + "\n")
         return cfg
@@ -182,7 +180,9 @@ class ZooKeeperEnsemble:
         return next((n for n in self.nodes if n.mode() == "leader"), None)
 
     def logs(self, lines: int = 40) -> str:
-        return "\n".join(f"--- zk{n.myid} ({n.log_path}) ---\n{n.tail_log(lines)}" for n in self.nodes)
+        return "\n".join(
+            f"--- zk{n.myid} ({n.log_path}) ---\n{n.tail_log(lines)}" for n in self.nodes
+        )
 
     def client(self, timeout: float = 4.0, **kw) -> KazooClient:
         c = KazooClient(hosts=self.hosts, timeout=timeout, **kw)

@@ -1,0 +1,76 @@
+"""The one-shot CLI commands (check, status, maint), kept out of cli.py's exit-code logic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from kazoo.client import KazooClient
+
+from .checks import build_check, run_check
+from .config import NerveConfig
+from .errors import NerveError
+from .state import StateDir
+
+Echo = Callable[[str], None]
+
+
+def _services(config: NerveConfig, name: str | None):
+    if name is None:
+        return config.services
+    if name not in {s.name for s in config.services}:
+        raise NerveError(f"{config.source}: no service named {name!r}")
+    return (config.service(name),)
+
+
+def run_checks_once(config: NerveConfig, name: str | None, echo: Echo) -> bool:
+    """Run every check of the chosen services once; print a table; True if all pass."""
+    rows, all_ok = [], True
+    for svc in _services(config, name):
+        for spec in svc.checks:
+            check = build_check(spec.params(), svc.host, svc.port)
+            ok, reason = run_check(check)
+            check.close()
+            all_ok &= ok
+            rows.append((svc.name, check.name, "PASS" if ok else "FAIL", reason))
+    _table(("SERVICE", "CHECK", "RESULT", "DETAIL"), rows, echo)
+    return all_ok
+
+
+def show_status(config: NerveConfig, echo: Echo) -> None:
+    """Health and maintenance from the running daemon's status file, the node from ZooKeeper."""
+    state = StateDir(config.state_dir)
+    running = state.read_status().get("services", {})
+    rows = []
+    for svc in config.services:
+        st = running.get(svc.name, {})
+        health = "unknown" if not st else ("up" if st.get("healthy") else "down")
+        maint = "yes" if state.in_maintenance(svc.name) else "no"
+        rows.append((svc.name, health, maint, _node_state(svc, st.get("node"), config)))
+    _table(("SERVICE", "HEALTH", "MAINT", "NODE"), rows, echo)
+
+
+def _node_state(svc, node: str | None, config: NerveConfig) -> str:
+    if not node:
+        return "-"
+    client = KazooClient(hosts=svc.ensemble, timeout=config.zk_session_timeout)
+    try:
+        client.start(timeout=5)
+        return node if client.exists(node) else f"{node} (missing)"
+    except Exception as e:  # noqa: BLE001 - status must print something for every service
+        return f"{node} (ZooKeeper unreachable: {type(e).__name__})"
+    finally:
+        client.stop()
+        client.close()
+
+
+def set_maintenance(config: NerveConfig, name: str | None, on: bool) -> Iterator[str]:
+    state = StateDir(config.state_dir)
+    for svc in _services(config, name):
+        state.set_maintenance(svc.name, on)
+        yield f"{svc.name}: maintenance {'on' if on else 'off'}"
+
+
+def _table(header: tuple, rows: list, echo: Echo) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

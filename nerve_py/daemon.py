@@ -1,0 +1,139 @@
+"""The nerve-py process: starts a ServiceWatcher per service, handles SIGHUP and SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from .config import NerveConfig, ServiceConfig, load_config
+from .errors import NerveError
+from .reporter import Reporter
+from .service_watcher import ServiceWatcher
+from .state import StateDir
+from .zk import ZkPool
+
+log = logging.getLogger(__name__)
+
+TICK = 0.5  # main loop period: signals, heartbeat, status file
+
+
+class ReportFailures(NerveError):
+    """ZooKeeper writes failed max_repeated_report_failures times in a row."""
+
+
+class Daemon:
+    """Runs every configured service until SIGTERM/SIGINT; SIGHUP reloads the config."""
+
+    def __init__(self, config: NerveConfig):
+        self.config = config
+        self.state = StateDir(config.state_dir)
+        self.pool = ZkPool(config.zk_session_timeout)
+        self.watchers: dict[str, ServiceWatcher] = {}
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def run(self) -> None:
+        """Block until stopped; raises ReportFailures when ZooKeeper writes keep failing."""
+        self.state.ensure()
+        self._install_signals()
+        for service in self.config.services:
+            self._start(service)
+        log.info("nerve-py running %d service(s)", len(self.watchers))
+        try:
+            self._loop()
+        finally:
+            self.shutdown()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            self._heartbeat()
+            self._write_status()
+            self._check_failures()
+            self._stop.wait(TICK)
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _start(self, service: ServiceConfig) -> ServiceWatcher:
+        conn = self.pool.get(service.ensemble)
+        watcher = ServiceWatcher(service, Reporter(service, conn), self.state)
+        watcher.start()
+        self.watchers[service.name] = watcher
+        return watcher
+
+    def reload(self) -> None:
+        """Apply a re-read config: unchanged services untouched, changed ones make-before-break."""
+        try:
+            new = load_config(self.config.source)
+        except NerveError as e:
+            log.error("reload failed, keeping the running config: %s", e)
+            return
+        old_watchers, self.config = self.watchers, new
+        self.watchers = {}
+        replaced = []
+        for service in new.services:
+            old = old_watchers.pop(service.name, None)
+            if old is not None and old.service == service:
+                self.watchers[service.name] = old
+            else:
+                replaced.append((self._start(service), old))
+        self._finish_replacements(replaced)
+        for name, gone in old_watchers.items():
+            log.info("%s: removed from config; deregistering", name)
+            gone.stop()
+        log.info("config reloaded: %d service(s)", len(self.watchers))
+
+    def _finish_replacements(self, replaced: list) -> None:
+        """Stop each old watcher once its successor has made its first decision (bounded)."""
+        for new, old in replaced:
+            if old is None:
+                continue
+            s = new.service
+            new.settled.wait(timeout=s.check_interval * (new._max_rise() + 2) + 5)
+            log.info("%s: config changed; replacing registration", s.name)
+            old.stop()
+
+    def _heartbeat(self) -> None:
+        if self.config.heartbeat_path:
+            try:
+                Path(self.config.heartbeat_path).write_text(f"{int(time.time())}\n")
+            except OSError as e:
+                log.warning("cannot write heartbeat %s: %s", self.config.heartbeat_path, e)
+
+    def _write_status(self) -> None:
+        status = {"pid_time": int(time.time()), "services": {}}
+        for name, w in self.watchers.items():
+            status["services"][name] = w.status()
+        try:
+            self.state.write_status(status)
+        except OSError as e:
+            log.warning("cannot write status file: %s", e)
+
+    def _check_failures(self) -> None:
+        limit = self.config.max_repeated_report_failures
+        for name, w in self.watchers.items():
+            if w.reporter.failures >= limit:
+                raise ReportFailures(
+                    f"{name}: {w.reporter.failures} ZooKeeper writes failed in a row"
+                )
+
+    def shutdown(self) -> None:
+        """Deregister every node and close the sessions."""
+        log.info("shutting down: deregistering %d service(s)", len(self.watchers))
+        for w in self.watchers.values():
+            w._stop.set()
+        for w in self.watchers.values():
+            w.stop()
+        self.watchers.clear()
+        self.pool.stop()

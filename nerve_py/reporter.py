@@ -1,0 +1,166 @@
+"""Keeps one service's znode in ZooKeeper in line with its health.
+
+`sync(up)` is called by the service's watcher thread on every tick. It writes only on a transition,
+re-creates the node after a lost session, checks every `reconcile_interval` that the node still
+exists (missed events), and replaces a leftover node of our own from an earlier process.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import time
+
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+
+from .config import ServiceConfig
+from .rate_limit import TokenBucket, Unlimited
+from .registration import Registration, registration_for
+from .zk import ZkConnection
+
+log = logging.getLogger(__name__)
+
+
+class Reporter:
+    """Registers and deregisters one service's node."""
+
+    def __init__(self, service: ServiceConfig, conn: ZkConnection, reconcile_interval: float = 5.0):
+        self.service = service
+        self.conn = conn
+        self.reg: Registration = registration_for(service)
+        self.node: str | None = None
+        self.failures = 0  # consecutive failed ZooKeeper operations
+        self.registrations = 0
+        self._generation = conn.generation
+        self._reconcile_interval = reconcile_interval
+        self._last_reconcile = 0.0
+        rl = service.rate_limiting
+        self._limiter = TokenBucket(rl.average_rate, rl.max_burst) if rl else Unlimited()
+
+    def sync(self, up: bool) -> None:
+        """Make ZooKeeper match `up`; errors are counted and retried on the next call."""
+        if not self.conn.connected:
+            return
+        try:
+            self._sync(up)
+            self.failures = 0
+        except KazooException as e:
+            self.failures += 1
+            log.warning("%s: ZooKeeper operation failed (%s); will retry", self.service.name, e)
+
+    def _sync(self, up: bool) -> None:
+        if self._generation != self.conn.generation:
+            self._generation = self.conn.generation
+            self.node = None  # our ephemeral node died with the session
+        if up and self.node is not None:
+            self._reconcile()
+        if up and self.node is None and self._limiter.take():
+            self._register()
+        elif not up and self.node is not None and self._limiter.take():
+            self._deregister()
+
+    def _reconcile(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reconcile < self._reconcile_interval:
+            return
+        self._last_reconcile = now
+        if self.conn.client.exists(self.node) is None:
+            log.warning("%s: node %s vanished; re-creating", self.service.name, self.node)
+            self.node = None
+
+    def _register(self) -> None:
+        self._remove_leftovers()
+        reg = self.reg
+        try:
+            path = self.conn.client.create(
+                reg.path_prefix,
+                reg.payload,
+                ephemeral=reg.ephemeral,
+                sequence=reg.sequence,
+                makepath=True,
+            )
+        except NodeExistsError:
+            path = self._replace_existing(reg.path_prefix)
+        self.node = path
+        self._last_reconcile = time.monotonic()
+        self.registrations += 1
+        log.info("%s: registered %s", self.service.name, path)
+
+    def _replace_existing(self, path: str) -> str:
+        """A fixed-name node already exists: adopt it if this session owns it, else replace it."""
+        _, stat = self.conn.client.get(path)
+        if stat.ephemeralOwner and stat.ephemeralOwner == self.conn.session_id():
+            self.conn.client.set(path, self.reg.payload)
+            return path
+        self.conn.client.delete(path)
+        reg = self.reg
+        return self.conn.client.create(path, reg.payload, ephemeral=reg.ephemeral, makepath=True)
+
+    def _deregister(self) -> None:
+        self._delete(self.node)
+        log.info("%s: deregistered %s", self.service.name, self.node)
+        self.node = None
+
+    def _delete(self, path: str) -> None:
+        with contextlib.suppress(NoNodeError):
+            self.conn.client.delete(path)
+
+    def _remove_leftovers(self) -> None:
+        """Delete nodes for our host:port left by an earlier session (e.g. after kill -9)."""
+        client, zk_path = self.conn.client, self.reg.zk_path
+        try:
+            children = client.get_children(zk_path)
+        except NoNodeError:
+            return
+        session = self.conn.session_id()
+        for child in children:
+            path = f"{zk_path}/{child}"
+            if path == self.node or not self._is_ours(child, path, session):
+                continue
+            log.info(
+                "%s: replacing leftover node %s from an earlier session", self.service.name, path
+            )
+            self._delete(path)
+
+    def _is_ours(self, child: str, path: str, session: int | None) -> bool:
+        identity = _identity_from_name(child)
+        try:
+            data, stat = self.conn.client.get(path)
+        except NoNodeError:
+            return False
+        if stat.ephemeralOwner and stat.ephemeralOwner == session:
+            return False  # a live sibling of this process (make-before-break on reload)
+        if identity is None:
+            identity = _identity_from_data(data)
+        s = self.service
+        return identity == (s.instance_id, s.host, s.port)
+
+    def deregister(self) -> None:
+        """Remove the node now (shutdown, service removed); ignores rate limits."""
+        if self.node is not None and self.conn.connected:
+            try:
+                self._deregister()
+            except KazooException as e:
+                log.warning("%s: could not delete %s: %s", self.service.name, self.node, e)
+
+
+def _identity_from_name(child: str) -> tuple | None:
+    """(name, host, port) from a path-encoded child name; None for the plain form."""
+    if not child.startswith("base64_"):
+        return None
+    try:
+        _, length, rest = child.split("_", 2)
+        data = json.loads(base64.urlsafe_b64decode(rest[: int(length)]))
+        return data.get("name"), data.get("host"), data.get("port")
+    except (ValueError, TypeError, AttributeError):
+        return ("?", None, None)
+
+
+def _identity_from_data(data: bytes) -> tuple:
+    try:
+        d = json.loads(data)
+        return d.get("name"), d.get("host"), d.get("port")
+    except (ValueError, TypeError, AttributeError):
+        return ("?", None, None)

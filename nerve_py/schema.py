@@ -1,0 +1,76 @@
+"""JSON Schema of the nerve config: Ruby nerve's keys plus ours (see docs/nerve.md)."""
+
+from __future__ import annotations
+
+# Ruby nerve keys we accept but do not implement: a warning names each one.
+RUBY_UNIMPLEMENTED_TOP = frozenset({"statsd"})
+RUBY_UNIMPLEMENTED_SERVICE = frozenset(
+    {"load_test_concurrency", "etcd_host", "etcd_port", "etcd_path", "zk_auth"}
+)
+NODE_TYPES = ["ephemeral_sequential", "ephemeral", "persistent", "persistent_sequential"]
+COMMON_CHECK_KEYS = ("type", "name", "host", "port", "timeout", "rise", "fall")
+
+_POS_NUMBER = {"type": "number", "exclusiveMinimum": 0}
+_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]+$", "maxLength": 255}
+
+CHECK_SCHEMA = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "minLength": 1},
+        "name": {"type": "string"},
+        "host": {"type": "string", "minLength": 1},
+        "port": _PORT,
+        "timeout": _POS_NUMBER,
+        "rise": {"type": "integer", "minimum": 1},
+        "fall": {"type": "integer", "minimum": 1},
+    },
+    # type-specific keys are checked by the check plugin itself
+}
+
+SERVICE_SCHEMA = {
+    "type": "object",
+    "required": ["host", "port", "zk_hosts", "zk_path", "checks"],
+    "additionalProperties": False,
+    "properties": {
+        "host": {"type": "string", "minLength": 1},
+        "port": _PORT,
+        "reporter_type": {"enum": ["zookeeper"]},
+        "zk_hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        "zk_path": {"type": "string", "pattern": "^/.*[^/]$|^/[^/]+$"},
+        "check_interval": _POS_NUMBER,
+        "checks": {"type": "array", "items": CHECK_SCHEMA},
+        "weight": {"type": "integer", "minimum": 0, "maximum": 256},
+        "haproxy_server_options": {"type": "string", "maxLength": 1024},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "node_type": {"enum": NODE_TYPES},
+        "use_path_encoding": {"type": "boolean"},
+        "rate_limiting": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "average_rate": _POS_NUMBER,
+                "max_burst": {"type": "integer", "minimum": 1},
+            },
+        },
+        **{k: {} for k in RUBY_UNIMPLEMENTED_SERVICE},
+    },
+}
+
+CONFIG_SCHEMA = {
+    "type": "object",
+    "required": ["instance_id"],
+    "additionalProperties": False,
+    "properties": {
+        "instance_id": _NAME,
+        "services": {"type": "object", "additionalProperties": SERVICE_SCHEMA},
+        "service_conf_dir": {"type": "string", "minLength": 1},
+        "heartbeat_path": {"type": "string", "minLength": 1},
+        "max_repeated_report_failures": {"type": "integer", "minimum": 1},
+        # our additions
+        "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 600},
+        "state_dir": {"type": "string", "minLength": 1},
+        **{k: {} for k in RUBY_UNIMPLEMENTED_TOP},
+    },
+}

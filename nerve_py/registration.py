@@ -2,8 +2,9 @@
 
 Compatible with Airbnb's Ruby nerve (see DESIGN.md "Wire format"):
 - plain:         <zk_path>/<instance_id>_<sequence>
-- path-encoded:  <zk_path>/base64_<len>_<urlsafe-b64(json)>_<seq>
-- payload:       {"host", "port", "name"} plus optional "weight", "haproxy_server_options", "labels".
+- path-encoded:  <zk_path>/base64_<len>_<b64url(json)>_<seq>
+- payload:       {"host", "port", "name"} plus optional "weight", "haproxy_server_options",
+                 "labels".
 """
 
 from __future__ import annotations

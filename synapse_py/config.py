@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from .backend import Backend
+import jsonschema
+
+from . import schema
+from .backend import Backend, InvalidNode, backend_from_dict
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names the file, the key path and the problem."""
 
 
 @dataclass(frozen=True)
@@ -12,7 +27,9 @@ class DiscoveryConfig:
     method: str  # "zookeeper" | "base"
     hosts: tuple[str, ...] = ()
     path: str = ""
-    label_filters: tuple[dict, ...] = ()  # Ruby synapse: [{"label":..., "value":..., "condition": "equals"}]
+    label_filters: tuple[
+        dict, ...
+    ] = ()  # Ruby synapse: [{"label":..., "value":..., "condition": "equals"}]
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,218 @@ class SynapseConfig:
     file_output: FileOutputConfig | None = None
     zk_session_timeout: float = 10.0
     source: str = ""  # the file it was read from, for messages
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
 
     def service(self, name: str) -> ServiceConfig:
         return next(s for s in self.services if s.name == name)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_VALIDATOR = jsonschema.Draft202012Validator
+
+
+class _RawService(NamedTuple):
+    """A schema-valid service dict and where it came from, for messages."""
+
+    source: str
+    prefix: str  # its key path in that file: "services.web." or "" for a service_conf_dir file
+    data: Mapping[str, Any]
+
+
+def load_config(path: str | Path) -> SynapseConfig:
+    """Read, validate and convert a (Ruby synapse compatible) config; raise `ConfigError`."""
+    source = str(path)
+    raw = _load_checked(source, schema.CONFIG)
+    services = {
+        name: _RawService(source, f"services.{name}.", data)
+        for name, data in raw.get("services", {}).items()
+    }
+    if "service_conf_dir" in raw:
+        services.update(_conf_dir_services(source, raw["service_conf_dir"]))
+    warnings = tuple(_warnings(source, raw, services))
+    for warning in warnings:
+        log.warning("%s", warning)
+    return SynapseConfig(
+        services=tuple(_service(name, services[name]) for name in sorted(services)),
+        haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
+        file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
+        zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
+        source=source,
+        warnings=warnings,
+    )
+
+
+def _load_checked(source: str, json_schema: Mapping) -> Any:
+    """Parse one file, refuse ERB and control characters, validate it against `json_schema`."""
+    raw = _parse(source, _read(source))
+    _check_strings(source, raw, "")
+    error = jsonschema.exceptions.best_match(_VALIDATOR(json_schema).iter_errors(raw))
+    if error is not None:
+        raise ConfigError(_describe(source, error))
+    return raw
+
+
+def _read(source: str) -> str:
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    except OSError as e:
+        raise ConfigError(f"{source}: cannot read: {e.strerror}") from None
+
+
+def _parse(source: str, text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{source}: {_why_not_json(source, text, e)}") from None
+    except ValueError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _why_not_json(source: str, text: str, e: json.JSONDecodeError) -> str:
+    if "<%" in text:
+        line = text[: text.index("<%")].count("\n") + 1
+        return f"line {line}: ERB templates (<% ... %>) are not supported; render the file first"
+    if source.endswith((".yaml", ".yml")):
+        return "YAML config files are not supported; convert the file to JSON"
+    return f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    duplicate = next((k for k in keys if keys.count(k) > 1), None)
+    if duplicate is not None:
+        raise ValueError(f"key {duplicate!r} appears twice in one object")
+    return dict(pairs)
+
+
+def _check_strings(source: str, value: Any, path: str) -> None:
+    """ERB and control characters are refused in every key and string, with the key path."""
+    for key, child in _children(value):
+        child_path = f"{path}.{key}" if path else str(key)
+        for text in (key, child):
+            if isinstance(text, str) and "<%" in text:
+                raise ConfigError(f"{source}: {child_path}: ERB templates are not supported")
+            if isinstance(text, str) and _CONTROL_RE.search(text):
+                raise ConfigError(f"{source}: {child_path}: control character in string")
+        _check_strings(source, child, child_path)
+
+
+def _children(value: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(value, dict):
+        yield from value.items()
+    elif isinstance(value, list):
+        yield from enumerate(value)
+
+
+def _describe(source: str, error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    problem = error.message
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        unknown = sorted(k for k in error.instance if k not in known)
+        path, problem = f"{path}.{unknown[0]}".lstrip("."), "unknown key"
+    if len(problem) > 200:
+        problem = problem[:200] + "..."
+    return f"{source}: {path}: {problem}" if path else f"{source}: {problem}"
+
+
+def _conf_dir_services(source: str, directory: str) -> dict[str, _RawService]:
+    """Ruby synapse: every `<name>.json` in the folder is the service `<name>`; it wins."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ConfigError(f"{source}: service_conf_dir: {directory} is not a folder")
+    services = {}
+    for file in sorted(folder.iterdir()):
+        if file.suffix in (".yaml", ".yml"):
+            raise ConfigError(f"{file}: YAML service files are not supported; convert to JSON")
+        if file.suffix == ".json":
+            name = _name_from_file(file)
+            services[name] = _RawService(str(file), "", _load_checked(str(file), schema.SERVICE))
+    return services
+
+
+def _name_from_file(file: Path) -> str:
+    if not re.fullmatch(schema.NAME_PATTERN, file.stem) or len(file.stem) > 255:
+        raise ConfigError(
+            f"{file}: the service name from the file name must match [A-Za-z0-9_.:-]+"
+        )
+    return file.stem
+
+
+def _warnings(source: str, raw: Mapping, services: Mapping[str, _RawService]) -> Iterator[str]:
+    for warning in schema.not_implemented_warnings(raw):
+        yield f"{source}: {warning}"
+    for name in sorted(services):
+        service = services[name]
+        for warning in schema.service_warnings(service.prefix, service.data):
+            yield f"{service.source}: {warning}"
+
+
+# --- raw (schema-valid) dicts to dataclasses -------------------------------------------------
+
+
+def _service(name: str, raw: _RawService) -> ServiceConfig:
+    d = raw.data
+    return ServiceConfig(
+        name=name,
+        discovery=_discovery(d["discovery"]),
+        haproxy=_service_haproxy(d.get("haproxy", {})),
+        default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
+        keep_default_servers=d.get("keep_default_servers", False),
+        use_previous_backends=d.get("use_previous_backends", True),
+    )
+
+
+def _discovery(d: Mapping) -> DiscoveryConfig:
+    if d["method"] not in schema.DISCOVERY_METHODS:
+        return DiscoveryConfig(method="base")  # warned about in schema.service_warnings
+    path = d.get("path", "")
+    return DiscoveryConfig(
+        method=d["method"],
+        hosts=tuple(d.get("hosts", ())),
+        path=path.rstrip("/") or path,
+        label_filters=tuple(
+            {**f, "condition": f.get("condition", "equals")} for f in d.get("label_filters", ())
+        ),
+    )
+
+
+def _service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
+    lines = {k: _lines(d[k]) for k in ("listen", "frontend", "backend") if k in d}
+    port = d.get("port")
+    return _from_dict(ServiceHaproxyConfig, d, port=None if port is None else int(port), **lines)
+
+
+def _lines(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _default_servers(raw: _RawService, servers: list[Mapping]) -> Iterator[Backend]:
+    for i, server in enumerate(servers):
+        try:
+            yield backend_from_dict(server)
+        except InvalidNode as e:
+            raise ConfigError(f"{raw.source}: {raw.prefix}default_servers.{i}: {e}") from None
+
+
+def _haproxy(d: Mapping) -> HaproxyConfig:
+    sockets = d.get("socket_file_path")
+    return _from_dict(
+        HaproxyConfig,
+        d,
+        global_=tuple(d.get("global", ())),
+        defaults=tuple(d.get("defaults", ())),
+        extra_sections=tuple((k, tuple(v)) for k, v in d.get("extra_sections", {}).items()),
+        socket_file_path=sockets[0] if isinstance(sockets, list) else sockets,
+        stats=StatsConfig(**d.get("stats", {})),
+    )
+
+
+def _from_dict(cls: type, d: Mapping, **converted: Any) -> Any:
+    """Build `cls` from the keys of `d` that are its field names, then the converted values."""
+    plain = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+    return cls(**{**plain, **converted})

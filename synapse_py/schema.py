@@ -1,0 +1,224 @@
+"""JSON Schema of the synapse config: the Ruby synapse's keys plus ours (see docs/synapse.md).
+
+Ruby keys we accept but do not implement are listed in `NOT_IMPLEMENTED`; the schema lets them
+through (any value) and `not_implemented_warnings` names each one that is present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+# section -> {key: what happens instead}. Sections: "" (top level), "haproxy", "service",
+# "service.haproxy", "service.discovery".
+NOT_IMPLEMENTED: dict[str, dict[str, str]] = {
+    "": {
+        "statsd": "no statsd metrics are sent",
+        "generator_config_path": "generator config is not read from a separate file",
+        "nginx": "there is no nginx generator",
+    },
+    "haproxy": {
+        "shared_frontend": "no shared frontend is rendered",
+        "server_order_seed": "servers are ordered by name",
+        "max_server_id": "server ids are assigned by synapse-py",
+    },
+    "service": {"nginx": "there is no nginx generator"},
+    "service.haproxy": {
+        "shared_frontend": "no shared frontend is rendered",
+        "server_port_override": "the port registered in ZooKeeper is used",
+        "backend_order": "servers are ordered by name",
+        "cookie_value_method": "no cookie is added to server lines",
+        "bind_options": "the bind line has no extra options",
+    },
+    "service.discovery": {"decode": "nodes are decoded in the nerve format"},
+}
+DISCOVERY_METHODS = ("zookeeper", "base")
+NAME_PATTERN = "^[A-Za-z0-9_.:-]+$"  # service and backend names become HAProxy ids and file names
+
+_STR = {"type": "string"}
+_BOOL = {"type": "boolean"}
+_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+_SECONDS = {"type": "number", "minimum": 0}
+_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 255}
+_STR_LIST = {"type": "array", "items": _STR}
+_LINES = {"anyOf": [_STR, _STR_LIST]}  # Ruby examples use both `"frontend": "mode tcp"` and lists
+
+
+def _object(section: str | None, props: dict, required: tuple[str, ...] = ()) -> dict:
+    """A closed object: unknown keys are errors, except the Ruby keys we only warn about."""
+    accepted = dict.fromkeys(NOT_IMPLEMENTED.get(section, {}), True)
+    return {
+        "type": "object",
+        "properties": {**accepted, **props},
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+LABEL_FILTER = _object(
+    None,
+    {"label": _STR, "value": _STR, "condition": {"enum": ["equals", "not-equals"]}},
+    required=("label", "value"),
+)
+
+DEFAULT_SERVER = _object(
+    None,
+    {
+        "name": _NAME,
+        "host": _STR,
+        "port": _PORT,
+        "weight": {"type": ["integer", "null"], "minimum": 0, "maximum": 256},
+        "haproxy_server_options": {"type": ["string", "null"]},
+        "labels": {"type": ["object", "null"], "additionalProperties": _STR},
+    },
+    required=("name", "host", "port"),
+)
+
+_FILTERS = {"type": "array", "items": LABEL_FILTER}
+_ZOOKEEPER = _object(
+    "service.discovery",
+    {
+        "method": {"const": "zookeeper"},
+        "hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        "path": {"type": "string", "pattern": "^/"},
+        "label_filters": _FILTERS,
+    },
+    required=("hosts", "path"),
+)
+_BASE = _object("service.discovery", {"method": {"const": "base"}, "label_filters": _FILTERS})
+
+
+def _when_method(method: str, then: dict) -> dict:
+    return {"if": {"properties": {"method": {"const": method}}}, "then": then}
+
+
+DISCOVERY = {
+    # any other method is accepted (with a warning) and behaves as "base"
+    "type": "object",
+    "required": ["method"],
+    "properties": {"method": {"type": "string", "minLength": 1}},
+    "allOf": [_when_method("zookeeper", _ZOOKEEPER), _when_method("base", _BASE)],
+}
+
+SERVICE_HAPROXY = _object(
+    "service.haproxy",
+    {
+        "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+        "bind_address": _STR,
+        "server_options": _STR,
+        "listen": _LINES,
+        "frontend": _LINES,
+        "backend": _LINES,
+        "backend_name": _NAME,
+        "disabled": _BOOL,
+    },
+)
+
+SERVICE = _object(
+    "service",
+    {
+        "discovery": DISCOVERY,
+        "haproxy": SERVICE_HAPROXY,
+        "default_servers": {"type": "array", "items": DEFAULT_SERVER},
+        "keep_default_servers": _BOOL,
+        "use_previous_backends": _BOOL,
+    },
+    required=("discovery",),
+)
+
+STATS = _object(
+    None,
+    {
+        "enabled": _BOOL,
+        "bind_address": {"type": "string", "minLength": 1},
+        "port": _PORT,
+        "uri": {"type": "string", "pattern": "^/[^\\s]*$"},
+        "auth": {"type": "string", "pattern": "^[^:\\s]+:[^\\s]+$"},
+    },
+)
+
+
+def _required_unless_false(flag: str, needed: str) -> dict:
+    """Ruby synapse: `needed` is required unless `flag` is explicitly false (flags default true)."""
+    return {
+        "if": {"properties": {flag: {"const": False}}, "required": [flag]},
+        "else": {"required": [needed]},
+    }
+
+
+HAPROXY = {
+    **_object(
+        "haproxy",
+        {
+            "global": _STR_LIST,
+            "defaults": _STR_LIST,
+            "extra_sections": {"type": "object", "additionalProperties": _STR_LIST},
+            "bind_address": {"type": "string", "minLength": 1},
+            "config_file_path": {"type": "string", "minLength": 1},
+            "do_writes": _BOOL,
+            "do_reloads": _BOOL,
+            "reload_command": {"type": "string", "minLength": 1},
+            "do_socket": _BOOL,
+            "socket_file_path": {
+                "anyOf": [{"type": "string", "minLength": 1}, {**_STR_LIST, "minItems": 1}]
+            },
+            "restart_interval": _SECONDS,
+            "restart_jitter": {"type": "number", "minimum": 0, "maximum": 1},
+            "state_file_path": {"type": "string", "minLength": 1},
+            "state_file_ttl": {"type": "number", "exclusiveMinimum": 0},
+            "do_checks": _BOOL,
+            "check_command": {"type": "string", "minLength": 1},
+            "stats": STATS,
+        },
+    ),
+    "allOf": [
+        _required_unless_false("do_writes", "config_file_path"),
+        _required_unless_false("do_reloads", "reload_command"),
+        _required_unless_false("do_socket", "socket_file_path"),
+    ],
+}
+
+CONFIG = _object(
+    "",
+    {
+        "services": {
+            "type": "object",
+            "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 255},
+            "additionalProperties": SERVICE,
+        },
+        "service_conf_dir": {"type": "string", "minLength": 1},
+        "haproxy": HAPROXY,
+        "file_output": _object(None, {"output_directory": _STR}, required=("output_directory",)),
+        "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+    },
+)
+
+
+def not_implemented_warnings(config: Mapping) -> Iterator[str]:
+    """One message per accepted-but-not-implemented top-level or `haproxy` key in a valid config."""
+    yield from _present("", "", config)
+    haproxy = config.get("haproxy", {})
+    yield from _present("haproxy", "haproxy.", haproxy)
+    sockets = haproxy.get("socket_file_path")
+    if isinstance(sockets, list) and len(sockets) > 1:
+        yield "haproxy.socket_file_path: several sockets are not implemented; the first is used"
+
+
+def service_warnings(prefix: str, service: Mapping) -> Iterator[str]:
+    """The same for one valid service; `prefix` is its key path (e.g. "services.web.")."""
+    discovery, haproxy = service["discovery"], service.get("haproxy", {})
+    yield from _present("service", prefix, service)
+    yield from _present("service.haproxy", f"{prefix}haproxy.", haproxy)
+    yield from _present("service.discovery", f"{prefix}discovery.", discovery)
+    if discovery["method"] not in DISCOVERY_METHODS:
+        yield (
+            f"{prefix}discovery.method: {discovery['method']!r} is not implemented; "
+            "the service uses only its default_servers (as method 'base')"
+        )
+    if "port" in haproxy and haproxy["port"] is None:
+        yield f"{prefix}haproxy.port: null (a bind without a port) is not implemented; no frontend"
+
+
+def _present(section: str, prefix: str, section_config: Mapping) -> Iterator[str]:
+    for key, instead in NOT_IMPLEMENTED[section].items():
+        if key in section_config:
+            yield f"{prefix}{key}: accepted but not implemented by synapse-py; {instead}"

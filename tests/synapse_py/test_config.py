@@ -1,0 +1,270 @@
+"""Config loading: Ruby synapse compatibility, schema errors that name file and key path."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from synapse_py.backend import Backend
+from synapse_py.config import ConfigError, load_config
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "synapse.md"
+
+MINIMAL = {
+    "services": {
+        "web": {
+            "discovery": {"method": "zookeeper", "hosts": ["zk1:2181"], "path": "/nerve/web"},
+            "haproxy": {"port": 3213},
+        }
+    },
+    "haproxy": {
+        "config_file_path": "/etc/haproxy/haproxy.cfg",
+        "reload_command": "systemctl reload haproxy",
+        "socket_file_path": "/run/haproxy/admin.sock",
+        "global": ["daemon"],
+        "defaults": ["mode http"],
+    },
+}
+
+
+def write(folder: Path, config: object, name: str = "synapse.json") -> str:
+    path = folder / name
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    return str(path)
+
+
+def changed(**edits: object) -> dict:
+    """MINIMAL with dotted-path edits applied (a value of ... deletes the key)."""
+    config = copy.deepcopy(MINIMAL)
+    for dotted, value in edits.items():
+        *parents, last = dotted.split("__")
+        target = config
+        for key in parents:
+            target = target.setdefault(key, {})
+        if value is ...:
+            del target[last]
+        else:
+            target[last] = value
+    return config
+
+
+def load_error(tmp_path: Path, config: object, name: str = "synapse.json") -> str:
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, config, name))
+    return str(e.value)
+
+
+def docs_example() -> str:
+    text = DOCS.read_text()
+    return re.search(r"<!-- example-config -->\s*```json\n(.*?)```", text, re.DOTALL).group(1)
+
+
+def test_minimal_config_and_defaults(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL))
+    web = config.service("web")
+    assert web.discovery.hosts == ("zk1:2181",) and web.discovery.path == "/nerve/web"
+    assert web.haproxy.port == 3213 and web.backend_name == "web"
+    assert web.use_previous_backends is True and web.keep_default_servers is False
+    assert config.haproxy.global_ == ("daemon",) and config.haproxy.do_socket is True
+    assert config.haproxy.restart_interval == 2.0 and config.haproxy.state_file_ttl == 86400
+    assert config.haproxy.stats.bind_address == "127.0.0.1" and not config.haproxy.stats.enabled
+    assert config.zk_session_timeout == 10.0 and config.file_output is None
+    assert config.warnings == () and config.source.endswith("synapse.json")
+
+
+def test_docs_example_loads_unchanged(tmp_path):
+    config = load_config(write(tmp_path, docs_example()))
+    assert [s.name for s in config.services] == ["api", "db", "web"]
+    assert config.warnings == ()
+
+
+def test_full_config_maps_every_key(tmp_path):
+    config = load_config(write(tmp_path, docs_example()))
+    web, db = config.service("web"), config.service("db")
+    assert web.haproxy.server_options == "check inter 2s rise 3 fall 2"
+    assert web.haproxy.listen == ("mode http", "option httpchk GET /health")
+    assert web.discovery.label_filters == (
+        {"label": "az", "value": "us-east-1a", "condition": "equals"},
+    )
+    assert db.haproxy.frontend == ("mode tcp",) and db.haproxy.backend_name == "postgres"
+    assert db.default_servers == (Backend("10.0.0.5", 5432, "db-default"),)
+    assert db.keep_default_servers and not db.use_previous_backends
+    assert config.haproxy.extra_sections == (("listen admin", ("bind 127.0.0.1:3210",)),)
+    assert config.haproxy.stats.enabled and config.haproxy.stats.auth == "admin:secret"
+    assert config.file_output.output_directory == "/var/run/synapse/services"
+    assert config.zk_session_timeout == 15
+
+
+def test_service_conf_dir_merges_services_named_by_file(tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    write(conf_d, {"discovery": {"method": "base"}, "haproxy": {"port": 4000}}, "api.json")
+    write(conf_d, {"discovery": {"method": "base"}}, "web.json")  # overrides services.web
+    (conf_d / "README.txt").write_text("ignored, as by the Ruby synapse")
+    config = load_config(write(tmp_path, changed(service_conf_dir=str(conf_d))))
+    assert config.service("api").haproxy.port == 4000
+    assert config.service("web").discovery.method == "base"
+
+
+def test_service_conf_dir_errors_name_the_service_file(tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    write(conf_d, {"discovery": {"method": "base"}, "haproxy": {"port": 0}}, "api.json")
+    message = load_error(tmp_path, changed(service_conf_dir=str(conf_d)))
+    assert f"{conf_d / 'api.json'}: haproxy.port:" in message
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"api.yaml": "x: 1"}, "YAML service files are not supported"),
+        ({"bad name.json": "{}"}, "service name from the file name"),
+        ({}, None),
+    ],
+)
+def test_service_conf_dir_problems(tmp_path, files, expected):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    for name, text in files.items():
+        (conf_d / name).write_text(text)
+    if expected is None:
+        missing = str(tmp_path / "missing")
+        assert "is not a folder" in load_error(tmp_path, changed(service_conf_dir=missing))
+    else:
+        assert expected in load_error(tmp_path, changed(service_conf_dir=str(conf_d)))
+
+
+@pytest.mark.parametrize(
+    ("edits", "path", "problem"),
+    [
+        ({"services__web__haproxy__port": 70000}, "services.web.haproxy.port", "maximum"),
+        ({"services__web__haproxy__port": True}, "services.web.haproxy.port", "type"),
+        ({"services__web__haproxy__prot": 1}, "services.web.haproxy.prot", "unknown key"),
+        ({"services__web__bogus": 1}, "services.web.bogus", "unknown key"),
+        ({"bogus": {}}, "bogus", "unknown key"),
+        ({"haproxy__bogus": 1}, "haproxy.bogus", "unknown key"),
+        ({"services__web__discovery__hosts": ...}, "services.web.discovery", "'hosts'"),
+        ({"services__web__discovery__path": ...}, "services.web.discovery", "'path'"),
+        ({"services__web__discovery__hosts": []}, "services.web.discovery.hosts", "non-empty"),
+        ({"services__web__discovery__path": "nerve"}, "services.web.discovery.path", "match"),
+        ({"services__web__discovery__bogus": 1}, "services.web.discovery.bogus", "unknown key"),
+        ({"services__web__discovery": ...}, "services.web", "'discovery'"),
+        ({"haproxy__config_file_path": ...}, "haproxy", "'config_file_path'"),
+        ({"haproxy__reload_command": ...}, "haproxy", "'reload_command'"),
+        ({"haproxy__socket_file_path": ...}, "haproxy", "'socket_file_path'"),
+        ({"haproxy__restart_interval": -1}, "haproxy.restart_interval", "minimum"),
+        ({"haproxy__restart_jitter": 2}, "haproxy.restart_jitter", "maximum"),
+        ({"haproxy__state_file_ttl": 0}, "haproxy.state_file_ttl", "0"),
+        ({"haproxy__global": "daemon"}, "haproxy.global", "type"),
+        ({"haproxy__stats": {"auth": "nocolon"}}, "haproxy.stats.auth", "match"),
+        ({"haproxy__stats": {"port": 0}}, "haproxy.stats.port", "minimum"),
+        ({"zk_session_timeout": 0}, "zk_session_timeout", "minimum"),
+        ({"file_output": {}}, "file_output", "'output_directory'"),
+        (
+            {"services__web__discovery__label_filters": [{"label": "a", "value": "b", "x": 1}]},
+            "services.web.discovery.label_filters.0.x",
+            "unknown key",
+        ),
+        (
+            {"services__web__default_servers": [{"name": "a", "host": "h", "port": 80, "x": 1}]},
+            "services.web.default_servers.0.x",
+            "unknown key",
+        ),
+        (
+            {"services__web__default_servers": [{"name": "a", "host": "h\\n x", "port": 80}]},
+            "services.web.default_servers.0",
+            "host",
+        ),
+        (
+            {"services__web__default_servers": [{"name": "a", "host": "h", "port": 80.0}]},
+            "services.web.default_servers.0",
+            "port",
+        ),
+        ({"services__web__haproxy__backend_name": "a b"}, "services.web.haproxy.backend_name", ""),
+        (
+            {"services__web__haproxy__backend": ["x\nserver evil"]},
+            "services.web.haproxy.backend.0",
+            "control",
+        ),
+    ],
+)
+def test_errors_name_file_key_path_and_problem(tmp_path, edits, path, problem):
+    message = load_error(tmp_path, changed(**edits))
+    assert message.startswith(f"{tmp_path / 'synapse.json'}: {path}: ")
+    assert problem in message
+
+
+def test_zookeeper_path_trailing_slash_is_dropped(tmp_path):
+    config = load_config(write(tmp_path, changed(services__web__discovery__path="/nerve/web/")))
+    assert config.service("web").discovery.path == "/nerve/web"
+
+
+def test_haproxy_flags_false_release_their_required_keys(tmp_path):
+    haproxy = {"do_writes": False, "do_reloads": False, "do_socket": False}
+    config = load_config(write(tmp_path, changed(haproxy=haproxy)))
+    assert config.haproxy.config_file_path is None and not config.haproxy.do_socket
+
+
+def test_bad_service_name_is_an_error(tmp_path):
+    config = changed()
+    config["services"]["we b"] = {"discovery": {"method": "base"}}
+    assert "services: 'we b' does not match" in load_error(tmp_path, config)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"services": {"web": <%= @web %>}}', "line 1: ERB templates"),
+        ('{\n"haproxy": {"global": ["<%= x %>"]}}', "haproxy.global.0: ERB templates"),
+        ('{"services": {', "not valid JSON"),
+        ('{"services": {}, "services": {}}', "'services' appears twice"),
+        ("[1, 2]", "not of type 'object'"),
+    ],
+)
+def test_unusable_files(tmp_path, text, expected):
+    assert expected in load_error(tmp_path, text)
+
+
+def test_yaml_file_says_yaml_is_not_supported(tmp_path):
+    assert "YAML config files are not supported" in load_error(tmp_path, "services: {}", "s.yaml")
+
+
+def test_missing_and_non_utf8_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(str(tmp_path / "nope.json"))
+    (tmp_path / "latin1.json").write_bytes(b'{"x": "\xe9"}')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(str(tmp_path / "latin1.json"))
+
+
+def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, caplog):
+    config = changed(
+        statsd={"host": "localhost", "port": 8125},
+        haproxy__shared_frontend=["bind 127.0.0.1:80"],
+        haproxy__socket_file_path=["/run/a.sock", "/run/b.sock"],
+        services__web__haproxy__server_port_override=8080,
+        services__web__discovery__decode={"method": "nerve"},
+    )
+    config["services"]["dns"] = {"discovery": {"method": "dns", "nameserver": "10.0.0.2"}}
+    with caplog.at_level(logging.WARNING, logger="synapse_py.config"):
+        loaded = load_config(write(tmp_path, config))
+    assert len(loaded.warnings) == 6
+    expected = ["statsd", "haproxy.shared_frontend", "haproxy.socket_file_path",
+                "services.dns.discovery.method", "services.web.haproxy.server_port_override",
+                "services.web.discovery.decode"]  # fmt: skip
+    for key, warning in zip(expected, loaded.warnings, strict=True):
+        assert f"synapse.json: {key}: " in warning and "not implemented" in warning
+    assert [r.getMessage() for r in caplog.records] == list(loaded.warnings)
+    assert loaded.service("dns").discovery.method == "base"
+    assert loaded.haproxy.socket_file_path == "/run/a.sock"
+
+
+def test_null_port_is_accepted_with_a_warning(tmp_path):
+    loaded = load_config(write(tmp_path, changed(services__web__haproxy__port=None)))
+    assert loaded.service("web").haproxy.port is None
+    assert "services.web.haproxy.port: null" in loaded.warnings[0]

@@ -1,0 +1,233 @@
+"""The HAProxy generator: membership into pre-allocated server slots, by runtime API where it can.
+
+Each apply renders haproxy.cfg from the whole desired state (so a reload reproduces what the
+runtime API set) and pushes address, weight and maintenance changes over the admin socket into
+backends whose structure the running HAProxy already has. A change of structure (a service, an
+option, a backend outgrowing its slots) or an unreachable socket installs the validated file and
+requests a reload.
+
+Hostnames from the registry are resolved here, bounded by `resolve_timeout`, and rendered as IP
+addresses: `set server addr` takes only addresses in 2.6 without `resolvers`, and the file must
+match what the runtime API set. A host that does not resolve is skipped (logged, `unresolved`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..atomic import write_atomic
+from ..backend import Backend
+from ..config import HaproxyConfig, ServiceConfig
+from ..proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
+from ..proxy.reloader import Reloader
+from ..render import render_haproxy
+from .haproxy_config import (
+    ConfigRejected,
+    ServicePlan,
+    build_context,
+    signature,
+    validate_candidate,
+)
+from .haproxy_resolve import HostResolver
+from .haproxy_slots import SlotTable, build_slots, runtime_commands
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One desired state: the services with their slots, its structure, and the rendered file."""
+
+    services: tuple[ServicePlan, ...]
+    structure: dict[str, Any]
+    text: str
+
+
+class HaproxyGenerator:
+    """Keeps one HAProxy in step with the desired membership (see the module docstring)."""
+
+    name = "haproxy"
+
+    def __init__(
+        self,
+        config: HaproxyConfig,
+        haproxy_bin: str | None = None,
+        resolve_timeout: float = 2.0,
+        settle_timeout: float = 10.0,
+    ):
+        self.config = config
+        self.haproxy_bin = haproxy_bin or shutil.which("haproxy") or "/usr/sbin/haproxy"
+        self.settle_timeout = settle_timeout
+        self.runtime_commands = 0
+        self.renders = 0
+        self.installs = 0
+        self.failed_validations = 0
+        self._lock = threading.RLock()
+        self._tables: dict[str, SlotTable] = {}
+        self._resolver = HostResolver(resolve_timeout)
+        self._socket = _socket_for(config)
+        self._reloader = self._make_reloader()
+        self._installed: tuple[str, dict] | None = None  # (text, structure) of the file on disk
+        self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
+        self._worker_pid: str | None = None
+
+    @property
+    def reloads(self) -> int:
+        """Reload commands run (the first one usually starts HAProxy)."""
+        return self._reloader.reloads if self._reloader else 0
+
+    @property
+    def unresolved(self) -> int:
+        """Backends skipped because their hostname did not resolve in time."""
+        return self._resolver.failures
+
+    def apply(
+        self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
+    ) -> None:
+        """Make HAProxy route each enabled service to exactly `membership[service.name]`."""
+        with self._lock:
+            plan = self._plan(services, membership)
+            complete, socket_down = self._converge(plan)
+            if complete:
+                self._live = (plan.text, plan.structure)
+            if not self._install(plan) or complete:
+                return
+            if socket_down or self._live is None or self._live[0] != plan.text:
+                self._request_reload()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait for a deferred reload to run; False on timeout."""
+        return self._reloader.flush(timeout) if self._reloader else True
+
+    def stop(self) -> None:
+        """Drop a deferred reload and background work; HAProxy keeps running."""
+        if self._reloader:
+            self._reloader.stop()
+        self._resolver.close()
+
+    def _plan(self, services: Sequence[ServiceConfig], membership: Mapping) -> Plan:
+        enabled = [s for s in services if not s.haproxy.disabled]
+        self._tables = {
+            s.backend_name: self._tables.get(s.backend_name, SlotTable()) for s in enabled
+        }
+        planned = tuple((s, self._slots(s, membership.get(s.name, ()))) for s in enabled)
+        self.renders += 1
+        text = render_haproxy(build_context(self.config, planned))
+        return Plan(planned, signature(self.config, planned), text)
+
+    def _slots(self, svc: ServiceConfig, backends: Sequence[Backend]):
+        addresses = self._resolver.resolve_all({b.host for b in backends})
+        usable: dict[str, Backend] = {}
+        for b in backends:  # the first of two nodes with the same host:port wins
+            if addresses.get(b.host):
+                usable.setdefault(b.key, b)
+        layout = self._tables[svc.backend_name].assign(list(usable.values()))
+        return build_slots(layout, svc.haproxy.server_options, addresses)
+
+    def _converge(self, plan: Plan) -> tuple[bool, bool]:
+        """Runtime-apply each backend the live HAProxy has unchanged: (all done?, socket down?)."""
+        if self._socket is None or self._live is None:
+            return False, False
+        live = self._live[1]
+        try:
+            same = [
+                self._converge_backend(svc, slots)
+                for svc, slots in plan.services
+                if live.get(svc.backend_name) == plan.structure[svc.backend_name]
+            ]
+        except SocketUnavailable as exc:
+            log.warning("admin socket unavailable, falling back to a reload: %s", exc)
+            return False, True
+        except HaproxySocketError as exc:
+            log.warning("runtime API refused a change, falling back to a reload: %s", exc)
+            return False, False
+        return all(same) and len(same) == len(plan.services) and live == plan.structure, False
+
+    def _converge_backend(self, svc: ServiceConfig, slots) -> bool:
+        """Bring one backend's live servers to `slots`; False if HAProxy has other servers."""
+        backend = svc.backend_name
+        rows = {r.server: r for r in self._socket.show_servers_state(backend)}
+        if set(rows) != {s.name for s in slots}:
+            return False
+        for slot in slots:
+            for method, args in runtime_commands(slot, rows[slot.name]):
+                getattr(self._socket, method)(backend, slot.name, *args)
+                self.runtime_commands += 1
+        return True
+
+    def _install(self, plan: Plan) -> bool:
+        """Validate and install the file (unless do_writes is off); False if it was refused."""
+        if self._installed and self._installed[0] == plan.text:
+            return True
+        path = self.config.config_file_path
+        if self.config.do_writes and path:
+            try:
+                write_atomic(path, plan.text, validate=self._validate)
+            except (ConfigRejected, OSError) as exc:
+                self.failed_validations += isinstance(exc, ConfigRejected)
+                log.error("haproxy config not installed, the running HAProxy is unchanged: %s", exc)
+                return False
+            self.installs += 1
+        self._installed = (plan.text, plan.structure)
+        return True
+
+    def _validate(self, candidate: str) -> None:
+        check = self.config.check_command if self.config.do_checks else None
+        validate_candidate(candidate, self.haproxy_bin, check)
+
+    def _make_reloader(self) -> Reloader | None:
+        cfg = self.config
+        if not (cfg.do_reloads and cfg.reload_command):
+            return None
+        return Reloader(
+            cfg.reload_command,
+            cfg.restart_interval,
+            cfg.restart_jitter,
+            lock=self._lock,
+            before=self._before_reload,
+            after=self._after_reload,
+        )
+
+    def _request_reload(self) -> None:
+        if self._reloader is None:
+            log.info("haproxy config changed; reloads are off (do_reloads/reload_command)")
+            return
+        self._reloader.request()
+
+    def _before_reload(self) -> None:
+        self._worker_pid = self._current_pid()
+
+    def _after_reload(self, ok: bool) -> None:
+        """Once the new worker answers, HAProxy holds the installed file."""
+        if ok and self._await_new_worker(self._worker_pid):
+            self._live = self._installed
+
+    def _current_pid(self) -> str | None:
+        try:
+            return self._socket.show_info().get("Pid") if self._socket else None
+        except HaproxySocketError:
+            return None
+
+    def _await_new_worker(self, old_pid: str | None) -> bool:
+        if self._socket is None:
+            return True
+        deadline = time.monotonic() + self.settle_timeout
+        while time.monotonic() < deadline:
+            pid = self._current_pid()
+            if pid is not None and pid != old_pid:
+                return True
+            time.sleep(0.05)
+        log.error("no new HAProxy worker answered within %.1fs of the reload", self.settle_timeout)
+        return False
+
+
+def _socket_for(config: HaproxyConfig) -> HaproxySocket | None:
+    if config.do_socket and config.socket_file_path:
+        return HaproxySocket(config.socket_file_path)
+    return None

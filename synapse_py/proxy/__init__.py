@@ -1,0 +1,1 @@
+"""Talking to a running HAProxy: the runtime API client and the rate-limited reloader."""

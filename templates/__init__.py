@@ -1,0 +1,1 @@
+"""Jinja2 templates for synapse_py; this marker lets `pip install .` ship them as package data."""

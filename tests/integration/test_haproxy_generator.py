@@ -1,0 +1,241 @@
+"""The HAProxy generator against a real master-worker HAProxy started through `reload_command`."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from support.haproxy import HAPROXY, HaproxyFiles, spread, wait_for
+from support.ports import free_port
+
+from synapse_py.backend import Backend
+from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
+from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.proxy.haproxy_socket import HaproxySocket
+from synapse_py.proxy.reloader import Reloader
+
+pytestmark = pytest.mark.integration
+
+DEFAULTS = ("mode http", "timeout connect 1s", "timeout client 5s", "timeout server 5s")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class MaintBackend(Backend):
+    """A member marked in maintenance (the generator reads `maintenance` when a Backend has it)."""
+
+    maintenance: bool = False
+
+
+class Rig:
+    """One generator, its HAProxy files and its services."""
+
+    def __init__(self, files: HaproxyFiles, **overrides):
+        self.files = files
+        self.config = HaproxyConfig(
+            defaults=DEFAULTS,
+            bind_address="127.0.0.1",
+            config_file_path=files.config,
+            reload_command=files.reload_command,
+            socket_file_path=files.socket,
+            restart_interval=0.0,
+            **overrides,
+        )
+        self.gen = HaproxyGenerator(self.config, haproxy_bin=HAPROXY)
+        self.socket = HaproxySocket(files.socket)
+
+    def apply(self, services, membership) -> None:
+        self.gen.apply(tuple(services), {k: tuple(v) for k, v in membership.items()})
+        assert self.gen.flush(10)
+
+    def worker_pid(self) -> str:
+        return self.socket.show_info()["Pid"]
+
+    def servers(self, backend: str) -> dict[str, tuple]:
+        """Live servers that can take traffic: slot -> (addr, port, weight)."""
+        rows = self.socket.show_servers_state(backend)
+        return {r.server: (r.addr, r.port, r.weight) for r in rows if r.state == "ready"}
+
+
+@pytest.fixture
+def rig(tmp_path):
+    files = HaproxyFiles(tmp_path)
+    made: list[Rig] = []
+
+    def make(**overrides) -> Rig:
+        made.append(Rig(files, **overrides))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.gen.stop()
+    files.stop()
+
+
+def service(name: str, port: int | None, **haproxy) -> ServiceConfig:
+    return ServiceConfig(
+        name=name,
+        discovery=DiscoveryConfig(method="base"),
+        haproxy=ServiceHaproxyConfig(port=port, **haproxy),
+    )
+
+
+def member(http_backend_instance, weight: int | None = None, **extra) -> Backend:
+    b = http_backend_instance
+    cls = MaintBackend if extra else Backend
+    return cls(host=b.host, port=b.port, name=b.name, weight=weight, **extra)
+
+
+def names(*backends) -> set[str]:
+    return {b.name for b in backends}
+
+
+def test_traffic_reaches_exactly_the_live_servers(rig, http_backend):
+    r, port = rig(), free_port()
+    web = [http_backend() for _ in range(3)]
+    http_backend()  # running, but not a member: must never get traffic
+    r.apply([service("web", port)], {"web": [member(b) for b in web]})
+    assert r.gen.reloads == 1  # the reload command started HAProxy
+    assert set(spread(port, 30)) == names(*web)
+    assert Counter(spread(port, 30)) == {b.name: 10 for b in web}
+
+
+def test_add_and_remove_apply_with_zero_reloads(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b, c = (http_backend() for _ in range(3))
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a)]})
+    pid, cfg_before = r.worker_pid(), Path(r.files.config).read_text()
+    r.apply([svc], {"web": [member(a), member(b), member(c)]})
+    assert set(spread(port)) == names(a, b, c)
+    r.apply([svc], {"web": [member(b), member(c)]})
+    assert set(spread(port)) == names(b, c)
+    assert (r.gen.reloads, r.worker_pid()) == (1, pid)
+    assert r.gen.runtime_commands > 0
+    assert Path(r.files.config).read_text() != cfg_before  # the file follows the runtime state
+
+
+def test_an_unchanged_server_keeps_its_slot(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a)]})
+    slot_a = r.servers("web")
+    r.apply([svc], {"web": [member(a), member(b)]})
+    commands = r.gen.runtime_commands
+    r.apply([svc], {"web": [member(a), member(b)]})
+    assert r.gen.runtime_commands == commands  # nothing changed: nothing sent
+    assert slot_a.items() <= r.servers("web").items()
+
+
+def test_weight_and_maintenance_apply_with_zero_reloads(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a, 1), member(b, 1)]})
+    pid = r.worker_pid()
+    r.apply([svc], {"web": [member(a, 1), member(b, 0)]})
+    assert set(spread(port)) == {a.name}
+    r.apply([svc], {"web": [member(a, 1), member(b, 3)]})
+    assert spread(port, 40) == {a.name: 10, b.name: 30}
+    r.apply([svc], {"web": [member(a, 1, maintenance=True), member(b, 3)]})
+    assert set(spread(port)) == {b.name}
+    r.apply([svc], {"web": [member(a, 1), member(b, 1)]})
+    assert set(spread(port)) == names(a, b)
+    assert (r.gen.reloads, r.worker_pid()) == (1, pid)
+
+
+def test_outgrowing_the_slots_reloads_once_then_works(rig, http_backend):
+    r, port = rig(), free_port()
+    many = [http_backend() for _ in range(9)]
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(many[0])]})
+    assert len(r.socket.show_servers_state("web")) == 8
+    r.apply([svc], {"web": [member(b) for b in many]})
+    assert r.gen.reloads == 2
+    assert len(r.socket.show_servers_state("web")) == 16
+    assert set(spread(port, 45)) == names(*many)
+    r.apply([svc], {"web": [member(b) for b in many[:5]]})
+    assert r.gen.reloads == 2 and set(spread(port)) == names(*many[:5])
+
+
+def test_a_new_service_reloads_once(rig, http_backend):
+    r, web_port, api_port = rig(), free_port(), free_port()
+    web, api = http_backend(), http_backend()
+    web_svc, api_svc = service("web", web_port), service("api", api_port)
+    r.apply([web_svc], {"web": [member(web)]})
+    r.apply([web_svc, api_svc], {"web": [member(web)], "api": [member(api)]})
+    assert r.gen.reloads == 2
+    assert set(spread(web_port)) == {web.name} and set(spread(api_port)) == {api.name}
+
+
+def test_a_config_haproxy_rejects_is_never_installed(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    web = service("web", port)
+    r.apply([web], {"web": [member(a)]})
+    good = Path(r.files.config).read_text()
+    bad = service("bad", free_port(), backend=("no-such-keyword 1",))
+    r.apply([web, bad], {"web": [member(a)], "bad": []})
+    assert (r.gen.failed_validations, r.gen.reloads) == (1, 1)
+    assert Path(r.files.config).read_text() == good
+    assert not list(Path(r.files.config).parent.glob(".haproxy.cfg.*"))  # no temp file left
+    r.apply([web, bad], {"web": [member(a), member(b)], "bad": []})  # web still follows membership
+    assert set(spread(port)) == names(a, b) and r.gen.reloads == 1
+
+
+def test_the_file_reproduces_the_runtime_state_on_reload(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b, c = (http_backend() for _ in range(3))
+    svc = service("web", port, server_options="check inter 500")
+    r.apply([svc], {"web": [member(a), member(b)]})
+    r.apply([svc], {"web": [member(b, 4), member(c, 2, maintenance=True)]})
+    before, pid = r.servers("web"), r.worker_pid()
+    subprocess.run(r.files.reload_command, shell=True, check=True, timeout=10)
+    assert wait_for(lambda: r.worker_pid() != pid, 10)
+    assert r.servers("web") == before
+    assert wait_for(lambda: set(spread(port, 10)) == {b.name}, 5)
+
+
+def test_a_hostname_is_resolved_and_routed(rig, http_backend):
+    r, port = rig(), free_port()
+    a = http_backend()
+    r.apply([service("web", port)], {"web": [Backend("localhost", a.port, a.name)]})
+    assert set(spread(port, 10)) == {a.name}
+    assert r.servers("web")["s1"][:2] in {("127.0.0.1", a.port), ("::1", a.port)}
+
+
+def test_without_the_socket_every_change_reloads(rig, http_backend):
+    r, port = rig(do_socket=False), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a)]})
+    r.apply([svc], {"web": [member(a)]})
+    r.apply([svc], {"web": [member(a), member(b)]})
+    assert r.gen.reloads == 2 and r.gen.runtime_commands == 0
+    assert wait_for(lambda: set(spread(port, 10)) == names(a, b), 5)
+
+
+def test_disabled_services_and_stats_page(rig, http_backend):
+    from synapse_py.config import StatsConfig
+
+    stats_port = free_port()
+    r, port = rig(stats=StatsConfig(enabled=True, port=stats_port, auth="ops:pw")), free_port()
+    off = service("off", free_port(), disabled=True)
+    r.apply([service("web", port), off], {"web": [member(http_backend())], "off": []})
+    text = Path(r.files.config).read_text()
+    assert "off" not in text.split("listen synapse_stats")[1]
+    assert f"bind 127.0.0.1:{stats_port}" in text and "stats auth ops:pw" in text
+
+
+def test_reloads_inside_the_interval_are_deferred_and_coalesced(tmp_path):
+    marker = tmp_path / "reloads"
+    reloader = Reloader(f"echo x >> {marker}", interval=0.5, jitter=0.2)
+    for _ in range(4):
+        reloader.request()
+    assert marker.read_text().count("x") == 1 and reloader.pending
+    assert reloader.flush(5) and marker.read_text().count("x") == 2
+    assert reloader.reloads == 2 and reloader.failures == 0
+    reloader.stop()

@@ -180,34 +180,24 @@ HOSTILE_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("host", HOSTILE_HOSTS)
-def test_hostile_hosts_are_rejected(host):
+BAD_WEIGHTS = [-1, 257, True, "5", 1.5, {}]
+HOSTILE_FIELDS = [
+    (field, value)
+    for field, values in [
+        ("host", HOSTILE_HOSTS),
+        ("name", HOSTILE_NAMES),
+        ("port", HOSTILE_PORTS),
+        ("weight", BAD_WEIGHTS),
+        ("haproxy_server_options", HOSTILE_OPTIONS),
+    ]
+    for value in values
+]
+
+
+@pytest.mark.parametrize(("field", "value"), HOSTILE_FIELDS)
+def test_hostile_field_rejects_the_node(field, value):
     with pytest.raises(InvalidNode):
-        decode_node("n_1", data(host=host))
-
-
-@pytest.mark.parametrize("name", HOSTILE_NAMES)
-def test_hostile_names_are_rejected(name):
-    with pytest.raises(InvalidNode):
-        decode_node("n_1", data(name=name))
-
-
-@pytest.mark.parametrize("port", HOSTILE_PORTS)
-def test_hostile_ports_are_rejected(port):
-    with pytest.raises(InvalidNode):
-        decode_node("n_1", data(port=port))
-
-
-@pytest.mark.parametrize("weight", [-1, 257, True, "5", 1.5, {}])
-def test_bad_weights_are_rejected(weight):
-    with pytest.raises(InvalidNode):
-        decode_node("n_1", data(weight=weight))
-
-
-@pytest.mark.parametrize("options", HOSTILE_OPTIONS)
-def test_hostile_server_options_are_rejected(options):
-    with pytest.raises(InvalidNode):
-        decode_node("n_1", data(haproxy_server_options=options))
+        decode_node("n_1", data(**{field: value}))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from kazoo.client import KazooClient
@@ -12,6 +13,7 @@ from .errors import NerveError
 from .state import StateDir
 
 Echo = Callable[[str], None]
+STALE_AFTER = 10.0  # seconds; the daemon rewrites its status file twice a second
 
 
 def _services(config: NerveConfig, name: str | None):
@@ -39,7 +41,11 @@ def run_checks_once(config: NerveConfig, name: str | None, echo: Echo) -> bool:
 def show_status(config: NerveConfig, echo: Echo) -> None:
     """Health and maintenance from the running daemon's status file, the node from ZooKeeper."""
     state = StateDir(config.state_dir)
-    running = state.read_status().get("services", {})
+    status = state.read_status()
+    fresh = time.time() - status.get("updated", 0) < STALE_AFTER
+    running = status.get("services", {}) if fresh else {}
+    if not fresh:
+        echo(f"nerve-py is not running (no fresh status in {state.status_path})")
     rows = []
     for svc in config.services:
         st = running.get(svc.name, {})

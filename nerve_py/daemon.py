@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -112,7 +113,7 @@ class Daemon:
                 log.warning("cannot write heartbeat %s: %s", self.config.heartbeat_path, e)
 
     def _write_status(self) -> None:
-        status = {"pid_time": int(time.time()), "services": {}}
+        status = {"updated": int(time.time()), "pid": os.getpid(), "services": {}}
         for name, w in self.watchers.items():
             status["services"][name] = w.status()
         try:
@@ -132,7 +133,7 @@ class Daemon:
         """Deregister every node and close the sessions."""
         log.info("shutting down: deregistering %d service(s)", len(self.watchers))
         for w in self.watchers.values():
-            w._stop.set()
+            w.request_stop()
         for w in self.watchers.values():
             w.stop()
         self.watchers.clear()

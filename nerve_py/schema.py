@@ -42,8 +42,13 @@ SERVICE_SCHEMA = {
         "check_interval": _POS_NUMBER,
         "checks": {"type": "array", "items": CHECK_SCHEMA},
         "weight": {"type": "integer", "minimum": 0, "maximum": 256},
-        "haproxy_server_options": {"type": "string", "maxLength": 1024},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "haproxy_server_options": {"type": "string", "maxLength": 512},
+        "labels": {
+            "type": "object",
+            "maxProperties": 64,
+            "propertyNames": {"maxLength": 128},
+            "additionalProperties": {"type": "string", "maxLength": 512},
+        },
         "node_type": {"enum": NODE_TYPES},
         "use_path_encoding": {"type": "boolean"},
         "rate_limiting": {

@@ -32,9 +32,7 @@ class ServiceWatcher:
         self.reporter = reporter
         self.state = state
         self.checks = [build_check(s.params(), service.host, service.port) for s in service.checks]
-        self.hysteresis = [
-            Hysteresis(c.conf.get("rise", 1), c.conf.get("fall", 1)) for c in self.checks
-        ]
+        self.hysteresis = [Hysteresis(c.rise, c.fall) for c in self.checks]
         self.results: list[CheckResult] = []
         self.healthy = not self.checks  # no checks: always up, as Ruby nerve
         self.maintenance = False
@@ -84,6 +82,10 @@ class ServiceWatcher:
 
     def _max_rise(self) -> int:
         return max((h.rise for h in self.hysteresis), default=0)
+
+    def request_stop(self) -> None:
+        """Ask the thread to stop after its current tick (does not wait)."""
+        self._stop.set()
 
     def stop(self, deregister: bool = True) -> None:
         """Stop the thread; by default also remove the node."""

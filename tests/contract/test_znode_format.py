@@ -1,0 +1,94 @@
+"""The znode format pinned from both sides: what nerve_py writes, synapse_py (and Ruby) reads.
+
+Tests may import both packages; the packages never import each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from nerve_py.config import CheckSpec, ServiceConfig
+from nerve_py.registration import registration_for
+from synapse_py.backend import InvalidNode, decode_node
+
+# A node exactly as Airbnb's Ruby nerve writes it (plain form, ephemeral_sequential).
+RUBY_CHILD = "i-0abc_0000000042"
+RUBY_DATA = b'{"host":"10.1.2.3","port":8080,"name":"i-0abc","weight":3}'
+
+
+def service(**kw) -> ServiceConfig:
+    base = dict(
+        name="web",
+        instance_id="i-0abc",
+        host="10.1.2.3",
+        port=8080,
+        zk_hosts=("z:2181",),
+        zk_path="/nerve/services/web/services",
+        checks=(CheckSpec("noop", '{"type": "noop"}'),),
+    )
+    base.update(kw)
+    return ServiceConfig(**base)
+
+
+def test_ruby_nerve_node_is_read_by_synapse():
+    b = decode_node(RUBY_CHILD, RUBY_DATA)
+    assert (b.host, b.port, b.name, b.weight) == ("10.1.2.3", 8080, "i-0abc", 3)
+
+
+def test_plain_form_pinned():
+    reg = registration_for(service(weight=3))
+    assert reg.path_prefix == "/nerve/services/web/services/i-0abc_"
+    assert reg.ephemeral and reg.sequence
+    assert json.loads(reg.payload) == {
+        "host": "10.1.2.3",
+        "port": 8080,
+        "name": "i-0abc",
+        "weight": 3,
+    }
+
+
+@pytest.mark.parametrize("encoded", [False, True])
+def test_nerve_writes_what_synapse_reads(encoded):
+    svc = service(
+        weight=5,
+        labels=(("az", "a"),),
+        haproxy_server_options="check inter 2s",
+        use_path_encoding=encoded,
+    )
+    reg = registration_for(svc)
+    child = reg.prefix + "0000000007"
+    b = decode_node(child, reg.payload)
+    assert (b.host, b.port, b.name, b.weight) == ("10.1.2.3", 8080, "i-0abc", 5)
+    assert b.haproxy_server_options == "check inter 2s"
+    assert dict(b.labels) == {"az": "a"}
+    if encoded:  # decodable from the name alone, without reading the node
+        assert decode_node(child, None).key == "10.1.2.3:8080"
+
+
+def test_path_encoded_name_pinned():
+    reg = registration_for(service(use_path_encoding=True))
+    encoded = base64.urlsafe_b64encode(reg.payload).decode()
+    assert reg.prefix == f"base64_{len(encoded)}_{encoded}_"
+
+
+@pytest.mark.parametrize(
+    "node_type, ephemeral, sequence",
+    [
+        ("ephemeral_sequential", True, True),
+        ("ephemeral", True, False),
+        ("persistent", False, False),
+        ("persistent_sequential", False, True),
+    ],
+)
+def test_node_types(node_type, ephemeral, sequence):
+    reg = registration_for(service(node_type=node_type))
+    assert (reg.ephemeral, reg.sequence) == (ephemeral, sequence)
+    assert decode_node(reg.prefix + ("0000000001" if sequence else ""), reg.payload).port == 8080
+
+
+def test_synapse_rejects_what_nerve_would_never_write():
+    with pytest.raises(InvalidNode):
+        decode_node(RUBY_CHILD, b'{"host":"10.1.2.3\\nbackend x","port":8080,"name":"i"}')

@@ -27,6 +27,7 @@ from ..config import HaproxyConfig, ServiceConfig
 from ..proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
 from ..proxy.reloader import Reloader
 from ..render import render_haproxy
+from . import register
 from .haproxy_config import (
     ConfigRejected,
     ServicePlan,
@@ -49,6 +50,7 @@ class Plan:
     text: str
 
 
+@register("haproxy")
 class HaproxyGenerator:
     """Keeps one HAProxy in step with the desired membership (see the module docstring)."""
 
@@ -74,8 +76,10 @@ class HaproxyGenerator:
         self._socket = _socket_for(config)
         self._reloader = self._make_reloader()
         self._installed: tuple[str, dict] | None = None  # (text, structure) of the file on disk
+        self._rejected = ""  # the last text validation refused: not checked again
         self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
         self._worker_pid: str | None = None
+        self._members: dict[str, Sequence[Backend]] = {}  # last membership applied, per service
 
     @property
     def reloads(self) -> int:
@@ -90,7 +94,11 @@ class HaproxyGenerator:
     def apply(
         self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
     ) -> None:
-        """Make HAProxy route each enabled service to exactly `membership[service.name]`."""
+        """Make HAProxy route each enabled service to exactly `membership[service.name]`.
+
+        A service missing from `membership` (not discovered yet) keeps the backends it had, or
+        starts with its `default_servers`.
+        """
         with self._lock:
             plan = self._plan(services, membership)
             complete, socket_down = self._converge(plan)
@@ -116,10 +124,16 @@ class HaproxyGenerator:
         self._tables = {
             s.backend_name: self._tables.get(s.backend_name, SlotTable()) for s in enabled
         }
-        planned = tuple((s, self._slots(s, membership.get(s.name, ()))) for s in enabled)
+        self._members = {s.name: self._members_of(s, membership) for s in enabled}
+        planned = tuple((s, self._slots(s, self._members[s.name])) for s in enabled)
         self.renders += 1
         text = render_haproxy(build_context(self.config, planned))
         return Plan(planned, signature(self.config, planned), text)
+
+    def _members_of(self, svc: ServiceConfig, membership: Mapping) -> Sequence[Backend]:
+        if svc.name in membership:
+            return membership[svc.name]
+        return self._members.get(svc.name, svc.default_servers)
 
     def _slots(self, svc: ServiceConfig, backends: Sequence[Backend]):
         addresses = self._resolver.resolve_all({b.host for b in backends})
@@ -165,16 +179,26 @@ class HaproxyGenerator:
         """Validate and install the file (unless do_writes is off); False if it was refused."""
         if self._installed and self._installed[0] == plan.text:
             return True
-        path = self.config.config_file_path
-        if self.config.do_writes and path:
-            try:
-                write_atomic(path, plan.text, validate=self._validate)
-            except (ConfigRejected, OSError) as exc:
-                self.failed_validations += isinstance(exc, ConfigRejected)
-                log.error("haproxy config not installed, the running HAProxy is unchanged: %s", exc)
-                return False
-            self.installs += 1
+        if plan.text == self._rejected or not self._write(plan.text):
+            return False
         self._installed = (plan.text, plan.structure)
+        return True
+
+    def _write(self, text: str) -> bool:
+        path = self.config.config_file_path
+        if not (self.config.do_writes and path):
+            return True
+        try:
+            write_atomic(path, text, validate=self._validate)
+        except ConfigRejected as exc:
+            self.failed_validations += 1
+            self._rejected = text
+            log.error("haproxy config refused, not installed; HAProxy is unchanged: %s", exc)
+            return False
+        except OSError as exc:
+            log.error("haproxy config not written; HAProxy is unchanged: %s", exc)
+            return False
+        self.installs += 1
         return True
 
     def _validate(self, candidate: str) -> None:

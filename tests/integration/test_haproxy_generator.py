@@ -239,3 +239,22 @@ def test_reloads_inside_the_interval_are_deferred_and_coalesced(tmp_path):
     assert reloader.flush(5) and marker.read_text().count("x") == 2
     assert reloader.reloads == 2 and reloader.failures == 0
     reloader.stop()
+
+
+def test_a_service_missing_from_the_membership_keeps_its_servers(rig, http_backend):
+    r, port = rig(), free_port()
+    a = http_backend()
+    web, api = service("web", port), service("api", free_port())
+    r.apply([web], {"web": [member(a)]})
+    r.apply([web, api], {"api": []})  # web not reported this round: not emptied
+    assert set(spread(port, 10)) == {a.name}
+
+
+def test_do_writes_and_do_reloads_off(rig, http_backend):
+    quiet = rig(do_writes=False, do_reloads=False)
+    quiet.gen.apply((service("web", free_port()),), {"web": (member(http_backend()),)})
+    assert not Path(quiet.files.config).exists() and quiet.gen.renders == 1
+    assert quiet.gen.reloads == 0
+    manual = rig(do_reloads=False)
+    manual.gen.apply((service("web", free_port()),), {"web": ()})
+    assert Path(manual.files.config).exists() and manual.gen.reloads == 0

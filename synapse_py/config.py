@@ -101,6 +101,10 @@ class SynapseConfig:
     haproxy: HaproxyConfig | None = None
     file_output: FileOutputConfig | None = None
     zk_session_timeout: float = 10.0
+    wait_min: float = (
+        0.02  # quiet time the reconciler waits for after an event (consul-template's wait)
+    )
+    wait_max: float = 0.25  # ... but never longer than this after the first event of a burst
     source: str = ""  # the file it was read from, for messages
     warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
 
@@ -140,6 +144,8 @@ def load_config(path: str | Path) -> SynapseConfig:
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
+        wait_min=float(raw.get("wait", {}).get("min", 0.02)),
+        wait_max=float(raw.get("wait", {}).get("max", 0.25)),
         source=source,
         warnings=warnings,
     )

@@ -189,6 +189,13 @@ CONFIG = _object(
         "haproxy": HAPROXY,
         "file_output": _object(None, {"output_directory": _STR}, required=("output_directory",)),
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+        "wait": _object(
+            None,
+            {
+                "min": {"type": "number", "minimum": 0, "maximum": 60},
+                "max": {"type": "number", "minimum": 0, "maximum": 600},
+            },
+        ),
     },
 )
 

@@ -109,6 +109,13 @@ class HaproxyGenerator:
             if socket_down or self._live is None or self._live[0] != plan.text:
                 self._request_reload()
 
+    def render(
+        self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
+    ) -> str:
+        """The haproxy.cfg `apply` would install, without touching HAProxy or the disk."""
+        with self._lock:
+            return self._plan(services, membership).text
+
     def flush(self, timeout: float) -> bool:
         """Wait for a deferred reload to run; False on timeout."""
         return self._reloader.flush(timeout) if self._reloader else True

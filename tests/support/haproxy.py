@@ -17,11 +17,14 @@ HAPROXY = "/usr/sbin/haproxy"
 
 
 def reload_command(haproxy: str, config: str, pidfile: str) -> str:
-    """Reload the master with SIGUSR2 when it runs; otherwise start a daemonized master-worker."""
+    """Reload the master with SIGUSR2 when it runs; otherwise start a daemonized master-worker.
+
+    A killed master can linger as a zombie where nothing reaps orphans (containers): not running.
+    """
     h, c, p = (shlex.quote(x) for x in (haproxy, config, pidfile))
     return (
-        f'if [ -s {p} ] && kill -0 "$(cat {p})" 2>/dev/null; then kill -USR2 "$(cat {p})"; '
-        f"else {h} -W -D -p {p} -f {c}; fi"
+        f'if [ -s {p} ] && grep -qs "^State:[[:space:]]*[RSDTtIWPK]" "/proc/$(cat {p})/status"; '
+        f'then kill -USR2 "$(cat {p})"; else {h} -W -D -p {p} -f {c}; fi'
     )
 
 
@@ -49,13 +52,19 @@ class HaproxyFiles:
             return None
         return pid if b"haproxy" in cmdline and self.config.encode() in cmdline else None
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop_master(self, timeout: float = 5.0) -> None:
         """Stop our master (it takes its workers along); never by name."""
         pid = self.master_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             if not wait_for(lambda: not _alive(pid), timeout):
                 os.kill(pid, signal.SIGKILL)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop HAProxy and remove the socket folder."""
+        self.stop_master(timeout)
+        if not os.path.isdir(self._sock_dir):
+            return
         for name in os.listdir(self._sock_dir):
             os.unlink(os.path.join(self._sock_dir, name))
         os.rmdir(self._sock_dir)

@@ -1,0 +1,93 @@
+"""One-shot CLI commands (render, status), kept out of cli.py's exit-code logic."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+from .backend import Backend
+from .config import ServiceConfig, SynapseConfig
+from .generators.haproxy import HaproxyGenerator
+from .generators.haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT
+from .membership import ServiceMembers, desired_backends
+from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
+
+Echo = Callable[[str], None]
+
+
+def read_membership(config: SynapseConfig, timeout: float) -> dict[str, tuple[Backend, ...]]:
+    """Read every service's backends from ZooKeeper once (validated, as the daemon would)."""
+    clients: dict[str, KazooClient] = {}
+    try:
+        return {svc.name: _read_service(svc, clients, config, timeout) for svc in config.services}
+    finally:
+        for c in clients.values():
+            c.stop()
+            c.close()
+
+
+def _read_service(svc: ServiceConfig, clients: dict, config: SynapseConfig, timeout: float):
+    if svc.discovery.method != "zookeeper":
+        return desired_backends(svc, (), None)
+    hosts = ",".join(sorted(svc.discovery.hosts))
+    if hosts not in clients:
+        clients[hosts] = KazooClient(hosts=hosts, timeout=config.zk_session_timeout)
+        clients[hosts].start(timeout=timeout)
+    client = clients[hosts]
+    try:
+        names = tuple(client.get_children(svc.discovery.path))
+    except NoNodeError:
+        names = ()
+    found = ServiceMembers(svc).backends(names, lambda p: client.get(p)[0])
+    return desired_backends(svc, found, None)
+
+
+def render_haproxy_config(config: SynapseConfig, timeout: float) -> str:
+    """The haproxy.cfg for the current ZooKeeper state; touches neither HAProxy nor the disk."""
+    offline = dataclasses.replace(
+        config.haproxy, do_writes=False, do_reloads=False, do_socket=False
+    )
+    gen = HaproxyGenerator(offline)
+    try:
+        return gen.render(config.services, read_membership(config, timeout))
+    finally:
+        gen.stop()
+
+
+def show_status(config: SynapseConfig, echo: Echo) -> bool:
+    """Print each service's servers as HAProxy holds them; False if the socket cannot be read."""
+    hap = config.haproxy
+    if hap is None or not hap.socket_file_path:
+        echo("no haproxy admin socket configured (haproxy.socket_file_path)")
+        return False
+    sock = HaproxySocket(hap.socket_file_path)
+    rows = []
+    try:
+        for svc in config.services:
+            rows += _service_rows(svc, sock)
+    except HaproxySocketError as e:
+        echo(f"cannot read HAProxy admin socket {hap.socket_file_path}: {e}")
+        return False
+    _table(("SERVICE", "SERVER", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH"), rows, echo)
+    return True
+
+
+def _service_rows(svc: ServiceConfig, sock: HaproxySocket) -> list[tuple]:
+    if svc.haproxy.disabled:
+        return [(svc.name, "-", "(haproxy disabled)", "", "", "")]
+    out = []
+    for r in sock.show_servers_state(svc.backend_name):
+        if (r.addr, r.port) == (PLACEHOLDER_HOST, PLACEHOLDER_PORT) and r.maint:
+            continue  # a free slot
+        health = "UP" if r.running else "DOWN"
+        out.append((svc.name, r.server, f"{r.addr}:{r.port}", r.weight, r.state, health))
+    return out or [(svc.name, "-", "(no backends)", "", "", "")]
+
+
+def _table(header: tuple, rows: list, echo: Echo) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,111 @@
+"""The synapse-py process: wires watchers -> reconciler -> generators; SIGHUP, SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+
+from . import state_file
+from .config import ConfigError, SynapseConfig, load_config
+from .generators import GENERATORS, Generator, file_output, haproxy  # noqa: F401 - importing registers them
+from .reconciler import Reconciler, Reconfigure
+
+log = logging.getLogger(__name__)
+
+
+def generator_sections(config: SynapseConfig) -> dict[str, object]:
+    """Generator name -> its config section, for each generator the config enables."""
+    sections = {"haproxy": config.haproxy, "file_output": config.file_output}
+    return {name: section for name, section in sections.items() if section is not None}
+
+
+class GeneratorSet:
+    """Builds generators from config; keeps an instance while its section is unchanged."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, tuple[object, Generator]] = {}
+
+    def update(self, config: SynapseConfig) -> tuple[Generator, ...]:
+        wanted = generator_sections(config)
+        for name in list(self._built):
+            section, gen = self._built[name]
+            if wanted.get(name) != section:
+                _stop(gen)
+                del self._built[name]
+        for name, section in wanted.items():
+            if name not in self._built:
+                self._built[name] = (section, GENERATORS[name](section))
+        return tuple(gen for _, gen in self._built.values())
+
+    def get(self, name: str) -> Generator | None:
+        entry = self._built.get(name)
+        return entry[1] if entry else None
+
+    def stop(self) -> None:
+        for _, gen in self._built.values():
+            _stop(gen)
+
+
+def _stop(gen: Generator) -> None:
+    stop = getattr(gen, "stop", None)
+    if stop:
+        stop()
+
+
+class SynapseDaemon:
+    """Runs until SIGTERM/SIGINT; SIGHUP re-reads and applies the config. HAProxy keeps running."""
+
+    def __init__(self, config: SynapseConfig):
+        self.config = config
+        self.events: queue.Queue = queue.Queue()
+        self.generators = GeneratorSet()
+        self.reconciler = Reconciler(config, self.generators.update(config), self.events)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def run(self) -> None:
+        self._install_signals()
+        self.reconciler.start(seed=self._last_known())
+        log.info("synapse-py running %d service(s)", len(self.config.services))
+        try:
+            while not self._stop.wait(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            self.reconciler.stop()
+            self.generators.stop()
+            log.info("synapse-py stopped; the proxy keeps running")
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def _last_known(self) -> dict:
+        hap = self.config.haproxy
+        if not (hap and hap.state_file_path):
+            return {}
+        seed = state_file.load(hap.state_file_path, hap.state_file_ttl)
+        if seed:
+            log.info(
+                "serving the last known membership from %s until ZooKeeper answers",
+                hap.state_file_path,
+            )
+        return seed
+
+    def reload(self) -> None:
+        """Re-read the config file and hand it to the reconciler; a bad file changes nothing."""
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as e:
+            log.error("reload failed, keeping the running config: %s", e)
+            return
+        self.config = new
+        self.events.put(Reconfigure(new, self.generators.update(new)))
+        log.info("config reloaded: %d service(s)", len(new.services))
+
+    def request_stop(self) -> None:
+        self._stop.set()

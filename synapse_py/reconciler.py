@@ -1,0 +1,192 @@
+"""The one consumer of watch events: waits for quiet, computes membership, drives the generators."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from . import state_file
+from .backend import Backend
+from .config import ServiceConfig, SynapseConfig
+from .generators import Generator
+from .membership import ServiceMembers, desired_backends
+from .watcher import Arm, Children, Connected, ServiceWatcher, ZkClients
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reconfigure:
+    """Apply a new config (SIGHUP), with the generators to use from now on."""
+
+    config: SynapseConfig
+    generators: tuple[Generator, ...]
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+class Reconciler:
+    """Owns the watchers, the membership and the generators; everything runs on its thread."""
+
+    def __init__(self, config: SynapseConfig, generators: Sequence[Generator], events: queue.Queue):
+        self.events = events
+        self.clients = ZkClients(config.zk_session_timeout, events)
+        self.config = config
+        self.generators = tuple(generators)
+        self.watchers: dict[str, ServiceWatcher] = {}
+        self.members: dict[str, ServiceMembers] = {}
+        self.children: dict[str, tuple[str, ...] | None] = {}
+        self.membership: dict[str, tuple[Backend, ...]] = {}
+        self.applies = 0
+        self.last_event_at: float | None = None
+        self.idle = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+
+    def start(self, seed: Mapping[str, Sequence[Backend]] | None = None) -> None:
+        """Apply the last known membership (state file) at once, then follow ZooKeeper."""
+        for name, backends in (seed or {}).items():
+            self.membership[name] = tuple(sorted(backends))
+        self._configure(self.config)
+        self._apply()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self.events.put(Stop())
+        self._thread.join(timeout)
+        for w in self.watchers.values():
+            w.stop()
+        self.clients.stop()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if any(isinstance(e, Stop) for e in batch):
+                return
+            try:
+                self._handle(batch)
+            except Exception:  # noqa: BLE001 - never let one bad batch stop discovery
+                log.exception("reconcile failed; will retry on the next event")
+
+    def _next_batch(self) -> list:
+        """Block for an event, then keep draining until quiet for wait_min (at most wait_max)."""
+        self.idle.set()
+        batch = [self.events.get()]
+        self.idle.clear()
+        self.last_event_at = time.monotonic()
+        deadline = self.last_event_at + self.config.wait_max
+        while True:
+            timeout = min(self.config.wait_min, deadline - time.monotonic())
+            if timeout <= 0:
+                return batch
+            try:
+                batch.append(self.events.get(timeout=timeout))
+            except queue.Empty:
+                return batch
+
+    def _handle(self, batch: list) -> None:
+        changed = False
+        for event in batch:
+            changed |= self._handle_one(event)
+        changed |= self._refresh()
+        if changed:
+            self._apply()
+
+    def _handle_one(self, event) -> bool:
+        if isinstance(event, Children) and event.service in self.watchers:
+            self.children[event.service] = event.names
+        elif isinstance(event, Arm) and event.service in self.watchers:
+            self.watchers[event.service].arm()
+        elif isinstance(event, Connected):
+            for w in self.watchers.values():
+                w.start()
+        elif isinstance(event, Reconfigure):
+            self.generators = event.generators
+            self._configure(event.config)
+            return True
+        return False
+
+    # -- membership -------------------------------------------------------------------------
+
+    def _refresh(self) -> bool:
+        """Recompute every service's backends from the latest children; True if any changed."""
+        changed = False
+        for svc in self.config.services:
+            new = self._backends(svc)
+            if new != self.membership.get(svc.name):
+                self.membership[svc.name] = new
+                changed = True
+        return changed
+
+    def _backends(self, svc: ServiceConfig) -> tuple[Backend, ...]:
+        previous = self.membership.get(svc.name)
+        names = self.children.get(svc.name)
+        if names is None and svc.discovery.method == "zookeeper" and svc.name not in self.children:
+            return previous if previous is not None else desired_backends(svc, (), None)
+        client = self.watchers[svc.name].client if svc.name in self.watchers else None
+        discovered = self.members[svc.name].backends(names or (), lambda p: client.get(p)[0])
+        return desired_backends(svc, discovered, previous)
+
+    def _apply(self) -> None:
+        services = tuple(s for s in self.config.services)
+        membership = {s.name: self.membership.get(s.name, ()) for s in services}
+        for gen in self.generators:
+            try:
+                gen.apply(services, membership)
+            except Exception:  # noqa: BLE001 - one generator failing must not stop the others
+                log.exception("generator %s failed", type(gen).__name__)
+        self.applies += 1
+        self._save_state(membership)
+
+    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> None:
+        hap = self.config.haproxy
+        if hap and hap.state_file_path:
+            try:
+                state_file.save(hap.state_file_path, membership)
+            except OSError as e:
+                log.error("cannot write state file %s: %s", hap.state_file_path, e)
+
+    # -- config -----------------------------------------------------------------------------
+
+    def _configure(self, config: SynapseConfig) -> None:
+        """Start watchers for new or changed services, stop those of removed ones."""
+        self.config = config
+        wanted = {s.name: s for s in config.services}
+        for name in list(self.watchers):
+            if wanted.get(name) != self.watchers[name].service:
+                self._forget(name)
+        for name, svc in wanted.items():
+            if name not in self.members:
+                self.members[name] = ServiceMembers(svc)
+            if svc.discovery.method == "zookeeper" and name not in self.watchers:
+                self._watch(svc)
+        for name in set(self.membership) - set(wanted):
+            del self.membership[name]
+
+    def _watch(self, svc: ServiceConfig) -> None:
+        watcher = ServiceWatcher(svc, self.clients.get(svc.discovery.hosts), self.events)
+        self.watchers[svc.name] = watcher
+        watcher.start()
+
+    def _forget(self, name: str) -> None:
+        self.watchers.pop(name).stop()
+        self.members.pop(name, None)
+        self.children.pop(name, None)
+
+    # -- figures ----------------------------------------------------------------------------
+
+    @property
+    def invalid_nodes(self) -> int:
+        return sum(m.invalid for m in self.members.values())
+
+    @property
+    def zk_reads(self) -> int:
+        return sum(m.reads for m in self.members.values())

@@ -1,0 +1,134 @@
+"""ZooKeeper watches for one service path. Callbacks only publish onto the reconciler's queue.
+
+A path that does not exist yet, or is deleted later, is waited for (an exists watch) and never
+dropped. kazoo's DataWatch/ChildrenWatch recipes re-arm themselves and survive session expiry.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.recipe.watchers import ChildrenWatch, DataWatch
+from kazoo.retry import KazooRetry
+
+from .config import ServiceConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Children:
+    """A service's current child names (None: the path does not exist)."""
+
+    service: str
+    names: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Connected:
+    """A client (re)connected: watchers that could not start yet must start now."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """The path appeared: the consumer must (re)arm the children watch (a blocking call)."""
+
+    service: str
+
+
+class ServiceWatcher:
+    """Watches `discovery.path` of one service on a shared client."""
+
+    def __init__(self, service: ServiceConfig, client: KazooClient, events: queue.Queue):
+        self.service = service
+        self.client = client
+        self.events = events
+        self._children: ChildrenWatch | None = None
+        self._stopped = False
+        self._started = False
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        return self.service.discovery.path
+
+    def start(self) -> None:
+        """Set the exists watch; until ZooKeeper answers, retried on every (re)connect."""
+        with self._lock:
+            if self._started or self._stopped or not self.client.connected:
+                return
+            try:
+                DataWatch(self.client, self.path, self._on_exists)
+                self._started = True
+            except Exception as e:  # noqa: BLE001 - connection trouble: the next connect retries
+                log.info("%s: cannot watch %s yet: %s", self.service.name, self.path, e)
+
+    def _on_exists(self, data, stat, *_) -> bool | None:
+        if self._stopped:
+            return False  # tells kazoo to drop this watch
+        if stat is None:
+            self.events.put(Children(self.service.name, None))
+        else:
+            self.events.put(Arm(self.service.name))
+        return None
+
+    def arm(self) -> None:
+        """Set the children watch (called from the consumer thread, never from a callback)."""
+        with self._lock:
+            if self._stopped or (self._children is not None and not self._children._stopped):
+                return
+            try:
+                self._children = ChildrenWatch(self.client, self.path, self._on_children)
+            except Exception as e:  # noqa: BLE001 - the path may vanish again; DataWatch re-arms
+                log.info("%s: cannot watch children of %s yet: %s", self.service.name, self.path, e)
+
+    def _on_children(self, names: list[str]) -> bool | None:
+        if self._stopped:
+            return False
+        self.events.put(Children(self.service.name, tuple(names)))
+        return None
+
+    def stop(self) -> None:
+        self._stopped = True
+
+
+class ZkClients:
+    """One kazoo client per ensemble, started in the background and retried forever."""
+
+    def __init__(self, session_timeout: float, events: queue.Queue):
+        self.session_timeout = session_timeout
+        self.events = events
+        self._clients: dict[tuple[str, ...], KazooClient] = {}
+
+    def get(self, hosts: tuple[str, ...]) -> KazooClient:
+        key = tuple(sorted(hosts))
+        if key not in self._clients:
+            client = KazooClient(
+                hosts=",".join(key),
+                timeout=self.session_timeout,
+                connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=5),
+                command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1),
+            )
+            client.add_listener(lambda s, h=key: self._on_state(h, s))
+            client.start_async()
+            self._clients[key] = client
+        return self._clients[key]
+
+    def stop(self) -> None:
+        for client in self._clients.values():
+            client.stop()
+            client.close()
+        self._clients.clear()
+
+    def _on_state(self, hosts: tuple[str, ...], state: str) -> None:
+        if state == KazooState.CONNECTED:
+            log.info("ZooKeeper %s connected", ",".join(hosts))
+            self.events.put(Connected())
+        else:
+            log.warning(
+                "ZooKeeper %s %s: keeping the last membership", ",".join(hosts), state.lower()
+            )

@@ -1,0 +1,375 @@
+"""synapse-py as a real process: real ZooKeeper, real master-worker HAProxy, real backends."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support.haproxy import HaproxyFiles, get, spread
+from support.ports import free_port
+from support.procs import DaemonProcess, wait_for, write_json
+from support.zk import ZooKeeperEnsemble
+
+from synapse_py.proxy.haproxy_socket import HaproxySocket, HaproxySocketError
+
+pytestmark = pytest.mark.integration
+
+
+class SynapseRig:
+    """A synapse config in a temp folder, its HAProxy files, and the synapse-py process."""
+
+    def __init__(self, tmp_path: Path, zk_hosts: str, zk_root: str):
+        self.tmp = tmp_path
+        self.zk_hosts = zk_hosts
+        self.zk_root = zk_root
+        self.hx = HaproxyFiles(tmp_path)
+        self.config_path = tmp_path / "synapse.json"
+        self.out_dir = tmp_path / "out"
+        self.ports: dict[str, int] = {}
+        self.services: dict[str, dict] = {}
+        self.proc: DaemonProcess | None = None
+        self.extra: dict = {}
+
+    def path(self, name: str) -> str:
+        return f"{self.zk_root}/{name}/services"
+
+    def add_service(self, name: str, **haproxy) -> int:
+        self.ports[name] = port = free_port()
+        self.services[name] = {
+            "discovery": {
+                "method": "zookeeper",
+                "hosts": self.zk_hosts.split(","),
+                "path": self.path(name),
+            },
+            "haproxy": {"port": port, "server_options": "", **haproxy},
+        }
+        return port
+
+    def write(self) -> Path:
+        conf = {
+            "services": self.services,
+            "zk_session_timeout": 3,
+            "haproxy": {
+                "bind_address": "127.0.0.1",
+                "config_file_path": self.hx.config,
+                "reload_command": self.hx.reload_command,
+                "socket_file_path": self.hx.socket,
+                "state_file_path": str(self.tmp / "synapse-state.json"),
+                "restart_interval": 0.5,
+                "global": ["maxconn 256"],
+                "defaults": [
+                    "mode http",
+                    "timeout connect 1s",
+                    "timeout client 5s",
+                    "timeout server 5s",
+                ],
+            },
+            "file_output": {"output_directory": str(self.out_dir)},
+            **self.extra,
+        }
+        return write_json(self.config_path, conf)
+
+    def start(self) -> DaemonProcess:
+        self.write()
+        self.proc = DaemonProcess(
+            "synapse_py",
+            self.config_path,
+            self.tmp / f"synapse-{time.monotonic_ns()}.log",
+            ("--log-level", "debug"),
+        ).start()
+        wait_for(lambda: self.worker_pid(), 15, message="HAProxy started by synapse-py")
+        return self.proc
+
+    def worker_pid(self) -> str | None:
+        try:
+            return HaproxySocket(self.hx.socket).show_info().get("Pid")
+        except (HaproxySocketError, OSError):
+            return None
+
+    def live_servers(self, service: str) -> set[str]:
+        rows = HaproxySocket(self.hx.socket).show_servers_state(service)
+        return {f"{r.addr}:{r.port}" for r in rows if not r.maint}
+
+    def weights(self, service: str) -> dict[str, int]:
+        rows = HaproxySocket(self.hx.socket).show_servers_state(service)
+        return {f"{r.addr}:{r.port}": r.weight for r in rows if not r.maint}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "synapse_py.cli", *args, "-c", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+        )
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+        self.hx.stop()
+
+
+@pytest.fixture
+def synapse(tmp_path, zk_server, zk_root, request):
+    rig = SynapseRig(tmp_path, zk_server.hosts, zk_root)
+    yield rig
+    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+    if failed and rig.proc:
+        print(f"--- synapse log ---\n{rig.proc.output()[-8000:]}")
+    rig.stop()
+
+
+def register(zk, path: str, backend, name: str | None = None, **extra) -> str:
+    data = {"host": "127.0.0.1", "port": backend.port, "name": name or backend.name, **extra}
+    return zk.create(
+        f"{path}/{data['name']}_",
+        json.dumps(data).encode(),
+        ephemeral=True,
+        sequence=True,
+        makepath=True,
+    )
+
+
+def addr(backend) -> str:
+    return f"127.0.0.1:{backend.port}"
+
+
+def test_traffic_follows_zookeeper_with_zero_reloads(synapse, zk, http_backend):
+    a, b, c, outsider = (http_backend() for _ in range(4))
+    port = synapse.add_service("web")
+    node_a = register(zk, synapse.path("web"), a)
+    register(zk, synapse.path("web"), b)
+    synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="a and b live")
+    pid = synapse.worker_pid()
+    assert set(spread(port, 20)) == {a.name, b.name}
+
+    register(zk, synapse.path("web"), c)
+    wait_for(
+        lambda: synapse.live_servers("web") == {addr(a), addr(b), addr(c)}, 5, message="c added"
+    )
+    zk.delete(node_a)
+    wait_for(lambda: synapse.live_servers("web") == {addr(b), addr(c)}, 5, message="a removed")
+    assert set(spread(port, 20)) == {b.name, c.name}
+    assert outsider.hits == 0 and a.hits <= 20
+    assert synapse.worker_pid() == pid  # no reload for membership changes
+    want = {("127.0.0.1", b.port), ("127.0.0.1", c.port)}
+    wait_for(
+        lambda: (
+            {(f["host"], f["port"]) for f in json.loads((synapse.out_dir / "web.json").read_text())}
+            == want
+        ),
+        5,
+        message="file_output follows",
+    )
+
+
+def test_weight_change_applies_without_reload(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    synapse.add_service("web")
+    register(zk, synapse.path("web"), a, weight=10)
+    node_b = register(zk, synapse.path("web"), b, weight=10)
+    synapse.start()
+    wait_for(lambda: synapse.weights("web") == {addr(a): 10, addr(b): 10}, 10, message="weights 10")
+    pid = synapse.worker_pid()
+    zk.delete(node_b)  # nerve re-registers a changed service: delete + create
+    register(zk, synapse.path("web"), b, weight=30)
+    wait_for(lambda: synapse.weights("web") == {addr(a): 10, addr(b): 30}, 5, message="weight 30")
+    assert synapse.worker_pid() == pid
+
+
+def test_new_service_by_sighup_reloads_once(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    synapse.add_service("web")
+    register(zk, synapse.path("web"), a)
+    proc = synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="web ready")
+    pid = synapse.worker_pid()
+    api_port = synapse.add_service("api")
+    register(zk, synapse.path("api"), b)
+    synapse.write()
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: get(api_port) == b.name, 10, message="api served after SIGHUP")
+    new_pid = synapse.worker_pid()
+    assert new_pid != pid
+    time.sleep(1.5)  # past restart_interval: no second reload follows
+    assert synapse.worker_pid() == new_pid
+    assert proc.proc.poll() is None
+
+
+HOSTILE = [
+    b'{"host": "127.0.0.1\\n    server evil 6.6.6.6:80", "port": 80, "name": "x"}',
+    b'{"host": "127.0.0.1", "port": 80, "name": "x\\nbackend evil"}',
+    b'{"host": "127.0.0.1", "port": 80, "name": "x", "haproxy_server_options": "check\\nlisten e"}',
+    b'{"host": "127.0.0.1", "port": 80, "name": "x", "haproxy_server_options": "redir http://evil"}',
+    b'{"host": "127.0.0.1", "port": 0, "name": "x"}',
+    b'{"host": "127.0.0.1", "port": "80", "name": "x"}',
+    b"not json at all",
+    b"\xff\xfe\x00garbage",
+    b"[1, 2, 3]",
+    b"",
+]
+
+
+def test_hostile_nodes_never_reach_haproxy(synapse, zk, http_backend):
+    good = http_backend()
+    port = synapse.add_service("web")
+    register(zk, synapse.path("web"), good)
+    synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(good)}, 10, message="good backend live")
+    pid = synapse.worker_pid()
+    for i, data in enumerate(HOSTILE):
+        zk.create(f"{synapse.path('web')}/evil{i}_", data, ephemeral=True, sequence=True)
+    zk.create(f"{synapse.path('web')}/base64_8_bm90LWpzb24_0000000001", b"", ephemeral=True)
+    wait_for(
+        lambda: synapse.proc.output().count("invalid node") >= len(HOSTILE),
+        10,
+        message="all skipped",
+    )
+    cfg = Path(synapse.hx.config).read_text()
+    assert "evil" not in cfg and "6.6.6.6" not in cfg
+    assert synapse.live_servers("web") == {addr(good)}
+    assert set(spread(port, 10)) == {good.name}
+    assert synapse.worker_pid() == pid and synapse.proc.proc.poll() is None
+
+
+def test_rejected_config_is_never_installed(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    port = synapse.add_service("web")
+    register(zk, synapse.path("web"), a)
+    proc = synapse.start()
+    wait_for(
+        lambda: addr(a) in Path(synapse.hx.config).read_text(), 10, message="web in haproxy.cfg"
+    )
+    before = Path(synapse.hx.config).read_text()
+    synapse.add_service("bad", backend=["this-is-not-a-haproxy-keyword 1"])
+    synapse.write()
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: "refused" in proc.output(), 10, message="validation failure logged")
+    assert Path(synapse.hx.config).read_text() == before
+    assert not list(Path(synapse.hx.config).parent.glob(".haproxy.cfg*"))
+    register(zk, synapse.path("web"), b)  # membership changes still flow
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 5, message="b added")
+    assert get(port) in {a.name, b.name}
+
+
+def test_render_and_status_commands(synapse, zk, http_backend):
+    a = http_backend()
+    synapse.add_service("web")
+    register(zk, synapse.path("web"), a, weight=5)
+    synapse.write()
+    r = synapse.cli("render")
+    assert r.returncode == 0, r.stderr
+    assert f"127.0.0.1:{a.port}" in r.stdout and "backend web" in r.stdout
+    assert not Path(synapse.hx.config).exists()  # render changes nothing
+    assert synapse.cli("validate").returncode == 0
+    synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="live")
+    st = synapse.cli("status")
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert f"127.0.0.1:{a.port}" in st.stdout and "ready" in st.stdout
+
+
+def test_path_encoded_children_and_missing_path(synapse, zk, http_backend):
+    import base64
+
+    a = http_backend()
+    port = synapse.add_service("web")
+    synapse.start()  # the path does not exist yet: waited for, not dropped
+    time.sleep(0.5)
+    payload = base64.urlsafe_b64encode(
+        json.dumps({"host": "127.0.0.1", "port": a.port, "name": "i-9"}).encode()
+    )
+    zk.create(
+        f"{synapse.path('web')}/base64_{len(payload)}_{payload.decode()}_",
+        b"",
+        ephemeral=True,
+        sequence=True,
+        makepath=True,
+    )
+    wait_for(lambda: get(port) == a.name, 10, message="path-encoded node routed")
+
+
+def test_outage_keeps_traffic_and_state_file_survives_restart(synapse, tmp_path, http_backend):
+    ens = ZooKeeperEnsemble(tmp_path / "own-zk", size=1)
+    ens.start()
+    try:
+        synapse.zk_hosts = ens.hosts
+        a, b = http_backend(), http_backend()
+        port = synapse.add_service("web")
+        client = ens.client()
+        register(client, synapse.path("web"), a)
+        register(client, synapse.path("web"), b)
+        proc = synapse.start()
+        wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="both live")
+        client.stop()
+        ens.stop()  # ZooKeeper gone: sessions and ephemeral nodes will expire on its side
+        time.sleep(4)  # past the session timeout
+        assert set(spread(port, 20)) == {a.name, b.name}
+        assert synapse.live_servers("web") == {addr(a), addr(b)}
+        # restart synapse-py and HAProxy during the outage: the state file brings the backends back
+        proc.stop()
+        synapse.hx.stop_master()
+        synapse.start()
+        wait_for(
+            lambda: set(spread(port, 10)) == {a.name, b.name}, 15, message="served from state file"
+        )
+    finally:
+        ens.stop()
+
+
+def test_nerve_and_synapse_end_to_end(synapse, zk, tmp_path, http_backend):
+    """nerve-py registers two backends; maintenance drops one from HAProxy with no reload."""
+    a, b = http_backend(), http_backend()
+    port = synapse.add_service("web")
+    nerve_cfg = write_json(
+        tmp_path / "nerve.json",
+        {
+            "instance_id": "host-1",
+            "state_dir": str(tmp_path / "nerve-state"),
+            "services": {
+                name: {
+                    "host": "127.0.0.1",
+                    "port": be.port,
+                    "zk_hosts": synapse.zk_hosts.split(","),
+                    "zk_path": synapse.path("web"),
+                    "check_interval": 0.2,
+                    "checks": [{"type": "http", "uri": "/health", "timeout": 1}],
+                }
+                for name, be in (("web-a", a), ("web-b", b))
+            },
+        },
+    )
+    nerve = DaemonProcess("nerve_py", nerve_cfg, tmp_path / "nerve.log").start()
+    try:
+        synapse.start()
+        wait_for(lambda: set(spread(port, 10)) == {a.name, b.name}, 15, message="both routed")
+        pid = synapse.worker_pid()
+        r = subprocess.run(
+            [sys.executable, "-m", "nerve_py.cli", "maint", "down", "web-a", "-c", str(nerve_cfg)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd="/",
+        )
+        assert r.returncode == 0, r.stderr
+        wait_for(
+            lambda: synapse.live_servers("web") == {addr(b)}, 5, message="a in maintenance dropped"
+        )
+        b.healthy = False  # failing health check: gone; the last backend kept? no: nerve deletes it
+        wait_for(lambda: not children(zk, synapse.path("web")), 5, message="b deregistered")
+        time.sleep(0.5)
+        # use_previous_backends (default true): an empty read never empties the backend
+        assert synapse.live_servers("web") == {addr(b)}
+        assert synapse.worker_pid() == pid
+    finally:
+        nerve.stop()
+
+
+def children(zk, path):
+    return zk.get_children(path) if zk.exists(path) else []

@@ -31,6 +31,7 @@ class Reporter:
         self.conn = conn
         self.reg: Registration = registration_for(service)
         self.node: str | None = None
+        self._czxid = 0
         self.failures = 0  # consecutive failed ZooKeeper operations
         self.registrations = 0
         self._generation = conn.generation
@@ -72,34 +73,38 @@ class Reporter:
 
     def _register(self) -> None:
         self._remove_leftovers()
-        reg = self.reg
         try:
-            path = self.conn.client.create(
-                reg.path_prefix,
-                reg.payload,
-                ephemeral=reg.ephemeral,
-                sequence=reg.sequence,
-                makepath=True,
-            )
+            path, stat = self._create(self.reg.path_prefix)
         except NodeExistsError:
-            path = self._replace_existing(reg.path_prefix)
-        self.node = path
+            path, stat = self._replace_existing(self.reg.path_prefix)
+        self.node, self._czxid = path, stat.czxid
         self._last_reconcile = time.monotonic()
         self.registrations += 1
         log.info("%s: registered %s", self.service.name, path)
 
-    def _replace_existing(self, path: str) -> str:
-        """A fixed-name node already exists: adopt it if this session owns it, else replace it."""
-        _, stat = self.conn.client.get(path)
-        if stat.ephemeralOwner and stat.ephemeralOwner == self.conn.session_id():
-            self.conn.client.set(path, self.reg.payload)
-            return path
-        self.conn.client.delete(path)
+    def _create(self, path: str):
         reg = self.reg
-        return self.conn.client.create(path, reg.payload, ephemeral=reg.ephemeral, makepath=True)
+        return self.conn.client.create(
+            path,
+            reg.payload,
+            ephemeral=reg.ephemeral,
+            sequence=reg.sequence,
+            makepath=True,
+            include_data=True,
+        )
+
+    def _replace_existing(self, path: str):
+        """A fixed-name node already exists (a predecessor's): delete and create it.
+
+        Never rewritten in place: watchers cache nodes by name, so new data needs a new node.
+        """
+        self._delete(path)
+        return self._create(path)
 
     def _deregister(self) -> None:
-        self._delete(self.node)
+        stat = self.conn.client.exists(self.node)
+        if stat is not None and stat.czxid == self._czxid:  # not a successor's node of that name
+            self._delete(self.node)
         log.info("%s: deregistered %s", self.service.name, self.node)
         self.node = None
 

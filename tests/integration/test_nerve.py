@@ -278,3 +278,44 @@ def test_reregisters_after_zookeeper_outage(nerve, tmp_path, http_backend):
     finally:
         proc.stop()
         ens.stop()
+
+
+def test_heartbeat_file(nerve, zk, http_backend, tmp_path):
+    hb = tmp_path / "heartbeat"
+    nerve.write(nerve.service("web", http_backend().port), heartbeat_path=str(hb))
+    nerve.start()
+    first = int(wait_for(lambda: hb.exists() and hb.read_text().strip(), 10, message="heartbeat"))
+    wait_for(lambda: int(hb.read_text().strip() or 0) > first, 5, message="heartbeat advances")
+
+
+def test_repeated_report_failures_exit_nonzero(nerve, zk, http_backend):
+    # a parent that is ephemeral cannot have children: every create fails while connected
+    zk.create(f"{nerve.zk_root}/eph", b"", ephemeral=True, makepath=True)
+    name, svc = nerve.service("web", http_backend().port)
+    svc["zk_path"] = f"{nerve.zk_root}/eph/services"
+    nerve.write((name, svc), max_repeated_report_failures=3)
+    proc = nerve.start()
+    assert proc.wait(30) == 1
+    assert "failed in a row" in proc.output()
+
+
+def test_ensemble_leader_killed_keeps_registration(nerve, zk_ensemble, http_backend):
+    nerve.zk_hosts = zk_ensemble.hosts
+    nerve.write(nerve.service("web", http_backend().port), zk_session_timeout=6)
+    nerve.start()
+    client = zk_ensemble.client(timeout=10)
+    try:
+        child = one_child(client, nerve.path("web"))
+        zk_ensemble.leader().kill()
+        time.sleep(4)  # re-election; the session survives on the remaining quorum
+        after = wait_for(lambda: _safe_children(client, nerve.path("web")), 20, message="readable")
+        assert after == [child]
+    finally:
+        client.stop()
+
+
+def _safe_children(client, path):
+    try:
+        return children(client, path)
+    except Exception:  # noqa: BLE001 - the ensemble is electing a leader
+        return None

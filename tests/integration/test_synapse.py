@@ -167,6 +167,8 @@ def test_traffic_follows_zookeeper_with_zero_reloads(synapse, zk, http_backend):
         5,
         message="file_output follows",
     )
+    assert synapse.proc.stop() == 0  # SIGTERM: synapse-py exits, HAProxy keeps serving
+    assert set(spread(port, 10)) == {b.name, c.name}
 
 
 def test_weight_change_applies_without_reload(synapse, zk, http_backend):

@@ -1,0 +1,100 @@
+"""Membership logic: cached validated reads, label filters, defaults, the empty-read guard."""
+
+from __future__ import annotations
+
+import json
+
+from kazoo.exceptions import NoNodeError
+
+from synapse_py.backend import Backend
+from synapse_py.config import DiscoveryConfig, ServiceConfig
+from synapse_py.membership import ServiceMembers, desired_backends
+
+
+def svc(**kw) -> ServiceConfig:
+    disc = DiscoveryConfig("zookeeper", ("z:1",), "/s", kw.pop("label_filters", ()))
+    return ServiceConfig(name="web", discovery=disc, **kw)
+
+
+class Store:
+    """Node data by path, counting reads."""
+
+    def __init__(self, nodes: dict[str, dict | bytes]):
+        self.nodes = nodes
+        self.reads = 0
+
+    def read(self, path: str) -> bytes:
+        self.reads += 1
+        name = path.rsplit("/", 1)[1]
+        if name not in self.nodes:
+            raise NoNodeError
+        data = self.nodes[name]
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+def node(port: int, **kw) -> dict:
+    return {"host": "10.0.0.1", "port": port, "name": f"i-{port}", **kw}
+
+
+def test_each_child_is_read_once():
+    store = Store({"a_1": node(1), "b_2": node(2)})
+    m = ServiceMembers(svc())
+    assert [b.port for b in m.backends(("a_1", "b_2"), store.read)] == [1, 2]
+    store.nodes["c_3"] = node(3)
+    assert [b.port for b in m.backends(("a_1", "b_2", "c_3"), store.read)] == [1, 2, 3]
+    assert store.reads == 3 and m.reads == 3
+
+
+def test_invalid_node_is_skipped_counted_once():
+    store = Store({"a_1": node(1), "bad_2": b"{nope", "evil_3": node(3, host="x\nbackend y")})
+    m = ServiceMembers(svc())
+    for _ in range(3):
+        assert [b.port for b in m.backends(("a_1", "bad_2", "evil_3"), store.read)] == [1]
+    assert m.invalid == 2
+
+
+def test_child_deleted_between_list_and_read_is_not_cached():
+    store = Store({"a_1": node(1)})
+    m = ServiceMembers(svc())
+    assert [b.port for b in m.backends(("a_1", "gone_2"), store.read)] == [1]
+    store.nodes["gone_2"] = node(2)  # a later listing with the same name is read again
+    assert [b.port for b in m.backends(("a_1", "gone_2"), store.read)] == [1, 2]
+
+
+def test_duplicate_host_port_is_one_backend():
+    store = Store({"a_1": node(1), "a_2": node(1)})
+    assert len(ServiceMembers(svc()).backends(("a_1", "a_2"), store.read)) == 1
+
+
+def test_label_filters():
+    store = Store({"a_1": node(1, labels={"az": "a"}), "b_2": node(2, labels={"az": "b"})})
+    m = ServiceMembers(svc(label_filters=({"label": "az", "value": "a", "condition": "equals"},)))
+    assert [b.port for b in m.backends(("a_1", "b_2"), store.read)] == [1]
+
+
+def test_path_encoded_children_need_no_read():
+    import base64
+
+    payload = base64.urlsafe_b64encode(json.dumps(node(7)).encode()).decode()
+    store = Store({})
+    m = ServiceMembers(svc())
+    name = f"base64_{len(payload)}_{payload}_0000000001"
+    assert [b.port for b in m.backends((name,), store.read)] == [7]
+    assert store.reads == 0
+
+
+B1, B2 = Backend("10.0.0.1", 1, "a"), Backend("10.0.0.2", 2, "b")
+D = Backend("10.9.9.9", 9, "default")
+
+
+def test_empty_read_keeps_previous_unless_disabled():
+    assert desired_backends(svc(), (), (B1, B2)) == (B1, B2)
+    assert desired_backends(svc(use_previous_backends=False), (), (B1, B2)) == ()
+    assert desired_backends(svc(), (B2,), (B1, B2)) == (B2,)
+
+
+def test_default_servers():
+    assert desired_backends(svc(default_servers=(D,)), (), None) == (D,)
+    assert desired_backends(svc(default_servers=(D,)), (B1,), None) == (B1,)
+    kept = desired_backends(svc(default_servers=(D,), keep_default_servers=True), (B1,), None)
+    assert set(kept) == {B1, D}

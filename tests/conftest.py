@@ -60,33 +60,30 @@ def zk(zk_server):
 _names = itertools.count()
 
 
+def _factory(cls, prefix: str):
+    """A fixture body: make started backends of `cls` on demand, stop them all afterwards."""
+    started = []
+
+    def make(name: str | None = None):
+        backend = cls(name or f"{prefix}{next(_names)}").start()
+        started.append(backend)
+        return backend
+
+    yield make
+    for backend in started:
+        backend.stop()
+
+
 @pytest.fixture
 def http_backend():
     """Factory for HTTP backends whose `/health` can be flipped with `.healthy`."""
-    started: list[HttpBackend] = []
-
-    def make(name: str | None = None) -> HttpBackend:
-        b = HttpBackend(name or f"web{next(_names)}").start()
-        started.append(b)
-        return b
-
-    yield make
-    for b in started:
-        b.stop()
+    yield from _factory(HttpBackend, "web")
 
 
 @pytest.fixture
 def tcp_backend():
-    started: list[TcpBackend] = []
-
-    def make(name: str | None = None) -> TcpBackend:
-        b = TcpBackend(name or f"tcp{next(_names)}").start()
-        started.append(b)
-        return b
-
-    yield make
-    for b in started:
-        b.stop()
+    """Factory for TCP backends that write their name to each connection."""
+    yield from _factory(TcpBackend, "tcp")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -375,3 +375,17 @@ def test_nerve_and_synapse_end_to_end(synapse, zk, tmp_path, http_backend):
 
 def children(zk, path):
     return zk.get_children(path) if zk.exists(path) else []
+
+
+def test_service_path_deleted_and_recreated(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    port = synapse.add_service("web")
+    node = register(zk, synapse.path("web"), a)
+    synapse.start()
+    wait_for(lambda: get(port) == a.name, 10, message="a served")
+    zk.delete(node)
+    zk.delete(synapse.path("web"))  # the whole path goes: the last membership stays
+    time.sleep(0.5)
+    assert get(port) == a.name
+    register(zk, synapse.path("web"), b)  # the path comes back: watched again
+    wait_for(lambda: synapse.live_servers("web") == {addr(b)}, 10, message="b after re-create")

@@ -228,8 +228,12 @@ def _describe(source: str, error: jsonschema.ValidationError) -> str:
 
 
 def _conf_dir_services(source: str, directory: str) -> dict[str, _RawService]:
-    """Ruby synapse: every `<name>.json` in the folder is the service `<name>`; it wins."""
-    folder = Path(directory)
+    """Ruby synapse: every `<name>.json` in the folder is the service `<name>`; it wins.
+
+    A relative folder is taken relative to the config file (the same in nerve-py), not to the
+    working directory as in Ruby: a daemon's working directory is rarely what the author meant.
+    """
+    folder = Path(source).parent / directory
     if not folder.is_dir():
         raise ConfigError(f"{source}: service_conf_dir: {directory} is not a folder")
     services = {}

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := zookeeper haproxy
 
-.PHONY: test lint deps venv clean
+.PHONY: test demo lint deps venv clean
 
 deps:
 	@missing=""; \
@@ -33,6 +33,11 @@ venv: $(VENV)/.installed
 test: deps venv
 	$(PY) -m pip install -q --no-deps --force-reinstall .
 	cd tests && ../$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# The whole mesh on loopback, narrated; KEEP=1 keeps it up until Ctrl-C.
+demo: deps venv
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+	cd /tmp && $(abspath $(PY)) $(abspath examples/demo.py) $(if $(KEEP),--keep)
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -6,6 +6,7 @@ import logging
 import queue
 import signal
 import threading
+from pathlib import Path
 
 from . import state_file
 from .config import ConfigError, SynapseConfig, load_config
@@ -19,6 +20,20 @@ def generator_sections(config: SynapseConfig) -> dict[str, object]:
     """Generator name -> its config section, for each generator the config enables."""
     sections = {"haproxy": config.haproxy, "file_output": config.file_output}
     return {name: section for name, section in sections.items() if section is not None}
+
+
+def preflight(config: SynapseConfig) -> list[str]:
+    """Problems that would stop the daemon doing its job, found before it starts."""
+    hap, problems = config.haproxy, []
+    if hap and hap.do_writes and hap.config_file_path:
+        folder = Path(hap.config_file_path).parent
+        if not folder.is_dir():
+            problems.append(f"haproxy.config_file_path: folder {folder} does not exist")
+    if hap and hap.state_file_path and not Path(hap.state_file_path).parent.is_dir():
+        problems.append(
+            f"haproxy.state_file_path: folder {Path(hap.state_file_path).parent} does not exist"
+        )
+    return [f"{config.source}: {p}" for p in problems]
 
 
 class GeneratorSet:

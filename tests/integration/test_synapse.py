@@ -10,118 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from support.haproxy import HaproxyFiles, get, spread
-from support.ports import free_port
+from support.haproxy import get, spread
 from support.procs import DaemonProcess, wait_for, write_json
 from support.zk import ZooKeeperEnsemble
 
-from synapse_py.proxy.haproxy_socket import HaproxySocket, HaproxySocketError
-
 pytestmark = pytest.mark.integration
-
-
-class SynapseRig:
-    """A synapse config in a temp folder, its HAProxy files, and the synapse-py process."""
-
-    def __init__(self, tmp_path: Path, zk_hosts: str, zk_root: str):
-        self.tmp = tmp_path
-        self.zk_hosts = zk_hosts
-        self.zk_root = zk_root
-        self.hx = HaproxyFiles(tmp_path)
-        self.config_path = tmp_path / "synapse.json"
-        self.out_dir = tmp_path / "out"
-        self.ports: dict[str, int] = {}
-        self.services: dict[str, dict] = {}
-        self.proc: DaemonProcess | None = None
-        self.extra: dict = {}
-
-    def path(self, name: str) -> str:
-        return f"{self.zk_root}/{name}/services"
-
-    def add_service(self, name: str, **haproxy) -> int:
-        self.ports[name] = port = free_port()
-        self.services[name] = {
-            "discovery": {
-                "method": "zookeeper",
-                "hosts": self.zk_hosts.split(","),
-                "path": self.path(name),
-            },
-            "haproxy": {"port": port, "server_options": "", **haproxy},
-        }
-        return port
-
-    def write(self) -> Path:
-        conf = {
-            "services": self.services,
-            "zk_session_timeout": 3,
-            "haproxy": {
-                "bind_address": "127.0.0.1",
-                "config_file_path": self.hx.config,
-                "reload_command": self.hx.reload_command,
-                "socket_file_path": self.hx.socket,
-                "state_file_path": str(self.tmp / "synapse-state.json"),
-                "restart_interval": 0.5,
-                "global": ["maxconn 256"],
-                "defaults": [
-                    "mode http",
-                    "timeout connect 1s",
-                    "timeout client 5s",
-                    "timeout server 5s",
-                ],
-            },
-            "file_output": {"output_directory": str(self.out_dir)},
-            **self.extra,
-        }
-        return write_json(self.config_path, conf)
-
-    def start(self) -> DaemonProcess:
-        self.write()
-        self.proc = DaemonProcess(
-            "synapse_py",
-            self.config_path,
-            self.tmp / f"synapse-{time.monotonic_ns()}.log",
-            ("--log-level", "debug"),
-        ).start()
-        wait_for(lambda: self.worker_pid(), 15, message="HAProxy started by synapse-py")
-        return self.proc
-
-    def worker_pid(self) -> str | None:
-        try:
-            return HaproxySocket(self.hx.socket).show_info().get("Pid")
-        except (HaproxySocketError, OSError):
-            return None
-
-    def live_servers(self, service: str) -> set[str]:
-        rows = HaproxySocket(self.hx.socket).show_servers_state(service)
-        return {f"{r.addr}:{r.port}" for r in rows if not r.maint}
-
-    def weights(self, service: str) -> dict[str, int]:
-        rows = HaproxySocket(self.hx.socket).show_servers_state(service)
-        return {f"{r.addr}:{r.port}": r.weight for r in rows if not r.maint}
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "synapse_py.cli", *args, "-c", str(self.config_path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd="/",
-        )
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.stop()
-        self.hx.stop()
-
-
-@pytest.fixture
-def synapse(tmp_path, zk_server, zk_root, request):
-    rig = SynapseRig(tmp_path, zk_server.hosts, zk_root)
-    yield rig
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    if failed and rig.proc:
-        print(f"--- synapse log ---\n{rig.proc.output()[-8000:]}")
-    rig.stop()
 
 
 def register(zk, path: str, backend, name: str | None = None, **extra) -> str:

@@ -14,13 +14,21 @@ from pathlib import Path
 class DaemonProcess:
     """`python -m <module> run -c <config>` with its output in a log file."""
 
-    def __init__(self, module: str, config_path: Path, log_path: Path, args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        module: str,
+        config_path: Path,
+        log_path: Path,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ):
         self.module, self.config_path, self.log_path, self.args = (
             module,
             config_path,
             log_path,
             args,
         )
+        self.env = env  # added to this process's environment
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> DaemonProcess:
@@ -40,6 +48,7 @@ class DaemonProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.log_path.parent,
+            env={**os.environ, **(self.env or {})},
         )
         log.close()
         return self

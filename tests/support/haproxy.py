@@ -91,10 +91,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
     return predicate()
 
 
-def get(port: int, timeout: float = 2.0) -> str | None:
+def get(port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> str | None:
     """One HTTP GET through the frontend on a fresh connection; None when it fails."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=timeout) as resp:
             return resp.read().decode()
     except (urllib.error.URLError, OSError):
         return None

@@ -21,6 +21,7 @@ class DaemonProcess:
         log_path: Path,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
     ):
         self.module, self.config_path, self.log_path, self.args = (
             module,
@@ -29,11 +30,13 @@ class DaemonProcess:
             args,
         )
         self.env = env  # added to this process's environment
+        self.prefix = prefix  # run under it (`ip netns exec <ns>` execs, so the pid stays ours)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> DaemonProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         cmd = [
+            *self.prefix,
             sys.executable,
             "-m",
             f"{self.module}.cli",

@@ -17,6 +17,7 @@ class HttpBackend:
         self.host = host
         self.port = port or free_port(host)
         self.healthy = True
+        self.flapping = False  # each /health answer flips `healthy` first: a check that flaps
         self.hits = 0
         self._server = ThreadingHTTPServer((host, self.port), self._handler())
         self._server.daemon_threads = True
@@ -28,6 +29,7 @@ class HttpBackend:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server API
                 if self.path.startswith("/health"):
+                    backend.healthy ^= backend.flapping
                     code = 200 if backend.healthy else 503
                     body = b"ok" if backend.healthy else b"sick"
                 else:

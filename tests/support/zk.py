@@ -31,6 +31,7 @@ class ZooKeeperNode:
     peer_port: int
     election_port: int
     proc: subprocess.Popen | None = None
+    host: str = "127.0.0.1"  # where clients connect (peers always talk over loopback)
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,7 +47,7 @@ class ZooKeeperNode:
             "syncLimit=5",
             f"dataDir={data}",
             f"clientPort={self.client_port}",
-            "clientPortAddress=127.0.0.1",
+            f"clientPortAddress={self.host}",
             "minSessionTimeout=1000",
             "maxSessionTimeout=60000",
             "admin.enableServer=false",
@@ -104,15 +105,15 @@ class ZooKeeperNode:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.client_port}"
+        return f"{self.host}:{self.client_port}"
 
     def is_serving(self) -> bool:
-        return four_letter(self.client_port, "ruok") == "imok" and "Mode:" in four_letter(
-            self.client_port, "srvr"
+        return four_letter(self.client_port, "ruok", self.host) == "imok" and "Mode:" in (
+            four_letter(self.client_port, "srvr", self.host)
         )
 
     def mode(self) -> str:
-        for line in four_letter(self.client_port, "srvr").splitlines():
+        for line in four_letter(self.client_port, "srvr", self.host).splitlines():
             if line.startswith("Mode:"):
                 return line.split(":", 1)[1].strip()
         return ""
@@ -124,11 +125,11 @@ class ZooKeeperNode:
             return ""
 
 
-def four_letter(port: int, word: str) -> str:
+def four_letter(port: int, word: str, host: str = "127.0.0.1") -> str:
     import socket
 
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        with socket.create_connection((host, port), timeout=1) as s:
             s.sendall(word.encode())
             chunks = []
             while True:
@@ -144,9 +145,12 @@ def four_letter(port: int, word: str) -> str:
 class ZooKeeperEnsemble:
     """A 1- or 3-node ZooKeeper ensemble under `workdir`."""
 
-    def __init__(self, workdir: Path, size: int = 1):
+    def __init__(self, workdir: Path, size: int = 1, host: str = "127.0.0.1"):
+        """`host`: the address clients connect to (a test's own veth address, say)."""
         self.nodes = [
-            ZooKeeperNode(i + 1, workdir / f"zk{i + 1}", free_port(), free_port(), free_port())
+            ZooKeeperNode(
+                i + 1, workdir / f"zk{i + 1}", free_port(), free_port(), free_port(), host=host
+            )
             for i in range(size)
         ]
         for n in self.nodes:
@@ -164,7 +168,7 @@ class ZooKeeperEnsemble:
     def wait_serving(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for n in self.nodes:
-            if not wait_port("127.0.0.1", n.client_port, max(0.1, deadline - time.monotonic())):
+            if not wait_port(n.host, n.client_port, max(0.1, deadline - time.monotonic())):
                 raise RuntimeError(f"ZooKeeper {n.myid} did not listen:\n{n.tail_log()}")
         while time.monotonic() < deadline:
             if all(n.is_serving() for n in self.nodes if n.proc and n.proc.poll() is None):

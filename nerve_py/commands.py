@@ -58,7 +58,11 @@ def show_status(config: NerveConfig, echo: Echo) -> None:
 def _node_state(svc, node: str | None, config: NerveConfig) -> str:
     if not node:
         return "-"
-    client = KazooClient(hosts=svc.ensemble, timeout=config.zk_session_timeout)
+    client = KazooClient(
+        hosts=svc.ensemble,
+        timeout=config.zk_session_timeout,
+        **config.zk_security.client_options(),
+    )
     try:
         client.start(timeout=5)
         return node if client.exists(node) else f"{node} (missing)"

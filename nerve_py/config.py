@@ -14,6 +14,7 @@ import jsonschema
 from . import schema
 from .checks import CheckConfigError, build_check
 from .errors import ConfigError
+from .zk_security import SECRET_KEYS, SecurityConfigError, ZkSecurity, load_security
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class NerveConfig:
     max_repeated_report_failures: int = 500
     zk_session_timeout: float = 10.0
     state_dir: str = DEFAULT_STATE_DIR
+    zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def service(self, name: str) -> ServiceConfig:
@@ -86,6 +88,7 @@ def load_config(path: str | Path) -> NerveConfig:
     if not services:
         raise ConfigError(source, "services", "no services defined (services or service_conf_dir)")
     built = tuple(_service(n, s, raw["instance_id"], src) for n, (s, src) in services.items())
+    security = _security(raw, source, warnings)
     for w in warnings:
         log.warning("%s", w)
     return NerveConfig(
@@ -96,8 +99,18 @@ def load_config(path: str | Path) -> NerveConfig:
         max_repeated_report_failures=raw.get("max_repeated_report_failures", 500),
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         state_dir=raw.get("state_dir", DEFAULT_STATE_DIR),
+        zk_security=security,
         warnings=tuple(warnings),
     )
+
+
+def _security(raw: dict, source: str, warnings: list[str]) -> ZkSecurity:
+    try:
+        security, found = load_security(raw, source)
+    except SecurityConfigError as e:
+        raise ConfigError(source, e.key_path, e.problem) from None
+    warnings += [f"{source}: {w}" for w in found]
+    return security
 
 
 def _read_json(source: str) -> Any:
@@ -188,6 +201,8 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         return _join(path, missing[0]), "required key is missing"
+    if path.startswith(SECRET_KEYS):
+        return path, f"invalid value ({error.validator}; not shown: it may hold a secret)"
     return path or "(top level)", error.message
 
 

@@ -31,7 +31,7 @@ class Daemon:
     def __init__(self, config: NerveConfig):
         self.config = config
         self.state = StateDir(config.state_dir)
-        self.pool = ZkPool(config.zk_session_timeout)
+        self.pool = ZkPool(config.zk_session_timeout, config.zk_security)
         self.watchers: dict[str, ServiceWatcher] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -80,6 +80,8 @@ class Daemon:
         except NerveError as e:
             log.error("reload failed, keeping the running config: %s", e)
             return
+        if new.zk_security != self.config.zk_security:
+            log.warning("zk_auth/zk_tls: a change takes effect on restart")
         old_watchers, self.config = self.watchers, new
         self.watchers = {}
         replaced = []
@@ -124,6 +126,8 @@ class Daemon:
     def _check_failures(self) -> None:
         limit = self.config.max_repeated_report_failures
         for name, w in self.watchers.items():
+            if w.reporter.conn.auth_failed:
+                raise ReportFailures(f"{name}: ZooKeeper refused the zk_auth credential")
             if w.reporter.failures >= limit:
                 raise ReportFailures(
                     f"{name}: {w.reporter.failures} ZooKeeper writes failed in a row"

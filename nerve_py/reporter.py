@@ -13,7 +13,7 @@ import json
 import logging
 import time
 
-from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.exceptions import KazooException, NoAuthError, NodeExistsError, NoNodeError
 
 from .config import ServiceConfig
 from .rate_limit import TokenBucket, Unlimited
@@ -49,7 +49,7 @@ class Reporter:
             self.failures = 0
         except KazooException as e:
             self.failures += 1
-            log.warning("%s: ZooKeeper operation failed (%s); will retry", self.service.name, e)
+            _log_failure(self.service, e)
 
     def _sync(self, up: bool) -> None:
         if self._generation != self.conn.generation:
@@ -149,6 +149,18 @@ class Reporter:
                 self._deregister()
             except KazooException as e:
                 log.warning("%s: could not delete %s: %s", self.service.name, self.node, e)
+
+
+def _log_failure(service: ServiceConfig, e: KazooException) -> None:
+    if isinstance(e, NoAuthError):
+        log.error(
+            "%s: ZooKeeper denied access under %s: zk_auth is missing or wrong, or the ACL there "
+            "does not grant it; will retry",
+            service.name,
+            service.zk_path,
+        )
+    else:
+        log.warning("%s: ZooKeeper operation failed (%s); will retry", service.name, e)
 
 
 def _identity_from_name(child: str) -> tuple | None:

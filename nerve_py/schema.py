@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
+
 # Ruby nerve keys we accept but do not implement: a warning names each one.
 RUBY_UNIMPLEMENTED_TOP = frozenset({"statsd"})
 RUBY_UNIMPLEMENTED_SERVICE = frozenset(
@@ -76,6 +78,8 @@ CONFIG_SCHEMA = {
         # our additions
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 600},
         "state_dir": {"type": "string", "minLength": 1},
+        "zk_auth": AUTH_SCHEMA,
+        "zk_tls": TLS_SCHEMA,
         **{k: {} for k in RUBY_UNIMPLEMENTED_TOP},
     },
 }

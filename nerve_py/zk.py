@@ -10,7 +10,10 @@ import logging
 import threading
 
 from kazoo.client import KazooClient, KazooState
+from kazoo.protocol.states import KeeperState
 from kazoo.retry import KazooRetry
+
+from .zk_security import ZkSecurity, node_acl
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +21,16 @@ log = logging.getLogger(__name__)
 class ZkConnection:
     """A started kazoo client that reconnects forever and counts lost sessions."""
 
-    def __init__(self, hosts: str, session_timeout: float):
+    def __init__(self, hosts: str, session_timeout: float, security: ZkSecurity | None = None):
         self.hosts = hosts
         self.generation = 0  # bumped on every lost (expired) session
+        self.auth_failed = False  # ZooKeeper refused zk_auth: kazoo stops reconnecting
+        security = security or ZkSecurity()
         self.client = KazooClient(
             hosts=hosts,
             timeout=session_timeout,
+            default_acl=node_acl(security.auth),  # for our nodes and the parents we create
+            **security.client_options(),
             connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=5, ignore_expire=False),
             command_retry=KazooRetry(max_tries=2, delay=0.1, max_delay=1),
         )
@@ -44,7 +51,10 @@ class ZkConnection:
         return cid[0] if cid else None
 
     def _on_state(self, state: str) -> None:
-        if state == KazooState.LOST:
+        if state == KazooState.LOST and self.client.client_state == KeeperState.AUTH_FAILED:
+            self.auth_failed = True
+            log.error("ZooKeeper at %s refused the zk_auth credential", self.hosts)
+        elif state == KazooState.LOST:
             with self._lock:
                 self.generation += 1
             log.warning("ZooKeeper session to %s lost; nodes will be re-created", self.hosts)
@@ -64,8 +74,9 @@ class ZkConnection:
 class ZkPool:
     """Hands out one ZkConnection per ensemble connection string."""
 
-    def __init__(self, session_timeout: float):
+    def __init__(self, session_timeout: float, security: ZkSecurity | None = None):
         self.session_timeout = session_timeout
+        self.security = security
         self._conns: dict[str, ZkConnection] = {}
         self._lock = threading.Lock()
 
@@ -73,7 +84,7 @@ class ZkPool:
         with self._lock:
             conn = self._conns.get(hosts)
             if conn is None:
-                conn = self._conns[hosts] = ZkConnection(hosts, self.session_timeout)
+                conn = self._conns[hosts] = ZkConnection(hosts, self.session_timeout, self.security)
                 conn.start()
             return conn
 

@@ -34,7 +34,9 @@ def _read_service(svc: ServiceConfig, clients: dict, config: SynapseConfig, time
         return desired_backends(svc, (), None)
     hosts = ",".join(sorted(svc.discovery.hosts))
     if hosts not in clients:
-        clients[hosts] = KazooClient(hosts=hosts, timeout=config.zk_session_timeout)
+        clients[hosts] = KazooClient(
+            hosts=hosts, timeout=config.zk_session_timeout, **config.zk_security.client_options()
+        )
         clients[hosts].start(timeout=timeout)
     client = clients[hosts]
     try:

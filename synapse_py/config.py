@@ -14,6 +14,7 @@ import jsonschema
 
 from . import schema
 from .backend import Backend, InvalidNode, backend_from_dict
+from .zk_security import SECRET_KEYS, SecurityConfigError, ZkSecurity, load_security, world_readable
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class SynapseConfig:
     )
     wait_max: float = 0.25  # ... but never longer than this after the first event of a burst
     source: str = ""  # the file it was read from, for messages
+    zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
 
     def service(self, name: str) -> ServiceConfig:
@@ -114,6 +116,7 @@ class SynapseConfig:
 
 # --- loading ---------------------------------------------------------------------------------
 
+SECRET_PATHS = (*SECRET_KEYS, "haproxy.stats.auth")  # schema errors here never quote the value
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _VALIDATOR = jsonschema.Draft202012Validator
 
@@ -136,7 +139,8 @@ def load_config(path: str | Path) -> SynapseConfig:
     }
     if "service_conf_dir" in raw:
         services.update(_conf_dir_services(source, raw["service_conf_dir"]))
-    warnings = tuple(_warnings(source, raw, services))
+    security, security_warnings = _security(source, raw)
+    warnings = tuple(_warnings(source, raw, services)) + security_warnings
     for warning in warnings:
         log.warning("%s", warning)
     return SynapseConfig(
@@ -147,6 +151,7 @@ def load_config(path: str | Path) -> SynapseConfig:
         wait_min=float(raw.get("wait", {}).get("min", 0.02)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
         source=source,
+        zk_security=security,
         warnings=warnings,
     )
 
@@ -222,9 +227,24 @@ def _describe(source: str, error: jsonschema.ValidationError) -> str:
         known = error.schema.get("properties", {})
         unknown = sorted(k for k in error.instance if k not in known)
         path, problem = f"{path}.{unknown[0]}".lstrip("."), "unknown key"
+    if error.validator != "additionalProperties" and path.startswith(SECRET_PATHS):
+        problem = f"invalid value ({error.validator}; not shown: it may hold a secret)"
     if len(problem) > 200:
         problem = problem[:200] + "..."
     return f"{source}: {path}: {problem}" if path else f"{source}: {problem}"
+
+
+def _security(source: str, raw: Mapping) -> tuple[ZkSecurity, tuple[str, ...]]:
+    try:
+        security, warnings = load_security(raw, source)
+    except SecurityConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    if "auth" in raw.get("haproxy", {}).get("stats", {}) and world_readable(source):
+        warnings.append(
+            "haproxy.stats.auth: this file holds a password and is readable by every user; "
+            "chmod o-r it"
+        )
+    return security, tuple(f"{source}: {w}" for w in warnings)
 
 
 def _conf_dir_services(source: str, directory: str) -> dict[str, _RawService]:

@@ -37,7 +37,7 @@ class Reconciler:
 
     def __init__(self, config: SynapseConfig, generators: Sequence[Generator], events: queue.Queue):
         self.events = events
-        self.clients = ZkClients(config.zk_session_timeout, events)
+        self.clients = ZkClients(config.zk_session_timeout, events, config.zk_security)
         self.config = config
         self.generators = tuple(generators)
         self.watchers: dict[str, ServiceWatcher] = {}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
+
 # section -> {key: what happens instead}. Sections: "" (top level), "haproxy", "service",
 # "service.haproxy", "service.discovery".
 NOT_IMPLEMENTED: dict[str, dict[str, str]] = {
@@ -189,6 +191,8 @@ CONFIG = _object(
         "haproxy": HAPROXY,
         "file_output": _object(None, {"output_directory": _STR}, required=("output_directory",)),
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+        "zk_auth": AUTH_SCHEMA,
+        "zk_tls": TLS_SCHEMA,
         "wait": _object(
             None,
             {

@@ -12,10 +12,12 @@ import threading
 from dataclasses import dataclass
 
 from kazoo.client import KazooClient, KazooState
+from kazoo.protocol.states import KeeperState
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
 from .config import ServiceConfig
+from .zk_security import ZkSecurity
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +101,12 @@ class ServiceWatcher:
 class ZkClients:
     """One kazoo client per ensemble, started in the background and retried forever."""
 
-    def __init__(self, session_timeout: float, events: queue.Queue):
+    def __init__(
+        self, session_timeout: float, events: queue.Queue, security: ZkSecurity | None = None
+    ):
         self.session_timeout = session_timeout
         self.events = events
+        self.security = security or ZkSecurity()
         self._clients: dict[tuple[str, ...], KazooClient] = {}
 
     def get(self, hosts: tuple[str, ...]) -> KazooClient:
@@ -112,6 +117,7 @@ class ZkClients:
                 timeout=self.session_timeout,
                 connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=5),
                 command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1),
+                **self.security.client_options(),
             )
             client.add_listener(lambda s, h=key: self._on_state(h, s))
             client.start_async()
@@ -128,6 +134,11 @@ class ZkClients:
         if state == KazooState.CONNECTED:
             log.info("ZooKeeper %s connected", ",".join(hosts))
             self.events.put(Connected())
+        elif getattr(self._clients.get(hosts), "client_state", None) == KeeperState.AUTH_FAILED:
+            log.error(
+                "ZooKeeper %s refused the zk_auth credential: keeping the last membership",
+                ",".join(hosts),
+            )
         else:
             log.warning(
                 "ZooKeeper %s %s: keeping the last membership", ",".join(hosts), state.lower()

@@ -196,7 +196,8 @@ class HaproxyGenerator:
         if not (self.config.do_writes and path):
             return True
         try:
-            write_atomic(path, text, validate=self._validate)
+            mode = 0o640 if self.config.stats.auth else 0o644  # the stats password is in it
+            write_atomic(path, text, mode=mode, validate=self._validate)
         except ConfigRejected as exc:
             self.failed_validations += 1
             self._rejected = text

@@ -18,6 +18,11 @@ ZK_JARS = [
     "/usr/share/java/zookeeper.jar",
     "/usr/share/java/slf4j-simple.jar",
 ]
+# zookeeper.jar's manifest names only part of Netty; secureClientPort (Netty, TLS) needs these too
+NETTY_JARS = [
+    f"/usr/share/java/netty-{name}.jar"
+    for name in ("codec", "resolver", "transport-native-unix-common")
+]
 MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
@@ -32,6 +37,7 @@ class ZooKeeperNode:
     election_port: int
     proc: subprocess.Popen | None = None
     host: str = "127.0.0.1"  # where clients connect (peers always talk over loopback)
+    extra_config: list[str] = field(default_factory=list)  # more zoo.cfg lines (TLS, say)
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +62,7 @@ class ZooKeeperNode:
         ]
         if len(peers) > 1:
             lines += [f"server.{p.myid}=127.0.0.1:{p.peer_port}:{p.election_port}" for p in peers]
+        lines += self.extra_config
         cfg = self.workdir / "zoo.cfg"
         cfg.write_text("\n".join(lines) + "\n")
         return cfg
@@ -72,7 +79,7 @@ class ZooKeeperNode:
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             "-Dzookeeper.jmx.log4j.disable=true",
             "-cp",
-            ":".join(ZK_JARS),
+            ":".join(ZK_JARS + [j for j in NETTY_JARS if os.path.exists(j)]),
             MAIN,
             str(cfg),
         ]
@@ -145,11 +152,26 @@ def four_letter(port: int, word: str, host: str = "127.0.0.1") -> str:
 class ZooKeeperEnsemble:
     """A 1- or 3-node ZooKeeper ensemble under `workdir`."""
 
-    def __init__(self, workdir: Path, size: int = 1, host: str = "127.0.0.1"):
-        """`host`: the address clients connect to (a test's own veth address, say)."""
+    def __init__(
+        self,
+        workdir: Path,
+        size: int = 1,
+        host: str = "127.0.0.1",
+        extra_config: tuple[str, ...] = (),
+    ):
+        """`host`: the address clients connect to (a test's own veth address, say).
+
+        `extra_config`: more zoo.cfg lines for every node (a secureClientPort, say).
+        """
         self.nodes = [
             ZooKeeperNode(
-                i + 1, workdir / f"zk{i + 1}", free_port(), free_port(), free_port(), host=host
+                i + 1,
+                workdir / f"zk{i + 1}",
+                free_port(),
+                free_port(),
+                free_port(),
+                host=host,
+                extra_config=list(extra_config),
             )
             for i in range(size)
         ]

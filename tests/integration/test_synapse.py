@@ -12,20 +12,10 @@ from pathlib import Path
 import pytest
 from support.haproxy import get, spread
 from support.procs import DaemonProcess, wait_for, write_json
+from support.rigs import register
 from support.zk import ZooKeeperEnsemble
 
 pytestmark = pytest.mark.integration
-
-
-def register(zk, path: str, backend, name: str | None = None, **extra) -> str:
-    data = {"host": "127.0.0.1", "port": backend.port, "name": name or backend.name, **extra}
-    return zk.create(
-        f"{path}/{data['name']}_",
-        json.dumps(data).encode(),
-        ephemeral=True,
-        sequence=True,
-        makepath=True,
-    )
 
 
 def addr(backend) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import time
@@ -182,3 +183,15 @@ class SynapseRig:
         if self.proc:
             self.proc.stop()
         self.hx.stop()
+
+
+def register(zk, path: str, backend, name: str | None = None, **extra) -> str:
+    """Register `backend` under `path` as nerve would (ephemeral, sequential); the node path."""
+    data = {"host": backend.host, "port": backend.port, "name": name or backend.name, **extra}
+    return zk.create(
+        f"{path}/{data['name']}_",
+        json.dumps(data).encode(),
+        ephemeral=True,
+        sequence=True,
+        makepath=True,
+    )

@@ -1,0 +1,69 @@
+"""The human table and the JSON summary of one benchmark run."""
+
+from __future__ import annotations
+
+import json
+
+EXTRA = ("failures",)  # shown in the table, not part of the JSON summary
+
+TARGETS = {
+    "churn": "0 failed, 0 reloads",
+    "scale": "zk_reads_per_change <= 1; RSS < 200 MB at 20,000 backends",
+    "nerve": "< 10% of one core and < 100 MB at 1000 services",
+}
+
+
+def json_line(results: dict) -> str:
+    """The summary with exactly the documented keys, as one line."""
+    trimmed = {
+        name: {k: v for k, v in section.items() if k not in EXTRA}
+        if isinstance(section, dict)
+        else section
+        for name, section in results.items()
+    }
+    return json.dumps(trimmed, sort_keys=True)
+
+
+def table(mode: str, results: dict) -> str:
+    lines = [f"smartstack-py benchmarks ({mode})", ""]
+    lines += _convergence(results.get("convergence"))
+    for name in ("churn", "churn_reload_mode", "scale", "nerve"):
+        lines += _section(name, results.get(name))
+    return "\n".join(lines)
+
+
+def _convergence(conv: dict | None) -> list[str]:
+    if not conv:
+        return ["convergence: not run", ""]
+    lines = ["convergence (ms from ZooKeeper write)   p50      p99      n"]
+    for name in ("floor", "haproxy", "envoy"):
+        s = conv.get(name) or {}
+        p50, p99 = _num(s.get("p50")), _num(s.get("p99"))
+        lines.append(f"  {name:<37}{p50:>6}  {p99:>7}  {s.get('n', 0):>5}")
+        if s.get("reason"):
+            lines.append(f"    ({s['reason']})")
+    floor = (conv.get("floor") or {}).get("p99")
+    lines.append(
+        "  target: haproxy/envoy p99 <= floor p99 + 20 ms"
+        + (f" = {floor + 20:.1f} ms" if floor is not None else "")
+    )
+    return [*lines, ""]
+
+
+def _section(name: str, values: dict | None) -> list[str]:
+    if values is None:
+        return [f"{name}: not run", ""]
+    lines = [f"{name}"]
+    lines += [f"  {key:<37}{_num(value):>8}" for key, value in values.items() if key not in EXTRA]
+    if values.get("failures"):
+        lines.append(f"  failures by kind: {values['failures']}")
+    target = TARGETS.get(name)
+    if target:
+        lines.append(f"  target: {target}")
+    return [*lines, ""]
+
+
+def _num(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)

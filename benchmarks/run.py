@@ -1,0 +1,102 @@
+"""Benchmarks of smartstack-py against the ZooKeeper floor: convergence, churn, scale, nerve.
+
+    python benchmarks/run.py [--quick | --smoke] [--only SECTION ...]
+
+Prints a table, then the JSON summary as the last line of stdout. Everything runs on loopback:
+its own ZooKeeper, HAProxy, synapse-py and nerve-py processes, stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+
+import churn  # noqa: E402
+import convergence  # noqa: E402
+import envoy_bench  # noqa: E402
+import nerve_load  # noqa: E402
+import scale  # noqa: E402
+from report import json_line, table  # noqa: E402
+from support.zk import ZooKeeperEnsemble  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Sizes:
+    changes: int  # convergence changes per observer
+    churn_services: int
+    churn_backends: int
+    churn_seconds: float
+    churn_rate: float  # changes a second
+    scale_services: int
+    nerve_services: int
+    nerve_seconds: float
+
+
+SIZES = {
+    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30),
+    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15),
+    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3),
+}
+SECTIONS = ("convergence", "churn", "churn_reload_mode", "scale", "nerve")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_const", dest="mode", const="quick")
+    mode.add_argument("--smoke", action="store_const", dest="mode", const="smoke")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
+    args = parser.parse_args()
+    mode_name = args.mode or "full"
+    workdir = Path(tempfile.mkdtemp(prefix="smartstack-bench-"))
+    try:
+        results = run_all(SIZES[mode_name], workdir, args.only)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(table(mode_name, results))
+    print(json_line(results))
+
+
+def run_all(sizes: Sizes, workdir: Path, sections) -> dict:
+    zk = ZooKeeperEnsemble(workdir / "zk")
+    zk.start()
+    client = zk.client(timeout=10)
+    results: dict = dict.fromkeys(SECTIONS)
+    try:
+        for name in sections:
+            started = time.monotonic()
+            results[name] = SECTION_RUNNERS[name](client, zk.hosts, workdir / name, sizes)
+            print(f"# {name}: {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    finally:
+        client.stop()
+        client.close()
+        zk.stop()
+    return results
+
+
+def _convergence(client, hosts: str, workdir: Path, sizes: Sizes) -> dict:
+    return {
+        "floor": convergence.floor(client, hosts, sizes.changes),
+        "haproxy": convergence.haproxy(client, hosts, workdir / "haproxy", sizes.changes),
+        "envoy": envoy_bench.run(client, hosts, workdir / "envoy", sizes.changes),
+    }
+
+
+SECTION_RUNNERS = {
+    "convergence": _convergence,
+    "churn": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=True),
+    "churn_reload_mode": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=False),
+    "scale": lambda c, h, w, s: scale.run(c, h, w, s.scale_services),
+    "nerve": lambda c, h, w, s: nerve_load.run(h, w, s.nerve_services, s.nerve_seconds),
+}
+
+if __name__ == "__main__":
+    main()

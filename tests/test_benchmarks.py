@@ -1,0 +1,57 @@
+"""The benchmark code paths run end to end at a tiny size and print the documented JSON summary.
+
+Behaviour only: the figures themselves are never asserted (they are for the benchmark report).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+KEYS = {
+    "convergence": {"floor", "haproxy", "envoy"},
+    "churn": {
+        "requests_ok",
+        "requests_failed",
+        "reloads",
+        "changes",
+        "synapse_cpu_percent",
+        "synapse_rss_mb",
+    },
+    "scale": {
+        "services",
+        "backends",
+        "initial_sync_s",
+        "render_ms",
+        "synapse_rss_mb",
+        "zk_reads_per_change",
+    },
+    "nerve": {"services", "cpu_percent", "rss_mb", "check_lag_p99_ms"},
+}
+KEYS["churn_reload_mode"] = KEYS["churn"]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(RUN), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert {k: set(v) for k, v in summary.items()} == KEYS
+    for observer in ("floor", "haproxy"):
+        assert {"p50", "p99", "n"} <= set(summary["convergence"][observer])
+        assert summary["convergence"][observer]["n"] > 0
+    assert summary["churn"]["changes"] > 0 and summary["churn"]["requests_ok"] > 0
+    assert "convergence (ms" in out.stdout  # the human table comes first

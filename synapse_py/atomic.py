@@ -32,6 +32,15 @@ def write_atomic(
     _fsync_dir(folder)
 
 
+def read_current(path: str) -> str | None:
+    """The installed file's text, or None if it is missing or unreadable (then it is rewritten)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
 def _write_and_sync(fd: int, data: bytes, mode: int) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)

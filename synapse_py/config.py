@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -46,10 +47,34 @@ class ServiceHaproxyConfig:
 
 
 @dataclass(frozen=True)
+class EnvoyHealthCheckConfig:
+    """Our addition: Envoy active health checks (TCP connect, or HTTP GET of `http_path`)."""
+
+    interval: float = 5.0
+    timeout: float = 1.0
+    healthy_threshold: int = 1
+    unhealthy_threshold: int = 2
+    http_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceEnvoyConfig:
+    """Our addition: the service's Envoy listener and cluster."""
+
+    port: int
+    bind_address: str | None = None  # None: the top-level envoy.bind_address
+    mode: str = "tcp"  # "tcp" | "http"
+    connect_timeout: float = 1.0
+    lb_policy: str = "round_robin"
+    health_check: EnvoyHealthCheckConfig | None = None
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     discovery: DiscoveryConfig
     haproxy: ServiceHaproxyConfig = field(default_factory=ServiceHaproxyConfig)
+    envoy: ServiceEnvoyConfig | None = None
     default_servers: tuple[Backend, ...] = ()
     keep_default_servers: bool = False
     use_previous_backends: bool = True
@@ -97,10 +122,22 @@ class FileOutputConfig:
 
 
 @dataclass(frozen=True)
+class EnvoyConfig:
+    """Our addition: where the Envoy files go and how Envoy's admin listener binds."""
+
+    output_directory: str
+    admin_port: int = 9901
+    bind_address: str = "127.0.0.1"
+    binary_path: str | None = None  # set: candidates are checked by `envoy --mode validate`
+    resolve_timeout: float = 2.0
+
+
+@dataclass(frozen=True)
 class SynapseConfig:
     services: tuple[ServiceConfig, ...]
     haproxy: HaproxyConfig | None = None
     file_output: FileOutputConfig | None = None
+    envoy: EnvoyConfig | None = None
     zk_session_timeout: float = 10.0
     wait_min: float = (
         0.02  # quiet time the reconciler waits for after an event (consul-template's wait)
@@ -147,6 +184,7 @@ def load_config(path: str | Path) -> SynapseConfig:
         services=tuple(_service(name, services[name]) for name in sorted(services)),
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
+        envoy=_envoy(source, raw["envoy"]) if "envoy" in raw else None,
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         wait_min=float(raw.get("wait", {}).get("min", 0.02)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
@@ -292,6 +330,7 @@ def _service(name: str, raw: _RawService) -> ServiceConfig:
         name=name,
         discovery=_discovery(d["discovery"]),
         haproxy=_service_haproxy(d.get("haproxy", {})),
+        envoy=_service_envoy(raw, d["envoy"]) if "envoy" in d else None,
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
@@ -316,6 +355,27 @@ def _service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
     lines = {k: _lines(d[k]) for k in ("listen", "frontend", "backend") if k in d}
     port = d.get("port")
     return _from_dict(ServiceHaproxyConfig, d, port=None if port is None else int(port), **lines)
+
+
+def _service_envoy(raw: _RawService, d: Mapping) -> ServiceEnvoyConfig:
+    _check_ip(raw.source, f"{raw.prefix}envoy.bind_address", d.get("bind_address"))
+    check = d.get("health_check")
+    health = EnvoyHealthCheckConfig(**check) if check is not None else None
+    return _from_dict(ServiceEnvoyConfig, d, health_check=health)
+
+
+def _envoy(source: str, d: Mapping) -> EnvoyConfig:
+    _check_ip(source, "envoy.bind_address", d.get("bind_address"))
+    return EnvoyConfig(**d)
+
+
+def _check_ip(source: str, key_path: str, value: str | None) -> None:
+    """Envoy binds IP literals only; the schema checked the characters, this the address."""
+    try:
+        if value is not None:
+            ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f"{source}: {key_path}: not an IP address") from None
 
 
 def _lines(value: str | list[str]) -> tuple[str, ...]:

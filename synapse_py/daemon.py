@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import state_file
 from .config import ConfigError, SynapseConfig, load_config
-from .generators import GENERATORS, Generator, file_output, haproxy  # noqa: F401 - importing registers them
+from .generators import GENERATORS, Generator, envoy, file_output, haproxy  # noqa: F401 - importing registers them
 from .reconciler import Reconciler, Reconfigure
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 def generator_sections(config: SynapseConfig) -> dict[str, object]:
     """Generator name -> its config section, for each generator the config enables."""
-    sections = {"haproxy": config.haproxy, "file_output": config.file_output}
+    sections = {
+        "haproxy": config.haproxy,
+        "file_output": config.file_output,
+        "envoy": config.envoy,
+    }
     return {name: section for name, section in sections.items() if section is not None}
 
 

@@ -42,6 +42,8 @@ _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 _SECONDS = {"type": "number", "minimum": 0}
 _NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 255}
 _STR_LIST = {"type": "array", "items": _STR}
+_DURATION = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
+_IP = {"type": "string", "pattern": "^[0-9A-Fa-f.:]{2,45}$"}  # Envoy binds IP literals only
 _LINES = {"anyOf": [_STR, _STR_LIST]}  # Ruby examples use both `"frontend": "mode tcp"` and lists
 
 
@@ -115,11 +117,37 @@ SERVICE_HAPROXY = _object(
     },
 )
 
+ENVOY_HEALTH_CHECK = _object(
+    None,
+    {
+        "interval": _DURATION,
+        "timeout": _DURATION,
+        "healthy_threshold": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "unhealthy_threshold": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "http_path": {"type": "string", "pattern": "^/[A-Za-z0-9_.~/%?=&-]*$", "maxLength": 512},
+    },
+)
+
+# our addition (the Ruby synapse has no Envoy): see docs/envoy.md
+SERVICE_ENVOY = _object(
+    None,
+    {
+        "port": _PORT,
+        "bind_address": _IP,
+        "mode": {"enum": ["tcp", "http"]},
+        "connect_timeout": _DURATION,
+        "lb_policy": {"enum": ["round_robin", "least_request", "random", "ring_hash", "maglev"]},
+        "health_check": ENVOY_HEALTH_CHECK,
+    },
+    required=("port",),
+)
+
 SERVICE = _object(
     "service",
     {
         "discovery": DISCOVERY,
         "haproxy": SERVICE_HAPROXY,
+        "envoy": SERVICE_ENVOY,
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
@@ -179,6 +207,18 @@ HAPROXY = {
     ],
 }
 
+ENVOY = _object(
+    None,
+    {
+        "output_directory": {"type": "string", "minLength": 1},
+        "admin_port": _PORT,
+        "bind_address": _IP,
+        "binary_path": {"type": "string", "minLength": 1},
+        "resolve_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+    },
+    required=("output_directory",),
+)
+
 CONFIG = _object(
     "",
     {
@@ -190,6 +230,7 @@ CONFIG = _object(
         "service_conf_dir": {"type": "string", "minLength": 1},
         "haproxy": HAPROXY,
         "file_output": _object(None, {"output_directory": _STR}, required=("output_directory",)),
+        "envoy": ENVOY,
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
         "zk_auth": AUTH_SCHEMA,
         "zk_tls": TLS_SCHEMA,

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from ..atomic import write_atomic
+from ..atomic import read_current, write_atomic
 from ..backend import Backend
 from ..config import FileOutputConfig, ServiceConfig
 from . import register
@@ -47,7 +47,8 @@ class FileOutputGenerator:
         return os.path.join(self.config.output_directory, f"{service_name}.json")
 
     def _write(self, path: str, content: str) -> None:
-        if _read(path) != content:  # read each time: the disk, not memory, is what readers see
+        # read each time: the disk, not memory, is what readers see
+        if read_current(path) != content:
             write_atomic(path, content)
             self.writes += 1
 
@@ -67,11 +68,3 @@ def render(backends: Sequence[Backend]) -> str:
 def _is_service_file(entry: os.DirEntry) -> bool:
     """`*.json` as the Ruby synapse globs it: hidden files (our temp files) are not matched."""
     return entry.name.endswith(".json") and not entry.name.startswith(".") and entry.is_file()
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, ValueError):
-        return None

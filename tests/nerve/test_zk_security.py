@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from click.testing import CliRunner
+from support.secure import nerve_config
 
 from nerve_py.cli import main
 from nerve_py.config import load_config
@@ -16,21 +15,7 @@ SECRET = "hunter2-xyz"
 
 
 def write(folder, mode=0o600, **top):
-    conf = {
-        "instance_id": "i",
-        "services": {
-            "web": {
-                "host": "127.0.0.1",
-                "port": 80,
-                "zk_hosts": ["127.0.0.1:2181"],
-                "zk_path": "/web",
-                "checks": [],
-            }
-        },
-        **top,
-    }
-    path = folder / "nerve.json"
-    path.write_text(json.dumps(conf))
+    path = nerve_config(folder / "nerve.json", "127.0.0.1:2181", "/web", **top)
     path.chmod(mode)
     return path
 

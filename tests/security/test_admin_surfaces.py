@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 from support.haproxy import HAPROXY, HaproxyFiles, wait_for
+from support.secure import nerve_config, synapse_config
 
 from synapse_py.config import HaproxyConfig, StatsConfig, load_config
 from synapse_py.generators.haproxy import HaproxyGenerator
@@ -86,23 +87,8 @@ def test_metrics_endpoint_binds_loopback_by_default(tmp_path, daemon):
     config_module = pytest.importorskip(f"{daemon}.config")
     if not hasattr(config_module, "MetricsConfig"):
         pytest.skip("no metrics endpoint in this tree")
-    base = {
-        "nerve_py": {
-            "instance_id": "i",
-            "services": {
-                "web": {
-                    "host": "127.0.0.1",
-                    "port": 80,
-                    "zk_hosts": ["127.0.0.1:2181"],
-                    "zk_path": "/web",
-                    "checks": [],
-                }
-            },
-        },
-        "synapse_py": {"services": {}},
-    }[daemon]
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({**base, "metrics": {"port": 9100}}))
+    write = nerve_config if daemon == "nerve_py" else synapse_config
+    path = write(tmp_path / "config.json", "127.0.0.1:2181", "/web", metrics={"port": 9100})
     assert config_module.load_config(path).metrics.bind == "127.0.0.1"
 
 

@@ -40,7 +40,7 @@ def issue(folder: Path, name: str, ca: tuple[Path, Path], san: str) -> tuple[Pat
     return key, cert
 
 
-def nerve_config(path: Path, zk_hosts: str, zk_path: str, port: int, **top) -> Path:
+def nerve_config(path: Path, zk_hosts: str, zk_path: str, port: int = 80, **top) -> Path:
     """A nerve config with one always-up service (no checks) on `port`."""
     conf = {
         "instance_id": "i-sec",

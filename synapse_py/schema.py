@@ -151,6 +151,8 @@ SERVICE = _object(
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
+        "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "mass_expiry_grace": _SECONDS,
     },
     required=("discovery",),
 )

@@ -70,6 +70,7 @@ class HaproxyGenerator:
         self.renders = 0
         self.installs = 0
         self.failed_validations = 0
+        self.failed_writes = 0
         self._lock = threading.RLock()
         self._tables: dict[str, SlotTable] = {}
         self._resolver = HostResolver(resolve_timeout)
@@ -97,7 +98,8 @@ class HaproxyGenerator:
         """Make HAProxy route each enabled service to exactly `membership[service.name]`.
 
         A service missing from `membership` (not discovered yet) keeps the backends it had, or
-        starts with its `default_servers`.
+        starts with its `default_servers`. Raises OSError when haproxy.cfg cannot be written (disk
+        full): the old file stays and nothing is reloaded; the next apply writes it.
         """
         with self._lock:
             plan = self._plan(services, membership)
@@ -203,9 +205,9 @@ class HaproxyGenerator:
             self._rejected = text
             log.error("haproxy config refused, not installed; HAProxy is unchanged: %s", exc)
             return False
-        except OSError as exc:
-            log.error("haproxy config not written; HAProxy is unchanged: %s", exc)
-            return False
+        except OSError as exc:  # disk full, ...: the old file stays; the reconciler retries
+            self.failed_writes += 1
+            raise OSError(exc.errno, f"haproxy config not written, no reload: {exc}") from exc
         self.installs += 1
         return True
 

@@ -8,7 +8,7 @@ from kazoo.exceptions import NoNodeError
 
 from synapse_py.backend import Backend
 from synapse_py.config import DiscoveryConfig, ServiceConfig
-from synapse_py.membership import ServiceMembers, desired_backends
+from synapse_py.membership import ExpiryGuard, ServiceMembers, desired_backends
 
 
 def svc(**kw) -> ServiceConfig:
@@ -98,3 +98,51 @@ def test_default_servers():
     assert desired_backends(svc(default_servers=(D,)), (B1,), None) == (B1,)
     kept = desired_backends(svc(default_servers=(D,), keep_default_servers=True), (B1,), None)
     assert set(kept) == {B1, D}
+
+
+def b(port: int) -> Backend:
+    return Backend(host="10.0.0.1", port=port, name=f"i-{port}")
+
+
+FOUR = tuple(b(p) for p in (1, 2, 3, 4))
+
+
+def test_mass_expiry_holds_the_old_set_until_grace_ends():
+    s = svc(mass_expiry_grace=10)
+    guard = ExpiryGuard(s)
+    assert desired_backends(s, FOUR[:1], FOUR, guard, now=100) == FOUR  # 3 of 4 gone: held
+    assert guard.deadline == 110 and guard.holds == 1
+    new = (b(9),)
+    assert desired_backends(s, new, FOUR, guard, now=105) == (*FOUR, b(9))  # arrivals added
+    assert desired_backends(s, new, FOUR, guard, now=110) == new  # grace over: applied
+    assert guard.deadline is None
+
+
+def test_mass_expiry_hold_ends_early_when_backends_come_back():
+    s = svc(mass_expiry_grace=10)
+    guard = ExpiryGuard(s)
+    assert desired_backends(s, FOUR[:1], FOUR, guard, now=0) == FOUR
+    assert desired_backends(s, FOUR[:3], FOUR, guard, now=1) == FOUR[:3]
+    assert guard.deadline is None
+
+
+def test_mass_expiry_threshold_and_what_is_not_a_drop():
+    guard = ExpiryGuard(svc())
+    assert desired_backends(svc(), FOUR[:2], FOUR, guard, now=0) == FOUR[:2]  # 50%: not over
+    replaced = tuple(b(p) for p in (5, 6, 7, 8))
+    assert desired_backends(svc(), replaced, FOUR, guard, now=0) == replaced  # a replacement
+    strict = svc(mass_expiry_threshold=0.2)
+    assert desired_backends(strict, FOUR[:3], FOUR, ExpiryGuard(strict), now=0) == FOUR
+    off = svc(mass_expiry_grace=0)
+    assert desired_backends(off, FOUR[:1], FOUR, ExpiryGuard(off), now=0) == FOUR[:1]
+
+
+def test_an_empty_read_is_left_to_use_previous_backends():
+    s = svc(use_previous_backends=False)
+    guard = ExpiryGuard(s)
+    assert desired_backends(s, (), FOUR, guard, now=0) == ()
+    assert guard.deadline is None
+    held = ExpiryGuard(svc())
+    desired_backends(svc(), FOUR[:1], FOUR, held, now=0)
+    assert desired_backends(svc(), (), FOUR, held, now=1) == FOUR  # kept by use_previous_backends
+    assert held.deadline is None

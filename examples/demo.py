@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # reuse the test suite's real-server helpers
 
 from support.backends import HttpBackend  # noqa: E402
+from support.envoy import EnvoyProcess, envoy_binary  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
 
@@ -53,6 +54,9 @@ class Demo:
         self.backends = {f"web-{i}": HttpBackend(f"web-{i}") for i in (1, 2, 3)}
         self.port = free_port()
         self.stats_port = free_port()
+        self.envoy_port = free_port()
+        self.envoy_admin = free_port()
+        self.envoy: EnvoyProcess | None = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -73,6 +77,8 @@ class Demo:
         conf["services"]["web"]["discovery"]["hosts"] = [zk]
         conf["services"]["web"]["haproxy"]["port"] = self.port
         conf["haproxy"]["stats"]["port"] = self.stats_port
+        conf["services"]["web"]["envoy"]["port"] = self.envoy_port
+        conf["envoy"]["admin_port"] = self.envoy_admin
         synapse.write_text(json.dumps(conf, indent=2))
         return nerve, synapse
 
@@ -93,24 +99,42 @@ class Demo:
 
     # -- observing ----------------------------------------------------------------------------
 
-    def traffic(self, requests: int = 30) -> Counter:
+    def start_envoy(self) -> str:
+        """Start Envoy on the bootstrap synapse-py wrote; a reason when it cannot run here."""
+        binary = envoy_binary()
+        if binary is None:
+            return "Envoy is not installed (make envoy-venv)"
+        bootstrap = self.work / "envoy" / "bootstrap.yaml"
+        wait_for(bootstrap.exists, 20, "synapse-py to write Envoy's bootstrap.yaml")
+        self.envoy = EnvoyProcess(
+            binary, bootstrap, self.envoy_admin, self.work / "envoy.log"
+        ).start()
+        return ""
+
+    def traffic(self, requests: int = 30, port: int | None = None) -> Counter:
         seen: Counter = Counter()
         for _ in range(requests):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as r:
+                url = f"http://127.0.0.1:{port or self.port}/"
+                with urllib.request.urlopen(url, timeout=2) as r:
                     seen[r.read().decode()] += 1
             except OSError:
                 seen["(failed)"] += 1
         return seen
 
-    def show_traffic(self) -> Counter:
-        seen = self.traffic()
-        spread = ", ".join(f"{name}: {n}" for name, n in sorted(seen.items()))
-        print(f"    30 requests through HAProxy on 127.0.0.1:{self.port} -> {spread}")
-        return seen
+    def show_traffic(self) -> None:
+        proxies = [("HAProxy", self.port)] + ([("Envoy", self.envoy_port)] if self.envoy else [])
+        for proxy, port in proxies:
+            seen = self.traffic(port=port)
+            spread = ", ".join(f"{name}: {n}" for name, n in sorted(seen.items()))
+            print(f"    30 requests through {proxy} on 127.0.0.1:{port} -> {spread}")
 
     def routed(self) -> set[str]:
-        return {k for k in self.traffic(15) if k != "(failed)"}
+        """Backends both proxies route to (the intersection: both must have converged)."""
+        seen = {k for k in self.traffic(15) if k != "(failed)"}
+        if self.envoy:
+            seen &= {k for k in self.traffic(15, self.envoy_port) if k != "(failed)"}
+        return seen
 
     def worker_pid(self) -> str | None:
         import socket
@@ -144,6 +168,8 @@ class Demo:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        if self.envoy:
+            self.envoy.stop()
         self._stop_haproxy()
         for b in self.backends.values():
             b.stop()
@@ -185,8 +211,14 @@ def run(demo: Demo, keep: bool) -> None:
         f"Starting nerve-py with the service definitions in examples/nerve/ (copied to {demo.work})"
     )
     demo.start_daemon("nerve", "nerve_py", nerve_cfg)
-    say("Starting synapse-py: it watches ZooKeeper and starts a master-worker HAProxy")
+    say("Starting synapse-py: it watches ZooKeeper, runs master-worker HAProxy, writes Envoy files")
     demo.start_daemon("synapse", "synapse_py", synapse_cfg)
+    why_not = demo.start_envoy()
+    print(
+        f"    Envoy: {why_not}"
+        if why_not
+        else "    Envoy started on synapse-py's bootstrap.yaml (file-based xDS)"
+    )
     wait_for(lambda: demo.routed() == set(demo.backends), 30, "all three backends to be routed")
     print("    All three backends passed their health checks, registered, and are routed:")
     demo.show_traffic()
@@ -222,6 +254,9 @@ def run(demo: Demo, keep: bool) -> None:
     print(demo.cli("synapse_py.cli", "status", "-c", str(synapse_cfg)))
     print(demo.cli("nerve_py.cli", "status", "-c", str(nerve_cfg)))
     print(f"    HAProxy stats page: http://127.0.0.1:{demo.stats_port}/")
+    if demo.envoy:
+        epoch = demo.envoy.restart_epoch()
+        print(f"    Envoy admin: http://127.0.0.1:{demo.envoy_admin}/ (restart epoch {epoch})")
     print(f"    Logs and configs: {demo.work}")
 
     if keep:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -10,6 +9,7 @@ import click
 from . import __version__
 from .config import NerveConfig, load_config
 from .errors import NerveError
+from .logs import setup_logging
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -32,15 +32,6 @@ def _load(path: str) -> NerveConfig:
         sys.exit(EXIT_CONFIG)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("kazoo").setLevel(logging.WARNING)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nerve-py")
 def main() -> None:
@@ -60,11 +51,18 @@ def main() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def run(config_path: str, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line (ts, level, logger, msg, service when known).",
+)
+def run(config_path: str, log_level: str, log_format: str) -> None:
     """Run the daemon in the foreground."""
     from .daemon import Daemon
 
-    _setup_logging(log_level)
+    setup_logging(log_level, log_format)
     config = _load(config_path)
     try:
         Daemon(config).run()

@@ -64,6 +64,14 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise)."""
+
+    port: int
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class NerveConfig:
     instance_id: str
     services: tuple[ServiceConfig, ...]
@@ -72,6 +80,7 @@ class NerveConfig:
     max_repeated_report_failures: int = 500
     zk_session_timeout: float = 10.0
     state_dir: str = DEFAULT_STATE_DIR
+    metrics: MetricsConfig | None = None
     zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -99,6 +108,7 @@ def load_config(path: str | Path) -> NerveConfig:
         max_repeated_report_failures=raw.get("max_repeated_report_failures", 500),
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         state_dir=raw.get("state_dir", DEFAULT_STATE_DIR),
+        metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         zk_security=security,
         warnings=tuple(warnings),
     )

@@ -9,9 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from .config import NerveConfig, ServiceConfig, load_config
 from .errors import NerveError
+from .metrics import MetricsServer, NerveCollector
 from .reporter import Reporter
+from .sdnotify import Notifier
 from .service_watcher import ServiceWatcher
 from .state import StateDir
 from .zk import ZkPool
@@ -28,8 +32,12 @@ class ReportFailures(NerveError):
 class Daemon:
     """Runs every configured service until SIGTERM/SIGINT; SIGHUP reloads the config."""
 
-    def __init__(self, config: NerveConfig):
+    def __init__(self, config: NerveConfig, registry: CollectorRegistry | None = None):
         self.config = config
+        self.notifier = Notifier()
+        self.registry = registry or CollectorRegistry()
+        self.registry.register(NerveCollector(self))
+        self.metrics = MetricsServer(config.metrics, self.registry) if config.metrics else None
         self.state = StateDir(config.state_dir)
         self.pool = ZkPool(config.zk_session_timeout, config.zk_security)
         self.watchers: dict[str, ServiceWatcher] = {}
@@ -40,23 +48,35 @@ class Daemon:
         """Block until stopped; raises ReportFailures when ZooKeeper writes keep failing."""
         self.state.ensure()
         self._install_signals()
-        for service in self.config.services:
-            self._start(service)
-        log.info("nerve-py running %d service(s)", len(self.watchers))
         try:
+            if self.metrics:
+                self.metrics.start()
+            for service in self.config.services:
+                self._start(service)
+            log.info("nerve-py running %d service(s)", len(self.watchers))
+            self.notifier.ready(f"running {len(self.watchers)} service(s)")
             self._loop()
         finally:
+            self.notifier.stopping()
             self.shutdown()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             if self._reload.is_set():
                 self._reload.clear()
-                self.reload()
+                self._notified_reload()
             self._heartbeat()
             self._write_status()
             self._check_failures()
-            self._stop.wait(TICK)
+            self.notifier.watchdog(healthy=all(w.alive for w in self.watchers.values()))
+            self._stop.wait(self.notifier.tick(TICK))
+
+    def _notified_reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            self.reload()
+        finally:
+            self.notifier.ready(f"running {len(self.watchers)} service(s)")
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
@@ -82,6 +102,8 @@ class Daemon:
             return
         if new.zk_security != self.config.zk_security:
             log.warning("zk_auth/zk_tls: a change takes effect on restart")
+        if new.metrics != self.config.metrics:
+            log.warning("metrics: a changed bind or port takes effect on restart")
         old_watchers, self.config = self.watchers, new
         self.watchers = {}
         replaced = []
@@ -142,3 +164,5 @@ class Daemon:
             w.stop()
         self.watchers.clear()
         self.pool.stop()
+        if self.metrics:
+            self.metrics.stop()

@@ -33,6 +33,7 @@ class Reporter:
         self.node: str | None = None
         self._czxid = 0
         self.failures = 0  # consecutive failed ZooKeeper operations
+        self.failures_total = 0
         self.registrations = 0
         self._generation = conn.generation
         self._reconcile_interval = reconcile_interval
@@ -49,6 +50,7 @@ class Reporter:
             self.failures = 0
         except KazooException as e:
             self.failures += 1
+            self.failures_total += 1
             _log_failure(self.service, e)
 
     def _sync(self, up: bool) -> None:

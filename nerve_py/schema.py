@@ -80,6 +80,12 @@ CONFIG_SCHEMA = {
         "state_dir": {"type": "string", "minLength": 1},
         "zk_auth": AUTH_SCHEMA,
         "zk_tls": TLS_SCHEMA,
+        "metrics": {
+            "type": "object",
+            "required": ["port"],
+            "additionalProperties": False,
+            "properties": {"bind": {"type": "string", "minLength": 1}, "port": _PORT},
+        },
         **{k: {} for k in RUBY_UNIMPLEMENTED_TOP},
     },
 }

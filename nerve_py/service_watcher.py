@@ -22,6 +22,21 @@ class CheckResult:
     ok: bool
     up: bool
     reason: str
+    duration: float = 0.0
+
+
+@dataclass
+class CheckStats:
+    """Running totals of one check, read by the metrics collector."""
+
+    passed: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def record(self, ok: bool, duration: float) -> None:
+        self.passed += ok
+        self.failed += not ok
+        self.seconds += duration
 
 
 class ServiceWatcher:
@@ -34,6 +49,7 @@ class ServiceWatcher:
         self.checks = [build_check(s.params(), service.host, service.port) for s in service.checks]
         self.hysteresis = [Hysteresis(c.rise, c.fall) for c in self.checks]
         self.results: list[CheckResult] = []
+        self.stats = [CheckStats() for _ in self.checks]
         self.healthy = not self.checks  # no checks: always up, as Ruby nerve
         self.maintenance = False
         self.settled = threading.Event()  # the first up/down decision has been made
@@ -64,8 +80,11 @@ class ServiceWatcher:
 
     def _run_checks(self) -> None:
         results = []
-        for check, hyst in zip(self.checks, self.hysteresis, strict=True):
+        for check, hyst, stats in zip(self.checks, self.hysteresis, self.stats, strict=True):
+            started = time.monotonic()
             ok, reason = run_check(check)
+            duration = time.monotonic() - started
+            stats.record(ok, duration)
             changed = hyst.update(ok)
             if changed is not None:
                 log.info(
@@ -75,10 +94,15 @@ class ServiceWatcher:
                     "up" if changed else "down",
                     reason,
                 )
-            results.append(CheckResult(check.name, ok, hyst.up, reason))
+            results.append(CheckResult(check.name, ok, hyst.up, reason, round(duration, 6)))
         self.results = results
         if self.checks:
             self.healthy = all(r.up for r in results)
+
+    @property
+    def alive(self) -> bool:
+        """The check thread is running (it survives errors in a tick, so dead means stopped)."""
+        return self._thread.is_alive()
 
     def _max_rise(self) -> int:
         return max((h.rise for h in self.hysteresis), default=0)

@@ -88,6 +88,10 @@ class ZkPool:
                 conn.start()
             return conn
 
+    def connections(self) -> list[ZkConnection]:
+        with self._lock:
+            return list(self._conns.values())
+
     def stop(self) -> None:
         with self._lock:
             for conn in self._conns.values():

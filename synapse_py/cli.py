@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
 from . import __version__
 from .config import ConfigError, SynapseConfig, load_config
+from .logs import setup_logging
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -31,15 +31,6 @@ def _load(path: str) -> SynapseConfig:
         sys.exit(EXIT_CONFIG)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("kazoo").setLevel(logging.WARNING)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="synapse-py")
 def main() -> None:
@@ -58,12 +49,25 @@ def main() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def run(config_path: str, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line (ts, level, logger, msg, service when known).",
+)
+def run(config_path: str, log_level: str, log_format: str) -> None:
     """Run the daemon in the foreground."""
     from .daemon import SynapseDaemon
+    from .metrics import MetricsUnavailable
 
-    _setup_logging(log_level)
-    SynapseDaemon(_load(config_path)).run()
+    setup_logging(log_level, log_format)
+    config = _load(config_path)
+    try:
+        SynapseDaemon(config).run()
+    except MetricsUnavailable as e:
+        click.echo(f"synapse-py: {e}", err=True)
+        sys.exit(EXIT_RUNTIME)
 
 
 @main.command()

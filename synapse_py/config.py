@@ -78,8 +78,6 @@ class ServiceConfig:
     default_servers: tuple[Backend, ...] = ()
     keep_default_servers: bool = False
     use_previous_backends: bool = True
-    mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
-    mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
 
     @property
     def backend_name(self) -> str:
@@ -135,12 +133,21 @@ class EnvoyConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise)."""
+
+    port: int
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class SynapseConfig:
     services: tuple[ServiceConfig, ...]
     haproxy: HaproxyConfig | None = None
     file_output: FileOutputConfig | None = None
     envoy: EnvoyConfig | None = None
     zk_session_timeout: float = 10.0
+    metrics: MetricsConfig | None = None
     wait_min: float = (
         0.02  # quiet time the reconciler waits for after an event (consul-template's wait)
     )
@@ -188,6 +195,7 @@ def load_config(path: str | Path) -> SynapseConfig:
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
         envoy=_envoy(source, raw["envoy"]) if "envoy" in raw else None,
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
+        metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         wait_min=float(raw.get("wait", {}).get("min", 0.02)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
         source=source,
@@ -336,8 +344,6 @@ def _service(name: str, raw: _RawService) -> ServiceConfig:
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
-        mass_expiry_threshold=float(d.get("mass_expiry_threshold", 0.5)),
-        mass_expiry_grace=float(d.get("mass_expiry_grace", 30.0)),
     )
 
 

@@ -8,12 +8,18 @@ import signal
 import threading
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from . import state_file
 from .config import ConfigError, SynapseConfig, load_config
 from .generators import GENERATORS, Generator, envoy, file_output, haproxy  # noqa: F401 - importing registers them
+from .metrics import MetricsServer, SynapseCollector
 from .reconciler import Reconciler, Reconfigure
+from .sdnotify import Notifier
 
 log = logging.getLogger(__name__)
+
+TICK = 0.2  # main loop period: signals, watchdog
 
 
 def generator_sections(config: SynapseConfig) -> dict[str, object]:
@@ -76,27 +82,44 @@ def _stop(gen: Generator) -> None:
 class SynapseDaemon:
     """Runs until SIGTERM/SIGINT; SIGHUP re-reads and applies the config. HAProxy keeps running."""
 
-    def __init__(self, config: SynapseConfig):
+    def __init__(self, config: SynapseConfig, registry: CollectorRegistry | None = None):
         self.config = config
         self.events: queue.Queue = queue.Queue()
         self.generators = GeneratorSet()
         self.reconciler = Reconciler(config, self.generators.update(config), self.events)
+        self.notifier = Notifier()
+        self.registry = registry or CollectorRegistry()
+        self.registry.register(SynapseCollector(self.reconciler))
+        self.metrics = MetricsServer(config.metrics, self.registry) if config.metrics else None
         self._stop = threading.Event()
         self._reload = threading.Event()
 
     def run(self) -> None:
+        """Block until SIGTERM/SIGINT; raises MetricsUnavailable if the endpoint cannot listen."""
         self._install_signals()
+        if self.metrics:
+            self.metrics.start()
         self.reconciler.start(seed=self._last_known())
         log.info("synapse-py running %d service(s)", len(self.config.services))
+        self.notifier.ready(f"running {len(self.config.services)} service(s)")
         try:
-            while not self._stop.wait(0.2):
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
+            self._loop()
         finally:
+            self.notifier.stopping()
             self.reconciler.stop()
             self.generators.stop()
+            if self.metrics:
+                self.metrics.stop()
             log.info("synapse-py stopped; the proxy keeps running")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.notifier.tick(TICK)):
+            if self._reload.is_set():
+                self._reload.clear()
+                self.notifier.reloading()
+                self.reload()
+                self.notifier.ready(f"running {len(self.config.services)} service(s)")
+            self.notifier.watchdog(healthy=self.reconciler.alive)
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
@@ -122,6 +145,8 @@ class SynapseDaemon:
         except ConfigError as e:
             log.error("reload failed, keeping the running config: %s", e)
             return
+        if new.metrics != self.config.metrics:
+            log.warning("metrics: a changed bind or port takes effect on restart")
         self.config = new
         self.events.put(Reconfigure(new, self.generators.update(new)))
         log.info("config reloaded: %d service(s)", len(new.services))

@@ -6,19 +6,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import state_file
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators import Generator
-from .membership import ExpiryGuard, ServiceMembers, desired_backends
+from .membership import ServiceMembers, desired_backends
 from .watcher import Arm, Children, Connected, ServiceWatcher, ZkClients
 
 log = logging.getLogger(__name__)
-
-RETRY_INTERVAL = 2.0  # seconds before a failed apply (disk full, ...) is tried again
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,9 @@ class Stop:
     pass
 
 
+_ZK_EVENT_KINDS = {Children: "children", Arm: "path_exists", Connected: "connected"}
+
+
 class Reconciler:
     """Owns the watchers, the membership and the generators; everything runs on its thread."""
 
@@ -47,10 +49,10 @@ class Reconciler:
         self.children: dict[str, tuple[str, ...] | None] = {}
         self.membership: dict[str, tuple[Backend, ...]] = {}
         self.applies = 0
-        self.apply_failures = 0  # generator or state-file writes that failed (retried)
-        self.guards: dict[str, ExpiryGuard] = {}
-        self._retry_at: float | None = None
+        self.zk_events: Counter[str] = Counter()  # by kind (see _ZK_EVENT_KINDS)
         self.last_event_at: float | None = None
+        # called with the seconds from the first event of a batch to the generators' change
+        self.on_change: Callable[[float], None] = lambda seconds: None
         self.idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
@@ -61,6 +63,11 @@ class Reconciler:
         self._configure(self.config)
         self._apply()
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """The reconciler thread runs (it survives a failed batch, so dead means stopped)."""
+        return self._thread.is_alive()
 
     def stop(self, timeout: float = 10) -> None:
         self.events.put(Stop())
@@ -84,14 +91,9 @@ class Reconciler:
     def _next_batch(self) -> list:
         """Block for an event, then keep draining until quiet for wait_min (at most wait_max)."""
         self.idle.set()
-        try:
-            batch = [self.events.get(timeout=self._wake_in())]
-        except queue.Empty:
-            batch = []  # a mass-expiry hold ends or a retry is due: re-evaluate, no event needed
+        batch = [self.events.get()]
         self.idle.clear()
         self.last_event_at = time.monotonic()
-        if not batch:
-            return batch
         deadline = self.last_event_at + self.config.wait_max
         while True:
             timeout = min(self.config.wait_min, deadline - time.monotonic())
@@ -105,10 +107,14 @@ class Reconciler:
     def _handle(self, batch: list) -> None:
         changed = False
         for event in batch:
+            if type(event) in _ZK_EVENT_KINDS:
+                self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
             changed |= self._handle_one(event)
-        changed |= self._refresh()
-        if changed or self._retry_due():
+        membership_changed = self._refresh()
+        if changed or membership_changed:
             self._apply()
+        if membership_changed:
+            self.on_change(time.monotonic() - self.last_event_at)
 
     def _handle_one(self, event) -> bool:
         if isinstance(event, Children) and event.service in self.watchers:
@@ -132,6 +138,7 @@ class Reconciler:
         for svc in self.config.services:
             new = self._backends(svc)
             if new != self.membership.get(svc.name):
+                _log_change(svc.name, self.membership.get(svc.name), new)
                 self.membership[svc.name] = new
                 changed = True
         return changed
@@ -143,54 +150,26 @@ class Reconciler:
             return previous if previous is not None else desired_backends(svc, (), None)
         client = self.watchers[svc.name].client if svc.name in self.watchers else None
         discovered = self.members[svc.name].backends(names or (), lambda p: client.get(p)[0])
-        guard = self.guards.get(svc.name)
-        return desired_backends(svc, discovered, previous, guard, time.monotonic())
+        return desired_backends(svc, discovered, previous)
 
     def _apply(self) -> None:
         services = tuple(s for s in self.config.services)
         membership = {s.name: self.membership.get(s.name, ()) for s in services}
-        failed = False
         for gen in self.generators:
             try:
                 gen.apply(services, membership)
-            except OSError as e:  # disk full, read-only folder: keep the old files, retry
-                failed = self._failed(f"generator {type(gen).__name__}: {e}")
             except Exception:  # noqa: BLE001 - one generator failing must not stop the others
                 log.exception("generator %s failed", type(gen).__name__)
         self.applies += 1
-        if not self._save_state(membership) or failed:
-            self._retry_at = time.monotonic() + RETRY_INTERVAL
-        else:
-            self._retry_at = None
+        self._save_state(membership)
 
-    def _failed(self, what: str) -> bool:
-        self.apply_failures += 1
-        log.error(
-            "%s (%d failed writes so far); retrying in %gs",
-            what,
-            self.apply_failures,
-            RETRY_INTERVAL,
-        )
-        return True
-
-    def _retry_due(self) -> bool:
-        return self._retry_at is not None and time.monotonic() >= self._retry_at
-
-    def _wake_in(self) -> float | None:
-        """Seconds until a mass-expiry hold ends or a failed apply is retried; None: no timer."""
-        due = [g.deadline for g in self.guards.values() if g.deadline is not None]
-        if self._retry_at is not None:
-            due.append(self._retry_at)
-        return max(0.05, min(due) - time.monotonic()) if due else None
-
-    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> bool:
+    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> None:
         hap = self.config.haproxy
         if hap and hap.state_file_path:
             try:
                 state_file.save(hap.state_file_path, membership)
             except OSError as e:
-                return not self._failed(f"cannot write state file {hap.state_file_path}: {e}")
-        return True
+                log.error("cannot write state file %s: %s", hap.state_file_path, e)
 
     # -- config -----------------------------------------------------------------------------
 
@@ -208,12 +187,6 @@ class Reconciler:
                 self._watch(svc)
         for name in set(self.membership) - set(wanted):
             del self.membership[name]
-        self.guards = {n: self._guard(s) for n, s in wanted.items()}
-
-    def _guard(self, svc: ServiceConfig) -> ExpiryGuard:
-        """The service's guard, kept (with a hold in progress) while its config is unchanged."""
-        guard = self.guards.get(svc.name)
-        return guard if guard is not None and guard.service == svc else ExpiryGuard(svc)
 
     def _watch(self, svc: ServiceConfig) -> None:
         watcher = ServiceWatcher(svc, self.clients.get(svc.discovery.hosts), self.events)
@@ -234,3 +207,15 @@ class Reconciler:
     @property
     def zk_reads(self) -> int:
         return sum(m.reads for m in self.members.values())
+
+
+def _log_change(service: str, old: tuple[Backend, ...] | None, new: tuple[Backend, ...]) -> None:
+    before, after = {b.key for b in old or ()}, {b.key for b in new}
+    added, removed = sorted(after - before), sorted(before - after)
+    log.info(
+        "%s: %d backend(s)%s%s",
+        service,
+        len(new),
+        f"; joined {', '.join(added)}" if added else "",
+        f"; left {', '.join(removed)}" if removed else "",
+    )

@@ -1,0 +1,133 @@
+"""Prometheus metrics for nerve-py: one collector that reads the daemon's own counters per scrape.
+
+Nothing is incremented for metrics' sake: the watchers, reporters and ZooKeeper connections keep
+their figures anyway, and a scrape turns them into metric families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
+from .config import MetricsConfig
+from .errors import NerveError
+from .service_watcher import ServiceWatcher
+from .zk import ZkPool
+
+
+class Observed(Protocol):
+    """What the collector reads: the daemon's running watchers and its ZooKeeper pool."""
+
+    watchers: dict[str, ServiceWatcher]
+    pool: ZkPool
+
+
+class NerveCollector:
+    """nerve_* metrics from a running daemon."""
+
+    def __init__(self, daemon: Observed):
+        self.daemon = daemon
+
+    def collect(self) -> Iterator:
+        watchers = dict(self.daemon.watchers)  # a copy: SIGHUP may replace entries meanwhile
+        yield from _check_families(watchers)
+        yield from _service_families(watchers)
+        yield from _zookeeper_families(self.daemon.pool)
+
+
+def _check_families(watchers: dict[str, ServiceWatcher]) -> Iterator:
+    labels = ["service", "check"]
+    up = GaugeMetricFamily("nerve_check_up", "1 if the check is up after rise/fall", labels=labels)
+    runs = CounterMetricFamily(
+        "nerve_check_runs", "Check runs by result", labels=[*labels, "result"]
+    )
+    seconds = SummaryMetricFamily(
+        "nerve_check_duration_seconds", "Time one check run took", labels=labels
+    )
+    for service, w in sorted(watchers.items()):
+        for check, hyst, stats in zip(w.checks, w.hysteresis, w.stats, strict=True):
+            ids = [service, check.name]
+            up.add_metric(ids, float(hyst.up))
+            runs.add_metric([*ids, "pass"], stats.passed)
+            runs.add_metric([*ids, "fail"], stats.failed)
+            seconds.add_metric(ids, stats.passed + stats.failed, stats.seconds)
+    return up, runs, seconds
+
+
+# watcher figure -> (family type, metric name, help), one sample per service
+SERVICE_METRICS = {
+    "healthy": (GaugeMetricFamily, "nerve_service_healthy", "1 if every check is up"),
+    "maintenance": (GaugeMetricFamily, "nerve_service_maintenance", "1 while in maintenance"),
+    "node": (GaugeMetricFamily, "nerve_registered_nodes", "ZooKeeper nodes registered now"),
+    "registrations": (
+        CounterMetricFamily,
+        "nerve_registrations",
+        "Nodes created: the first registration and every re-registration",
+    ),
+    "failures": (CounterMetricFamily, "nerve_report_failures", "Failed ZooKeeper operations"),
+    "failing": (
+        GaugeMetricFamily,
+        "nerve_report_failures_consecutive",
+        "Failed ZooKeeper operations in a row (exits at max_repeated_report_failures)",
+    ),
+}
+
+
+def _service_families(watchers: dict[str, ServiceWatcher]) -> Iterator:
+    families = {
+        k: cls(name, doc, labels=["service"]) for k, (cls, name, doc) in SERVICE_METRICS.items()
+    }
+    for service, w in sorted(watchers.items()):
+        for key, value in _service_figures(w).items():
+            families[key].add_metric([service], float(value))
+    return families.values()
+
+
+def _service_figures(w: ServiceWatcher) -> dict[str, float]:
+    r = w.reporter
+    return {
+        "healthy": w.healthy,
+        "maintenance": w.maintenance,
+        "node": r.node is not None,
+        "registrations": r.registrations,
+        "failures": r.failures_total,
+        "failing": r.failures,
+    }
+
+
+def _zookeeper_families(pool: ZkPool) -> Iterator:
+    connected = GaugeMetricFamily(
+        "nerve_zookeeper_connected", "1 while connected to the ensemble", labels=["ensemble"]
+    )
+    lost = CounterMetricFamily(
+        "nerve_zookeeper_sessions_lost", "ZooKeeper sessions lost (expired)", labels=["ensemble"]
+    )
+    for conn in pool.connections():
+        connected.add_metric([conn.hosts], float(conn.connected))
+        lost.add_metric([conn.hosts], conn.generation)
+    return connected, lost
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint for one registry, on `bind:port` (localhost by default)."""
+
+    def __init__(self, config: MetricsConfig, registry: CollectorRegistry):
+        self.config = config
+        self.registry = registry
+        self._httpd = None
+
+    def start(self) -> None:
+        c = self.config
+        try:
+            self._httpd, _ = start_http_server(c.port, addr=c.bind, registry=self.registry)
+        except OSError as e:
+            raise NerveError(f"metrics: cannot listen on {c.bind}:{c.port}: {e.strerror}") from None
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None

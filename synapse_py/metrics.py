@@ -1,0 +1,116 @@
+"""Prometheus metrics for synapse-py: a collector over the reconciler's and generators' counters.
+
+The reconciler and generators keep their figures anyway; a scrape turns them into metric families.
+The one histogram, seconds from a ZooKeeper event to the proxy change, is fed by the reconciler's
+`on_change` hook because a distribution cannot be read back from a counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from .config import MetricsConfig
+from .reconciler import Reconciler
+
+CHANGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# generator attribute -> (metric name, help)
+GENERATOR_COUNTERS = {
+    "renders": ("synapse_renders", "Proxy configs rendered"),
+    "runtime_commands": ("synapse_runtime_api_commands", "HAProxy runtime API commands sent"),
+    "reloads": ("synapse_reloads", "Proxy reloads run (the first usually starts HAProxy)"),
+    "failed_validations": ("synapse_config_rejected", "Rendered configs refused by validation"),
+    "writes": ("synapse_files_written", "Output files written"),
+}
+
+
+class SynapseCollector:
+    """synapse_* metrics from a running reconciler and its generators."""
+
+    def __init__(self, reconciler: Reconciler):
+        self.reconciler = reconciler
+        self.change_seconds = Histogram(
+            "synapse_change_seconds",
+            "Seconds from a ZooKeeper event to the generators applying the membership change",
+            buckets=CHANGE_BUCKETS,
+            registry=None,
+        )
+        reconciler.on_change = self.change_seconds.observe
+
+    def collect(self) -> Iterator:
+        r = self.reconciler
+        yield from self.change_seconds.collect()
+        yield _per_service(
+            GaugeMetricFamily,
+            "synapse_backends",
+            "Backends in force",
+            {name: len(b) for name, b in dict(r.membership).items()},
+        )
+        members = dict(r.members)
+        yield _per_service(
+            CounterMetricFamily,
+            "synapse_invalid_nodes_skipped",
+            "Registry nodes skipped because a field failed validation",
+            {name: m.invalid for name, m in members.items()},
+        )
+        yield _per_service(
+            CounterMetricFamily,
+            "synapse_zookeeper_reads",
+            "ZooKeeper node reads",
+            {name: m.reads for name, m in members.items()},
+        )
+        events = CounterMetricFamily(
+            "synapse_zookeeper_events", "ZooKeeper events handled", labels=["kind"]
+        )
+        for kind, count in sorted(dict(r.zk_events).items()):
+            events.add_metric([kind], count)
+        yield events
+        yield CounterMetricFamily("synapse_applies", "Desired states applied", value=r.applies)
+        yield from _generator_families(r.generators)
+
+
+def _per_service(cls, name: str, doc: str, values: dict[str, float]):
+    family = cls(name, doc, labels=["service"])
+    for service, value in sorted(values.items()):
+        family.add_metric([service], value)
+    return family
+
+
+def _generator_families(generators) -> Iterator:
+    for attr, (name, doc) in GENERATOR_COUNTERS.items():
+        family = CounterMetricFamily(name, doc, labels=["generator"])
+        for gen in generators:
+            if hasattr(gen, attr):
+                family.add_metric([getattr(gen, "name", type(gen).__name__)], getattr(gen, attr))
+        yield family
+
+
+class MetricsUnavailable(Exception):
+    """The metrics endpoint cannot listen where the config says."""
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint for one registry, on `bind:port` (localhost by default)."""
+
+    def __init__(self, config: MetricsConfig, registry: CollectorRegistry):
+        self.config = config
+        self.registry = registry
+        self._httpd = None
+
+    def start(self) -> None:
+        c = self.config
+        try:
+            self._httpd, _ = start_http_server(c.port, addr=c.bind, registry=self.registry)
+        except OSError as e:
+            raise MetricsUnavailable(
+                f"metrics: cannot listen on {c.bind}:{c.port}: {e.strerror}"
+            ) from None
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None

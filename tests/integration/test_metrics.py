@@ -1,0 +1,103 @@
+"""Both daemons serve Prometheus metrics; the tests scrape the real endpoint of a running daemon."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from support.ports import free_port
+from support.procs import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Scraper:
+    """Reads one daemon's /metrics into {(sample name, sorted labels): value}."""
+
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+    def samples(self) -> dict[tuple, float]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def value(self, name: str, **labels) -> float | None:
+        return self.samples().get((name, tuple(sorted(labels.items()))))
+
+    def wait(self, name: str, predicate, timeout: float = 10, **labels) -> None:
+        def holds() -> bool:
+            value = self.value(name, **labels)
+            return value is not None and predicate(value)
+
+        wait_for(holds, timeout, message=f"{name}{labels}")
+
+
+def test_nerve_metrics(nerve, zk, http_backend):
+    backend, port = http_backend(), free_port()
+    nerve.write(nerve.service("web", backend.port), metrics={"port": port})
+    nerve.start()
+    m = Scraper(port)
+    m.wait("nerve_registered_nodes", lambda v: v == 1, 20, service="web")
+    check = {"service": "web", "check": f"http-127.0.0.1:{backend.port}"}
+    assert m.value("nerve_check_up", **check) == 1
+    assert m.value("nerve_check_runs_total", result="pass", **check) >= 1
+    assert m.value("nerve_check_duration_seconds_count", **check) >= 1
+    assert m.value("nerve_registrations_total", service="web") == 1
+    assert m.value("nerve_report_failures_total", service="web") == 0
+    assert m.value("nerve_zookeeper_connected", ensemble=nerve.zk_hosts) == 1
+
+    backend.healthy = False
+    m.wait("nerve_registered_nodes", lambda v: v == 0, service="web")
+    assert m.value("nerve_check_up", **check) == 0
+    assert m.value("nerve_check_runs_total", result="fail", **check) >= 1
+    assert m.value("nerve_service_healthy", service="web") == 0
+
+    backend.healthy = True  # a re-registration is counted
+    m.wait("nerve_registrations_total", lambda v: v == 2, service="web")
+
+
+def register(zk, path: str, data: dict) -> None:
+    zk.create(
+        f"{path}/{data['name']}_",
+        json.dumps(data).encode(),
+        ephemeral=True,
+        sequence=True,
+        makepath=True,
+    )
+
+
+def test_synapse_metrics(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    port = free_port()
+    synapse.add_service("web")
+    synapse.extra = {"metrics": {"port": port}}
+    path = synapse.path("web")
+    register(zk, path, {"host": "127.0.0.1", "port": a.port, "name": a.name})
+    synapse.start()
+    m = Scraper(port)
+    m.wait("synapse_backends", lambda v: v == 1, 20, service="web")
+    assert m.value("synapse_zookeeper_events_total", kind="children") >= 1
+    assert m.value("synapse_renders_total", generator="haproxy") >= 1
+    assert m.value("synapse_reloads_total", generator="haproxy") >= 1
+    assert m.value("synapse_files_written_total", generator="file_output") >= 1
+    wait_for(lambda: synapse.live_servers("web"), 10, message="HAProxy serves web")
+    commands = m.value("synapse_runtime_api_commands_total", generator="haproxy")
+    changes = m.value("synapse_change_seconds_count")
+
+    register(zk, path, {"host": "127.0.0.1", "port": b.port, "name": b.name})
+    register(zk, path, {"host": "not a host!", "port": 1, "name": "bad"})
+    m.wait("synapse_backends", lambda v: v == 2, service="web")
+    assert m.value("synapse_runtime_api_commands_total", generator="haproxy") > commands
+    assert m.value("synapse_change_seconds_count") > changes
+    assert m.value("synapse_change_seconds_bucket", le="+Inf") > changes
+    m.wait("synapse_invalid_nodes_skipped_total", lambda v: v == 1, service="web")

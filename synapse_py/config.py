@@ -78,6 +78,8 @@ class ServiceConfig:
     default_servers: tuple[Backend, ...] = ()
     keep_default_servers: bool = False
     use_previous_backends: bool = True
+    mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
+    mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
 
     @property
     def backend_name(self) -> str:
@@ -344,6 +346,8 @@ def _service(name: str, raw: _RawService) -> ServiceConfig:
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
+        mass_expiry_threshold=float(d.get("mass_expiry_threshold", 0.5)),
+        mass_expiry_grace=float(d.get("mass_expiry_grace", 30.0)),
     )
 
 

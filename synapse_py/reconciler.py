@@ -14,10 +14,12 @@ from . import state_file
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators import Generator
-from .membership import ServiceMembers, desired_backends
+from .membership import ExpiryGuard, ServiceMembers, desired_backends
 from .watcher import Arm, Children, Connected, ServiceWatcher, ZkClients
 
 log = logging.getLogger(__name__)
+
+RETRY_INTERVAL = 2.0  # seconds before a failed apply (disk full, ...) is tried again
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Reconciler:
         self.children: dict[str, tuple[str, ...] | None] = {}
         self.membership: dict[str, tuple[Backend, ...]] = {}
         self.applies = 0
+        self.apply_failures = 0  # generator or state-file writes that failed (retried)
+        self.guards: dict[str, ExpiryGuard] = {}
+        self._retry_at: float | None = None
         self.zk_events: Counter[str] = Counter()  # by kind (see _ZK_EVENT_KINDS)
         self.last_event_at: float | None = None
         # called with the seconds from the first event of a batch to the generators' change
@@ -91,9 +96,14 @@ class Reconciler:
     def _next_batch(self) -> list:
         """Block for an event, then keep draining until quiet for wait_min (at most wait_max)."""
         self.idle.set()
-        batch = [self.events.get()]
+        try:
+            batch = [self.events.get(timeout=self._wake_in())]
+        except queue.Empty:
+            batch = []  # a mass-expiry hold ends or a retry is due: re-evaluate, no event needed
         self.idle.clear()
         self.last_event_at = time.monotonic()
+        if not batch:
+            return batch
         deadline = self.last_event_at + self.config.wait_max
         while True:
             timeout = min(self.config.wait_min, deadline - time.monotonic())
@@ -111,9 +121,9 @@ class Reconciler:
                 self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
             changed |= self._handle_one(event)
         membership_changed = self._refresh()
-        if changed or membership_changed:
+        if changed or membership_changed or self._retry_due():
             self._apply()
-        if membership_changed:
+        if membership_changed and batch:  # not a timer's re-evaluation
             self.on_change(time.monotonic() - self.last_event_at)
 
     def _handle_one(self, event) -> bool:
@@ -150,26 +160,54 @@ class Reconciler:
             return previous if previous is not None else desired_backends(svc, (), None)
         client = self.watchers[svc.name].client if svc.name in self.watchers else None
         discovered = self.members[svc.name].backends(names or (), lambda p: client.get(p)[0])
-        return desired_backends(svc, discovered, previous)
+        guard = self.guards.get(svc.name)
+        return desired_backends(svc, discovered, previous, guard, time.monotonic())
 
     def _apply(self) -> None:
         services = tuple(s for s in self.config.services)
         membership = {s.name: self.membership.get(s.name, ()) for s in services}
+        failed = False
         for gen in self.generators:
             try:
                 gen.apply(services, membership)
+            except OSError as e:  # disk full, read-only folder: keep the old files, retry
+                failed = self._failed(f"generator {type(gen).__name__}: {e}")
             except Exception:  # noqa: BLE001 - one generator failing must not stop the others
                 log.exception("generator %s failed", type(gen).__name__)
         self.applies += 1
-        self._save_state(membership)
+        if not self._save_state(membership) or failed:
+            self._retry_at = time.monotonic() + RETRY_INTERVAL
+        else:
+            self._retry_at = None
 
-    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> None:
+    def _failed(self, what: str) -> bool:
+        self.apply_failures += 1
+        log.error(
+            "%s (%d failed writes so far); retrying in %gs",
+            what,
+            self.apply_failures,
+            RETRY_INTERVAL,
+        )
+        return True
+
+    def _retry_due(self) -> bool:
+        return self._retry_at is not None and time.monotonic() >= self._retry_at
+
+    def _wake_in(self) -> float | None:
+        """Seconds until a mass-expiry hold ends or a failed apply is retried; None: no timer."""
+        due = [g.deadline for g in self.guards.values() if g.deadline is not None]
+        if self._retry_at is not None:
+            due.append(self._retry_at)
+        return max(0.05, min(due) - time.monotonic()) if due else None
+
+    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> bool:
         hap = self.config.haproxy
         if hap and hap.state_file_path:
             try:
                 state_file.save(hap.state_file_path, membership)
             except OSError as e:
-                log.error("cannot write state file %s: %s", hap.state_file_path, e)
+                return not self._failed(f"cannot write state file {hap.state_file_path}: {e}")
+        return True
 
     # -- config -----------------------------------------------------------------------------
 
@@ -187,6 +225,12 @@ class Reconciler:
                 self._watch(svc)
         for name in set(self.membership) - set(wanted):
             del self.membership[name]
+        self.guards = {n: self._guard(s) for n, s in wanted.items()}
+
+    def _guard(self, svc: ServiceConfig) -> ExpiryGuard:
+        """The service's guard, kept (with a hold in progress) while its config is unchanged."""
+        guard = self.guards.get(svc.name)
+        return guard if guard is not None and guard.service == svc else ExpiryGuard(svc)
 
     def _watch(self, svc: ServiceConfig) -> None:
         watcher = ServiceWatcher(svc, self.clients.get(svc.discovery.hosts), self.events)

@@ -151,6 +151,8 @@ SERVICE = _object(
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
+        "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "mass_expiry_grace": _SECONDS,
     },
     required=("discovery",),
 )
@@ -232,11 +234,11 @@ CONFIG = _object(
         "file_output": _object(None, {"output_directory": _STR}, required=("output_directory",)),
         "envoy": ENVOY,
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+        "zk_auth": AUTH_SCHEMA,
+        "zk_tls": TLS_SCHEMA,
         "metrics": _object(
             None, {"bind": {"type": "string", "minLength": 1}, "port": _PORT}, required=("port",)
         ),
-        "zk_auth": AUTH_SCHEMA,
-        "zk_tls": TLS_SCHEMA,
         "wait": _object(
             None,
             {

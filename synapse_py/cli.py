@@ -58,11 +58,14 @@ def main() -> None:
 )
 def run(config_path: str, log_level: str, log_format: str) -> None:
     """Run the daemon in the foreground."""
-    from .daemon import SynapseDaemon
+    from .daemon import SynapseDaemon, preflight
     from .metrics import MetricsUnavailable
 
     setup_logging(log_level, log_format)
     config = _load(config_path)
+    for problem in preflight(config):
+        click.echo(f"synapse-py: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
     try:
         SynapseDaemon(config).run()
     except MetricsUnavailable as e:

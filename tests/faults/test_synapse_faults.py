@@ -62,11 +62,11 @@ def test_killed_twenty_times_while_membership_churns(fleet, zk, zk_ensemble, htt
     """5. kill -9 at random points: outputs always complete; a restart without ZooKeeper serves
     the last membership from the state file."""
     backends = [http_backend() for _ in range(4)]
-    path = fleet.synapse.path("web")
+    churn = Churn(zk, fleet.synapse.path("web"), backends)
     for b in backends[:2]:
-        register(zk, path, b)
+        churn.toggle(b)
     fleet.serve(*backends[:2], mass_expiry_grace=0)
-    with Churn(zk, path, backends) as churn:
+    with churn:
         for _ in range(20):
             fleet.synapse.proc.kill()
             assert_outputs_complete(fleet)

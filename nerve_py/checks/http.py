@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: most of a body read while looking for `expect`
 BODY_LIMIT = 1 << 20
+#: most of a body read to its end so that the next check can reuse the connection
+DRAIN_LIMIT = 1 << 16
 
 
 def _headers(conf: Mapping[str, Any]) -> dict[str, str]:
@@ -87,7 +89,21 @@ class HttpCheck(Check):
                 raise CheckFailed(f"HTTP {resp.status_code}")
             if self.expect is not None and not self._body_has(resp, self.expect.encode()):
                 raise CheckFailed(f"HTTP {resp.status_code} without {self.expect!r} in the body")
+            self._drain(resp)
         return True
+
+    def _drain(self, resp: requests.Response) -> None:
+        """Read a short body to its end: only then does requests keep the connection alive.
+
+        Closing a streamed response early closes its connection, so every check would pay a
+        new TCP connection (most of a check's CPU). A long or slow body is left: closed as before.
+        """
+        deadline = time.monotonic() + self.read_timeout
+        read = 0
+        for chunk in resp.iter_content(chunk_size=16384):
+            read += len(chunk)
+            if read > DRAIN_LIMIT or time.monotonic() > deadline:
+                return
 
     def _body_has(self, resp: requests.Response, wanted: bytes) -> bool:
         """Read the body until `wanted` shows up; a trickling server is cut off at read_timeout."""

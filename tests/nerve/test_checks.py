@@ -271,6 +271,25 @@ def test_http_sends_the_configured_headers(serve):
     assert probe({"type": "http", "uri": "/"}, server.port) == (False, "HTTP 400")
 
 
+def test_http_reuses_its_connection_between_runs(serve):
+    peers = []
+
+    def respond(req):
+        peers.append(req.client_address)
+        return 200, {}, b"ok"
+
+    server = http_server(respond)
+    server.RequestHandlerClass.protocol_version = "HTTP/1.1"  # keep-alive
+    check = build_check(
+        {"type": "http", "uri": "/health", "timeout": 2}, LOOPBACK, serve(server).port
+    )
+    try:
+        assert [run_check(check) for _ in range(3)] == [(True, "ok")] * 3
+    finally:
+        check.close()
+    assert len(set(peers)) == 1
+
+
 def test_http_ignores_proxies_from_the_environment(http_backend, monkeypatch):
     backend = http_backend()
     monkeypatch.setenv("HTTP_PROXY", f"http://{LOOPBACK}:{closed_port()}")

@@ -15,9 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import BackendPool, CpuWindow, Synapse, register
+from common import BackendPool, CpuWindow, Synapse, frontend_ports, register
 from kazoo.client import KazooClient
-from support.ports import free_port
 
 MIN_MEMBERS = 2  # a service never drops below this: an empty backend fails by design
 GRACE = 1.0  # seconds between deregistering a member and stopping it
@@ -140,7 +139,7 @@ def run(client: KazooClient, hosts: str, workdir: Path, sizes, do_socket: bool) 
     """One churn run; `do_socket: false` makes synapse-py apply every change by a reload."""
     pool = BackendPool()
     churn = Churn(client, pool, sizes.churn_services, sizes.churn_backends)
-    ports = {s: free_port() for s in churn.members}
+    ports = dict(zip(churn.members, frontend_ports(len(churn.members)), strict=True))
     services = {s: {"path": churn.path(s), "port": ports[s]} for s in churn.members}
     synapse = Synapse(workdir, hosts, services, do_socket=do_socket)
     try:

@@ -6,6 +6,7 @@ The real-server helpers come from tests/support (run.py puts tests/ on sys.path)
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,21 @@ def summary(ms: list[float]) -> dict:
         "p99": None if p99 is None else round(p99, 1),
         "n": len(ms),
     }
+
+
+def frontend_ports(count: int, first: int = 12000) -> list[int]:
+    """Ports free now, below the ephemeral range (so no port-0 bind of a backend takes them)."""
+    ports = []
+    for port in range(first, 32768):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"fewer than {count} free ports from {first}")
 
 
 def register(client: KazooClient, path: str, port: int, host: str = "127.0.0.1") -> str:

@@ -32,6 +32,22 @@ def write_atomic(
     _fsync_dir(folder)
 
 
+def remove_stale_temps(folder: str, target: str = "") -> list[str]:
+    """Delete the temp files a killed writer left in `folder` (only those of `target` if given).
+
+    Call it before any writer starts: a live writer's temp file would be removed too.
+    """
+    prefix = f".{target}." if target else "."
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for name in os.listdir(folder):
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+                removed.append(name)
+    return removed
+
+
 def read_current(path: str) -> str | None:
     """The installed file's text, or None if it is missing or unreadable (then it is rewritten)."""
     try:

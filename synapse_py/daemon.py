@@ -11,6 +11,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from . import state_file
+from .atomic import remove_stale_temps
 from .config import ConfigError, SynapseConfig, load_config
 from .generators import GENERATORS, Generator, envoy, file_output, haproxy  # noqa: F401 - importing registers them
 from .metrics import MetricsServer, SynapseCollector
@@ -44,6 +45,21 @@ def preflight(config: SynapseConfig) -> list[str]:
             f"haproxy.state_file_path: folder {Path(hap.state_file_path).parent} does not exist"
         )
     return [f"{config.source}: {p}" for p in problems]
+
+
+def _output_locations(config: SynapseConfig) -> list[tuple[str, str]]:
+    """(folder, file name or "" for the whole folder) of everything synapse-py writes."""
+    found = []
+    hap = config.haproxy
+    for path in (hap.config_file_path, hap.state_file_path) if hap else ():
+        if path:
+            found.append((str(Path(path).parent), Path(path).name))
+    if config.file_output:
+        found.append((config.file_output.output_directory, ""))
+    if config.envoy:
+        out = config.envoy.output_directory
+        found += [(out, ""), (str(Path(out) / "eds"), "")]
+    return found
 
 
 class GeneratorSet:
@@ -99,6 +115,7 @@ class SynapseDaemon:
         self._install_signals()
         if self.metrics:
             self.metrics.start()
+        self._remove_stale_temps()
         self.reconciler.start(seed=self._last_known())
         log.info("synapse-py running %d service(s)", len(self.config.services))
         self.notifier.ready(f"running {len(self.config.services)} service(s)")
@@ -125,6 +142,12 @@ class SynapseDaemon:
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         signal.signal(signal.SIGINT, lambda *_: self._stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def _remove_stale_temps(self) -> None:
+        """A synapse-py killed mid-write leaves a hidden temp file; nothing else writes there."""
+        for folder, target in _output_locations(self.config):
+            for name in remove_stale_temps(folder, target):
+                log.info("removed a temp file left by an earlier run: %s/%s", folder, name)
 
     def _last_known(self) -> dict:
         hap = self.config.haproxy

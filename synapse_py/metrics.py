@@ -24,6 +24,7 @@ GENERATOR_COUNTERS = {
     "reloads": ("synapse_reloads", "Proxy reloads run (the first usually starts HAProxy)"),
     "failed_validations": ("synapse_config_rejected", "Rendered configs refused by validation"),
     "writes": ("synapse_files_written", "Output files written"),
+    "failed_writes": ("synapse_write_failures", "Config writes that failed (disk full, ...)"),
 }
 
 
@@ -69,6 +70,15 @@ class SynapseCollector:
             events.add_metric([kind], count)
         yield events
         yield CounterMetricFamily("synapse_applies", "Desired states applied", value=r.applies)
+        yield CounterMetricFamily(
+            "synapse_apply_failures", "Applies that failed and are retried", value=r.apply_failures
+        )
+        yield _per_service(
+            CounterMetricFamily,
+            "synapse_mass_expiry_holds",
+            "Times a sharp shrink was held for the grace period",
+            {name: g.holds for name, g in dict(r.guards).items()},
+        )
         yield from _generator_families(r.generators)
 
 

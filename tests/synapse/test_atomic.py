@@ -73,3 +73,17 @@ def test_relative_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_atomic("rel.json", "[]")
     assert (tmp_path / "rel.json").read_text() == "[]"
+
+
+def test_remove_stale_temps_only_touches_hidden_temp_files(tmp_path):
+    from synapse_py.atomic import remove_stale_temps
+
+    (tmp_path / "haproxy.cfg").write_text("live")
+    (tmp_path / ".haproxy.cfg.ab12cd.tmp").write_text("half")
+    (tmp_path / ".other.json.zz.tmp").write_text("half")
+    (tmp_path / "notes.tmp").write_text("keep")
+    assert remove_stale_temps(str(tmp_path), "haproxy.cfg") == [".haproxy.cfg.ab12cd.tmp"]
+    assert (tmp_path / ".other.json.zz.tmp").exists()
+    assert remove_stale_temps(str(tmp_path)) == [".other.json.zz.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["haproxy.cfg", "notes.tmp"]
+    assert remove_stale_temps(str(tmp_path / "missing")) == []

@@ -18,28 +18,26 @@ def _need(binary_path: str, what: str) -> None:
         pytest.fail(f"{what} is not installed ({binary_path}); run `make test`", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def zk_server(tmp_path_factory):
-    """One single-node ZooKeeper for the session; tests isolate themselves by chroot path."""
+def _running(ens: ZooKeeperEnsemble):
+    """A fixture body: start the ensemble, stop it afterwards, show its logs if a test fails."""
     _need("/usr/share/java/zookeeper.jar", "ZooKeeper")
-    ens = ZooKeeperEnsemble(tmp_path_factory.mktemp("zk"), size=1)
     _ENSEMBLES.append(ens)
     ens.start()
     yield ens
     ens.stop()
     _ENSEMBLES.remove(ens)
+
+
+@pytest.fixture(scope="session")
+def zk_server(tmp_path_factory):
+    """One single-node ZooKeeper for the session; tests isolate themselves by chroot path."""
+    yield from _running(ZooKeeperEnsemble(tmp_path_factory.mktemp("zk"), size=1))
 
 
 @pytest.fixture
 def zk_ensemble(tmp_path):
     """A fresh 3-node ZooKeeper ensemble for fault tests."""
-    _need("/usr/share/java/zookeeper.jar", "ZooKeeper")
-    ens = ZooKeeperEnsemble(tmp_path / "ensemble", size=3)
-    _ENSEMBLES.append(ens)
-    ens.start()
-    yield ens
-    ens.stop()
-    _ENSEMBLES.remove(ens)
+    yield from _running(ZooKeeperEnsemble(tmp_path / "ensemble", size=3))
 
 
 @pytest.fixture
@@ -88,9 +86,11 @@ def tcp_backend():
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On failure, attach the ZooKeeper server logs to the report."""
+    """Keep each phase's report on the item (`item.rep_call`, for fixtures that print logs on
+    failure) and attach the ZooKeeper server logs to a failed report."""
     outcome = yield
     report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
     if report.failed and _ENSEMBLES:
         for ens in _ENSEMBLES:
             report.sections.append(("zookeeper logs", ens.logs(30)))

@@ -22,10 +22,3 @@ def fleet(tmp_path, zk_ensemble, zk_root, request):
     if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
         print(rig.logs())
     rig.stop()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)

@@ -24,10 +24,3 @@ def synapse(tmp_path, zk_server, zk_root, request):
     if failed and rig.proc:
         print(f"--- synapse log ---\n{rig.proc.output()[-8000:]}")
     rig.stop()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)

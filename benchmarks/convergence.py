@@ -22,7 +22,9 @@ from support.ports import free_port
 
 BASE = 2
 TIMEOUT = 5.0
-GAP = 0.05  # between changes (plus up to as much again at random): each change stands alone
+# Between changes, plus up to half as much again at random: long enough that synapse-py has
+# finished the previous change (its config validation takes ~100 ms), so each change stands alone.
+GAP = 0.2
 PORTS = range(31001, 31011)  # never connected to: convergence needs no traffic
 
 # (port, present, t0_ns) -> monotonic ns when the observer showed it, None on timeout
@@ -42,7 +44,7 @@ def measure(client: KazooClient, path: str, changes: int, observed: Observer) ->
             client.delete(nodes.pop(port))
         seen = observed(port, present, t0)
         ms.append(((seen or time.monotonic_ns()) - t0) / 1e6)
-        time.sleep(GAP + random.uniform(0, GAP))
+        time.sleep(GAP + random.uniform(0, GAP / 2))
     return summary(ms)
 
 

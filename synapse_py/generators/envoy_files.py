@@ -149,10 +149,14 @@ def _versioned(context: dict) -> dict:
 # --- checks on candidates --------------------------------------------------------------------
 
 
+# libyaml's safe loader when PyYAML has it: the pure-Python one was most of an apply's time
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_resources(text: str, type_url: str) -> list[dict]:
     """Parse a rendered xDS file; raise `EnvoyFileError` unless it is resources of `type_url`."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as e:
         raise EnvoyFileError(f"not YAML: {str(e)[:200]}") from None
     resources = doc.get("resources") if isinstance(doc, dict) else None

@@ -6,6 +6,7 @@ The real-server helpers come from tests/support (run.py puts tests/ on sys.path)
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def summary(ms: list[float]) -> dict:

@@ -145,7 +145,7 @@ class SynapseConfig:
     zk_session_timeout: float = 10.0
     metrics: MetricsConfig | None = None
     wait_min: float = (
-        0.02  # quiet time the reconciler waits for after an event (consul-template's wait)
+        0.005  # quiet time the reconciler waits for after an event (consul-template's wait)
     )
     wait_max: float = 0.25  # ... but never longer than this after the first event of a burst
     source: str = ""  # the file it was read from, for messages
@@ -188,7 +188,7 @@ def load_config(path: str | Path) -> SynapseConfig:
         envoy=_envoy(source, raw["envoy"]) if "envoy" in raw else None,
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
-        wait_min=float(raw.get("wait", {}).get("min", 0.02)),
+        wait_min=float(raw.get("wait", {}).get("min", 0.005)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
         source=source,
         zk_security=security,

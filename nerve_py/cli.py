@@ -40,6 +40,9 @@ def main() -> None:
     A service's ZooKeeper node exists only while all its checks pass (with rise/fall) and it is
     not in maintenance. Signals for `run`: SIGHUP reloads the config, SIGTERM/SIGINT deregister
     every node and exit 0.
+
+    Exit codes: 0 success; 1 a runtime failure (a failing check, ZooKeeper writes failing in a
+    row); 2 a bad config, named by file and key path. Every key: docs/nerve.md.
     """
 
 

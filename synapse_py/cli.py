@@ -36,8 +36,12 @@ def _load(path: str) -> SynapseConfig:
 def main() -> None:
     """synapse-py: route local proxies (HAProxy, files) to the live instances in ZooKeeper.
 
-    Membership changes reach HAProxy through its runtime API without a reload. Signals for `run`:
-    SIGHUP re-reads and applies the config; SIGTERM/SIGINT exit and leave HAProxy running.
+    Membership changes reach HAProxy through its runtime API without a reload; Envoy is driven
+    through files. Signals for `run`: SIGHUP re-reads and applies the config; SIGTERM/SIGINT exit
+    and leave HAProxy and Envoy running.
+
+    Exit codes: 0 success; 1 a runtime failure (ZooKeeper or the admin socket unreachable); 2 a
+    bad config or a missing folder, named by file and key path. Every key: docs/synapse.md.
     """
 
 

@@ -11,6 +11,7 @@ from .checks import build_check, run_check
 from .config import ServiceConfig
 from .hysteresis import Hysteresis
 from .reporter import Reporter
+from .scheduler import Scheduler, shared_scheduler
 from .state import StateDir
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,17 @@ class CheckStats:
 
 
 class ServiceWatcher:
-    """Owns one service's checks and reporter, on its own thread."""
+    """Owns one service's checks and reporter; its rounds run on the shared scheduler."""
 
-    def __init__(self, service: ServiceConfig, reporter: Reporter, state: StateDir):
+    def __init__(
+        self,
+        service: ServiceConfig,
+        reporter: Reporter,
+        state: StateDir,
+        scheduler: Scheduler | None = None,
+    ):
         self.service = service
+        self.interval = service.check_interval
         self.reporter = reporter
         self.state = state
         self.checks = [build_check(s.params(), service.host, service.port) for s in service.checks]
@@ -55,19 +63,29 @@ class ServiceWatcher:
         self.settled = threading.Event()  # the first up/down decision has been made
         self._ticks = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"svc-{service.name}", daemon=True)
+        self._round = threading.Lock()  # held while a round runs: stop() waits for it
+        self._scheduler = scheduler
+        self._started = False
 
     def start(self) -> None:
-        self._thread.start()
+        """Schedule the first round now."""
+        self._scheduler = self._scheduler or shared_scheduler()
+        self._started = True
+        self._scheduler.add(self)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run_round(self) -> None:
+        """One scheduled round (called by a scheduler worker); never raises."""
+        with self._round:
+            if self._stop.is_set():
+                return
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - a bug in one service must not stop the others
                 log.exception("%s: unexpected error in check loop", self.service.name)
-            self._stop.wait(max(0.0, self.service.check_interval - (time.monotonic() - started)))
 
     def tick(self) -> None:
         """Run every check once, update health, and sync the registration."""
@@ -101,21 +119,26 @@ class ServiceWatcher:
 
     @property
     def alive(self) -> bool:
-        """The check thread is running (it survives errors in a tick, so dead means stopped)."""
-        return self._thread.is_alive()
+        """Scheduled, not stopped, and the scheduler's threads are running."""
+        return (
+            self._started
+            and not self._stop.is_set()
+            and self._scheduler is not None
+            and self._scheduler.alive
+        )
 
     def _max_rise(self) -> int:
         return max((h.rise for h in self.hysteresis), default=0)
 
     def request_stop(self) -> None:
-        """Ask the thread to stop after its current tick (does not wait)."""
+        """Run no further round after the current one (does not wait)."""
         self._stop.set()
 
     def stop(self, deregister: bool = True) -> None:
-        """Stop the thread; by default also remove the node."""
+        """Stop the rounds, waiting (bounded) for one in flight; by default remove the node."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=max(5.0, self.service.check_interval * 2))
+        if self._round.acquire(timeout=max(5.0, self.service.check_interval * 2)):
+            self._round.release()
         if deregister:
             self.reporter.deregister()
         for check in self.checks:

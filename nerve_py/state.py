@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from .errors import NerveError
@@ -17,6 +19,7 @@ class StateDir:
         self.root = Path(root)
         self.maint_dir = self.root / "maintenance"
         self.status_path = self.root / "status.json"
+        self._flags = _FlagFolder(str(self.maint_dir))
 
     def ensure(self) -> None:
         try:
@@ -25,7 +28,7 @@ class StateDir:
             raise NerveError(f"state_dir {self.root}: cannot create: {e.strerror}") from None
 
     def in_maintenance(self, service: str) -> bool:
-        return (self.maint_dir / service).exists()
+        return self._flags.has(service)
 
     def set_maintenance(self, service: str, on: bool) -> None:
         self.ensure()
@@ -43,6 +46,46 @@ class StateDir:
             return json.loads(self.status_path.read_text())
         except (OSError, ValueError):
             return {}
+
+
+class _FlagFolder:
+    """The names in a folder, listed again only when its mtime says they may have changed.
+
+    A flag check per service per round is one stat of the folder instead of a path lookup each.
+    A folder changed within the last seconds is always listed again: two changes inside one mtime
+    granule (coarse on some file systems) must not hide the second.
+    """
+
+    RECENT = 2.0
+
+    def __init__(self, path: str):
+        self.path = path
+        self._key: tuple | None = None
+        self._names: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def has(self, name: str) -> bool:
+        if os.sep in name or name in (".", ".."):
+            return os.path.exists(os.path.join(self.path, name))
+        return name in self._current()
+
+    def _current(self) -> frozenset[str]:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return frozenset()
+        key = (st.st_ino, st.st_mtime_ns)
+        recent = time.time() - st.st_mtime < self.RECENT
+        with self._lock:
+            if key != self._key or recent:
+                self._names, self._key = self._list(), key
+            return self._names
+
+    def _list(self) -> frozenset[str]:
+        try:
+            return frozenset(os.listdir(self.path))
+        except OSError:
+            return frozenset()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

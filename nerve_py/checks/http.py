@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
+import select
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
-
-import requests
 
 from .base import (
     Check,
     CheckConfigError,
     CheckFailed,
-    is_timeout,
     number_key,
     register,
     require,
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 BODY_LIMIT = 1 << 20
 #: most of a body read to its end so that the next check can reuse the connection
 DRAIN_LIMIT = 1 << 16
+#: sent unless the check's `headers` say otherwise (as requests did before)
+DEFAULT_HEADERS = {"User-Agent": "nerve-py", "Accept": "*/*", "Connection": "keep-alive"}
 
 
 def _headers(conf: Mapping[str, Any]) -> dict[str, str]:
@@ -48,7 +50,7 @@ def _uri(conf: Mapping[str, Any]) -> str:
 
 @register("http")
 class HttpCheck(Check):
-    """GETs `uri` over plain HTTP with one keep-alive session per check."""
+    """GETs `uri` over plain HTTP on one keep-alive connection per check."""
 
     scheme = "http"
     own_keys = frozenset({"uri", "headers", "expect", "open_timeout", "read_timeout"})
@@ -59,57 +61,89 @@ class HttpCheck(Check):
         self.expect = str_key(conf, "expect")
         self.open_timeout = number_key(conf, "open_timeout", self.timeout)
         self.read_timeout = number_key(conf, "read_timeout", self.timeout)
-        self.session = requests.Session()
-        self.session.trust_env = (
-            False  # a proxy from the environment must never sit between us and a local service
-        )
-        self.session.headers.update(_headers(conf))
+        self.headers = {**DEFAULT_HEADERS, **_headers(conf)}
+        self._skip_host = any(k.lower() == "host" for k in self.headers)
+        self._conn: http.client.HTTPConnection | None = None
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{self.uri}"
 
+    def _new_connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.open_timeout)
+
     def check(self) -> bool:
         try:
             return self._get()
-        except requests.ConnectTimeout as exc:
-            raise CheckFailed(f"timed out after {self.open_timeout:g}s connecting") from exc
-        except requests.RequestException as exc:
-            if is_timeout(exc):
-                raise CheckFailed(f"timed out after {self.read_timeout:g}s") from exc
+        except TimeoutError as exc:  # connect timeouts are CheckFailed already
+            self.close()
+            raise CheckFailed(f"timed out after {self.read_timeout:g}s") from exc
+        except BaseException:
+            self.close()  # a failed exchange leaves the connection in an unknown state
             raise
 
     def _get(self) -> bool:
-        timeouts = (self.open_timeout, self.read_timeout)
-        with self.session.get(
-            self.url, timeout=timeouts, allow_redirects=False, stream=True
-        ) as resp:
-            if not 200 <= resp.status_code < 400:
-                raise CheckFailed(f"HTTP {resp.status_code}")
-            if self.expect is not None and not self._body_has(resp, self.expect.encode()):
-                raise CheckFailed(f"HTTP {resp.status_code} without {self.expect!r} in the body")
-            self._drain(resp)
+        reused = self._conn is not None and not _dropped(self._conn)
+        if not reused:
+            self._connect()
+        try:
+            resp = self._request()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            self._connect()  # the server closed an idle keep-alive connection: one new try
+            resp = self._request()
+        return self._judge(resp)
+
+    def _connect(self) -> None:
+        self.close()
+        conn = self._new_connection()
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            conn.close()
+            raise CheckFailed(f"timed out after {self.open_timeout:g}s connecting") from exc
+        except BaseException:
+            conn.close()
+            raise
+        conn.sock.settimeout(self.read_timeout)
+        self._conn = conn
+
+    def _request(self) -> http.client.HTTPResponse:
+        conn = self._conn
+        conn.putrequest("GET", self.uri, skip_host=self._skip_host, skip_accept_encoding=True)
+        for key, value in self.headers.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        return conn.getresponse()
+
+    def _judge(self, resp: http.client.HTTPResponse) -> bool:
+        if not 200 <= resp.status < 400:
+            raise CheckFailed(f"HTTP {resp.status}")
+        if self.expect is not None and not self._body_has(resp, self.expect.encode()):
+            raise CheckFailed(f"HTTP {resp.status} without {self.expect!r} in the body")
+        if self._drain(resp) and not resp.will_close:
+            resp.close()  # read to its end: the connection is ready for the next check
+        else:
+            self.close()  # a long body or "Connection: close": the next check connects anew
         return True
 
-    def _drain(self, resp: requests.Response) -> None:
-        """Read a short body to its end: only then does requests keep the connection alive.
-
-        Closing a streamed response early closes its connection, so every check would pay a
-        new TCP connection (most of a check's CPU). A long or slow body is left: closed as before.
-        """
+    def _drain(self, resp: http.client.HTTPResponse) -> bool:
+        """Read a short body to its end (True); a long or slow one is left unread (False)."""
         deadline = time.monotonic() + self.read_timeout
         read = 0
-        for chunk in resp.iter_content(chunk_size=16384):
+        for chunk in _chunks(resp):
             read += len(chunk)
             if read > DRAIN_LIMIT or time.monotonic() > deadline:
-                return
+                return False
+        return True
 
-    def _body_has(self, resp: requests.Response, wanted: bytes) -> bool:
+    def _body_has(self, resp: http.client.HTTPResponse, wanted: bytes) -> bool:
         """Read the body until `wanted` shows up; a trickling server is cut off at read_timeout."""
         deadline = time.monotonic() + self.read_timeout
         body = b""
-        for chunk in resp.iter_content(chunk_size=16384):
+        for chunk in _chunks(resp):
             body += chunk
             if wanted in body:
                 return True
@@ -120,7 +154,9 @@ class HttpCheck(Check):
         return False
 
     def close(self) -> None:
-        self.session.close()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 @register("https")
@@ -132,15 +168,48 @@ class HttpsCheck(HttpCheck):
 
     def __init__(self, conf: Mapping[str, Any], host: str, port: int):
         super().__init__(conf, host, port)
-        self.session.verify = _tls_verify(conf)
-        if not self.session.verify:
+        verify = _tls_verify(conf)
+        self.context = _tls_context(verify)
+        if not verify:
             log.warning(
                 "check %s: TLS certificate verification is off (ssl_verify: false)", self.name
             )
 
+    def _new_connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPSConnection(
+            self.host, self.port, timeout=self.open_timeout, context=self.context
+        )
+
+
+def _chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
+    while chunk := resp.read1(16384):
+        yield chunk
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """The idle connection was closed by the server (or has stray bytes): do not reuse it."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    """Verification against the system CAs or `ca_file`, or none at all for the opt-out."""
+    if not verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+
 
 def _tls_verify(conf: Mapping[str, Any]) -> bool | str:
-    """requests' `verify`: the CA bundle path, True for the system CAs, or False for the opt-out."""
+    """The CA bundle path, True for the system CAs, or False for the opt-out."""
     verify = conf.get("ssl_verify", True)
     if not isinstance(verify, bool):
         raise CheckConfigError(f"check key 'ssl_verify': must be true or false, got {verify!r}")

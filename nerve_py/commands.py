@@ -13,7 +13,7 @@ from .errors import NerveError
 from .state import StateDir
 
 Echo = Callable[[str], None]
-STALE_AFTER = 10.0  # seconds; the daemon rewrites its status file twice a second
+STALE_AFTER = 10.0  # seconds; the daemon rewrites its status file at least every 3 s
 
 
 def _services(config: NerveConfig, name: str | None):

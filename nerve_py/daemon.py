@@ -22,6 +22,7 @@ from .zk import ZkPool
 
 log = logging.getLogger(__name__)
 
+STATUS_REFRESH = 3.0  # seconds; `nerve-py status` calls a file older than 10 s stale
 TICK = 0.5  # main loop period: signals, heartbeat, status file
 
 
@@ -42,6 +43,8 @@ class Daemon:
         self.pool = ZkPool(config.zk_session_timeout, config.zk_security)
         self.watchers: dict[str, ServiceWatcher] = {}
         self._stop = threading.Event()
+        self._last_status: dict | None = None
+        self._last_status_at = 0.0
         self._reload = threading.Event()
 
     def run(self) -> None:
@@ -137,11 +140,14 @@ class Daemon:
                 log.warning("cannot write heartbeat %s: %s", self.config.heartbeat_path, e)
 
     def _write_status(self) -> None:
-        status = {"updated": int(time.time()), "pid": os.getpid(), "services": {}}
-        for name, w in self.watchers.items():
-            status["services"][name] = w.status()
+        """Rewrite the status file when a service's status changed, else every STATUS_REFRESH s."""
+        services = {name: w.status() for name, w in self.watchers.items()}
+        now = time.time()
+        if services == self._last_status and now - self._last_status_at < STATUS_REFRESH:
+            return
         try:
-            self.state.write_status(status)
+            self.state.write_status({"updated": int(now), "pid": os.getpid(), "services": services})
+            self._last_status, self._last_status_at = services, now
         except OSError as e:
             log.warning("cannot write status file: %s", e)
 

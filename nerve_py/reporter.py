@@ -1,8 +1,9 @@
 """Keeps one service's znode in ZooKeeper in line with its health.
 
 `sync(up)` is called by the service's watcher thread on every tick. It writes only on a transition,
-re-creates the node after a lost session, checks every `reconcile_interval` that the node still
-exists (missed events), and replaces a leftover node of our own from an earlier process.
+re-creates the node after a lost session or when an exists watch says it was deleted, checks every
+`reconcile_interval` that the node still exists (a missed event), and replaces a leftover node of
+our own from an earlier process.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 class Reporter:
     """Registers and deregisters one service's node."""
 
-    def __init__(self, service: ServiceConfig, conn: ZkConnection, reconcile_interval: float = 5.0):
+    def __init__(
+        self, service: ServiceConfig, conn: ZkConnection, reconcile_interval: float = 30.0
+    ):
         self.service = service
         self.conn = conn
         self.reg: Registration = registration_for(service)
@@ -38,6 +41,9 @@ class Reporter:
         self._generation = conn.generation
         self._reconcile_interval = reconcile_interval
         self._last_reconcile = 0.0
+        self._deleted: str | None = (
+            None  # set by the exists watch (kazoo's thread): that path is gone
+        )
         rl = service.rate_limiting
         self._limiter = TokenBucket(rl.average_rate, rl.max_burst) if rl else Unlimited()
 
@@ -57,6 +63,9 @@ class Reporter:
         if self._generation != self.conn.generation:
             self._generation = self.conn.generation
             self.node = None  # our ephemeral node died with the session
+        if self.node is not None and self._deleted == self.node:
+            log.warning("%s: node %s was deleted; re-creating", self.service.name, self.node)
+            self.node = None
         if up and self.node is not None:
             self._reconcile()
         if up and self.node is None and self._limiter.take():
@@ -69,9 +78,17 @@ class Reporter:
         if now - self._last_reconcile < self._reconcile_interval:
             return
         self._last_reconcile = now
-        if self.conn.client.exists(self.node) is None:
+        if self._watch(self.node) is None:
             log.warning("%s: node %s vanished; re-creating", self.service.name, self.node)
             self.node = None
+
+    def _watch(self, path: str):
+        """`exists` with a one-shot watch that records the path's deletion (no ZooKeeper calls)."""
+        return self.conn.client.exists(path, watch=self._on_node_event)
+
+    def _on_node_event(self, event) -> None:
+        if event.type == "DELETED":
+            self._deleted = event.path
 
     def _register(self) -> None:
         self._remove_leftovers()
@@ -80,6 +97,8 @@ class Reporter:
         except NodeExistsError:
             path, stat = self._replace_existing(self.reg.path_prefix)
         self.node, self._czxid = path, stat.czxid
+        self._deleted = None
+        self._watch(path)
         self._last_reconcile = time.monotonic()
         self.registrations += 1
         log.info("%s: registered %s", self.service.name, path)

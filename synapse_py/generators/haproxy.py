@@ -35,6 +35,7 @@ from .haproxy_config import (
     signature,
     validate_candidate,
 )
+from .haproxy_installer import BackgroundInstaller
 from .haproxy_resolve import HostResolver
 from .haproxy_slots import SlotTable, build_slots, runtime_commands
 
@@ -77,6 +78,10 @@ class HaproxyGenerator:
         self._socket = _socket_for(config)
         self._reloader = self._make_reloader()
         self._installed: tuple[str, dict] | None = None  # (text, structure) of the file on disk
+        self._installed_seq = 0  # the apply that produced it
+        self._seq = 0
+        self._install_lock = threading.Lock()
+        self._installer = BackgroundInstaller(self._install)
         self._rejected = ""  # the last text validation refused: not checked again
         self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
         self._worker_pid: str | None = None
@@ -98,15 +103,21 @@ class HaproxyGenerator:
         """Make HAProxy route each enabled service to exactly `membership[service.name]`.
 
         A service missing from `membership` (not discovered yet) keeps the backends it had, or
-        starts with its `default_servers`. Raises OSError when haproxy.cfg cannot be written (disk
-        full): the old file stays and nothing is reloaded; the next apply writes it.
+        starts with its `default_servers`. When the runtime API applied everything, haproxy.cfg is
+        installed in the background (retried there on a failed write). Otherwise it is installed
+        here, and OSError is raised when it cannot be written (disk full): the old file stays,
+        nothing is reloaded, and the reconciler retries.
         """
         with self._lock:
             plan = self._plan(services, membership)
             complete, socket_down = self._converge(plan)
-            if complete:
+            self._seq += 1
+            if complete:  # HAProxy runs this already: the file catches up in the background
                 self._live = (plan.text, plan.structure)
-            if not self._install(plan) or complete:
+                self._installer.submit((self._seq, plan))
+                return
+            self._installer.cancel()
+            if not self._install((self._seq, plan)):
                 return
             if socket_down or self._live is None or self._live[0] != plan.text:
                 self._request_reload()
@@ -119,11 +130,13 @@ class HaproxyGenerator:
             return self._plan(services, membership).text
 
     def flush(self, timeout: float) -> bool:
-        """Wait for a deferred reload to run; False on timeout."""
-        return self._reloader.flush(timeout) if self._reloader else True
+        """Wait for the file to be installed and a deferred reload to run; False on timeout."""
+        installed = self._installer.flush(timeout)
+        return installed and (self._reloader.flush(timeout) if self._reloader else True)
 
     def stop(self) -> None:
-        """Drop a deferred reload and background work; HAProxy keeps running."""
+        """Install the pending file, drop a deferred reload; HAProxy keeps running."""
+        self._installer.stop()
         if self._reloader:
             self._reloader.stop()
         self._resolver.close()
@@ -184,14 +197,22 @@ class HaproxyGenerator:
                 self.runtime_commands += 1
         return True
 
-    def _install(self, plan: Plan) -> bool:
-        """Validate and install the file (unless do_writes is off); False if it was refused."""
-        if self._installed and self._installed[0] == plan.text:
+    def _install(self, numbered: tuple[int, Plan]) -> bool:
+        """Validate and install the file (unless do_writes is off); False if it was refused.
+
+        Runs on the reconciler's thread or the installer's; a plan older than the installed one
+        is skipped, so the file never goes back in time.
+        """
+        seq, plan = numbered
+        with self._install_lock:
+            if seq < self._installed_seq:
+                return True
+            if self._installed and self._installed[0] == plan.text:
+                return True
+            if plan.text == self._rejected or not self._write(plan.text):
+                return False
+            self._installed, self._installed_seq = (plan.text, plan.structure), seq
             return True
-        if plan.text == self._rejected or not self._write(plan.text):
-            return False
-        self._installed = (plan.text, plan.structure)
-        return True
 
     def _write(self, text: str) -> bool:
         path = self.config.config_file_path
@@ -205,7 +226,7 @@ class HaproxyGenerator:
             self._rejected = text
             log.error("haproxy config refused, not installed; HAProxy is unchanged: %s", exc)
             return False
-        except OSError as exc:  # disk full, ...: the old file stays; the reconciler retries
+        except OSError as exc:  # disk full, ...: the old file stays; the caller retries
             self.failed_writes += 1
             raise OSError(exc.errno, f"haproxy config not written, no reload: {exc}") from exc
         self.installs += 1

@@ -129,12 +129,19 @@ def _fill_and_recover(fleet, zk, disk: Path, a, b) -> None:
     path = fleet.synapse.path("web")
     register(zk, path, a)
     port = fleet.serve(a)
-    before = {p.name: p.read_text() for p in _files(disk)}
+    # every output file holds `a` (haproxy.cfg follows the runtime API in the background)
+    wait_for(
+        lambda: all(f":{a.port}" in t or str(a.port) in t for t in _texts(disk).values()),
+        10,
+        0.1,
+        "files hold a",
+    )
+    before = _texts(disk)
     pid = fleet.synapse.worker_pid()
     filler = fill(disk)
     register(zk, path, b)
     wait_for(lambda: "failed writes so far" in fleet.synapse.proc.output(), 10, 0.1, "logged")
-    assert {p.name: p.read_text() for p in _files(disk)} == before  # old, whole files
+    assert _texts(disk) == before  # old, whole files
     assert not list(disk.glob(".*.tmp")) and haproxy_accepts(fleet.synapse.hx.config)
     assert set(spread(port, 12)) == {a.name, b.name}  # the runtime API needs no disk
     filler.unlink()
@@ -142,6 +149,10 @@ def _fill_and_recover(fleet, zk, disk: Path, a, b) -> None:
     assert f":{b.port}" in Path(fleet.synapse.hx.config).read_text()
     assert haproxy_accepts(fleet.synapse.hx.config)
     assert fleet.synapse.worker_pid() == pid
+
+
+def _texts(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in _files(folder)}
 
 
 def _files(folder: Path) -> list[Path]:

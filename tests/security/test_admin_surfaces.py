@@ -41,7 +41,9 @@ def test_admin_socket_is_owner_only_in_the_file_and_on_disk(tmp_path):
     (tmp_path / "haproxy.cfg").write_text(text)
     try:
         subprocess.run([HAPROXY, "-W", "-D", "-p", hx.pidfile, "-f", hx.config], check=True)
-        assert wait_for(lambda: os.path.exists(hx.socket), 10)
+        # the socket can appear before the master writes its pid file: wait for both, so the
+        # finally below can stop it by its pid
+        assert wait_for(lambda: os.path.exists(hx.socket) and hx.master_pid() is not None, 10)
         mode = stat.S_IMODE(os.stat(hx.socket).st_mode)
         assert mode & 0o007 == 0 and mode & 0o020 == 0 and mode <= 0o660, oct(mode)
     finally:

@@ -55,6 +55,10 @@ class HaproxyFiles:
     def stop_master(self, timeout: float = 5.0) -> None:
         """Stop our master (it takes its workers along); never by name."""
         pid = self.master_pid()
+        if pid is None and os.path.exists(self.socket):
+            # started, but the master may not have written its pid file yet
+            wait_for(lambda: self.master_pid() is not None, 3)
+            pid = self.master_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             if not wait_for(lambda: not _alive(pid), timeout):

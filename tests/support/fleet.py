@@ -48,14 +48,31 @@ class Fleet:
         return port
 
     def wait_live(self, backends, service: str = "web", timeout: float = 20) -> None:
-        """Wait until HAProxy routes `service` to exactly `backends` and file_output says so."""
+        """Wait until HAProxy routes `service` to exactly `backends`, and haproxy.cfg (written in
+        the background after a runtime change) and file_output say so."""
         want = {f"{b.host}:{b.port}" for b in backends}
         wait_for(
-            lambda: _live(self.synapse, service) == want and self.listed(service) == want,
+            lambda: _live(self.synapse, service) == want
+            and self.listed(service) == want
+            and self.configured(service) == want,
             timeout,
             0.1,
-            f"{service} live and listed = {want}",
+            f"{service} live, listed and configured = {want}",
         )
+
+    def configured(self, service: str = "web") -> set[str] | None:
+        """host:port of each server haproxy.cfg gives the service (free slots left out)."""
+        try:
+            text = Path(self.synapse.hx.config).read_text()
+        except OSError:
+            return None
+        found, inside = set(), False
+        for line in text.splitlines():
+            if not line.startswith(" "):
+                inside = line.strip() == f"backend {service}"
+            elif inside and line.split()[:1] == ["server"] and "disabled" not in line.split():
+                found.add(line.split()[2])
+        return found
 
     def listed(self, service: str = "web") -> set[str] | None:
         """host:port of each backend in the service's file_output file."""

@@ -52,9 +52,11 @@ class Fleet:
         the background after a runtime change) and file_output say so."""
         want = {f"{b.host}:{b.port}" for b in backends}
         wait_for(
-            lambda: _live(self.synapse, service) == want
-            and self.listed(service) == want
-            and self.configured(service) == want,
+            lambda: (
+                _live(self.synapse, service) == want
+                and self.listed(service) == want
+                and self.configured(service) == want
+            ),
             timeout,
             0.1,
             f"{service} live, listed and configured = {want}",

@@ -115,12 +115,16 @@ class Reconciler:
                 return batch
 
     def _handle(self, batch: list) -> None:
-        changed = False
+        changed, dirty = False, set()
         for event in batch:
             if type(event) in _ZK_EVENT_KINDS:
                 self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
+            if isinstance(event, Children):
+                dirty.add(event.service)
             changed |= self._handle_one(event)
-        membership_changed = self._refresh()
+        if changed:  # a new config: every service may differ
+            dirty.update(s.name for s in self.config.services)
+        membership_changed = self._refresh(dirty)
         if changed or membership_changed or self._retry_due():
             self._apply()
         if membership_changed and batch:  # not a timer's re-evaluation
@@ -142,10 +146,14 @@ class Reconciler:
 
     # -- membership -------------------------------------------------------------------------
 
-    def _refresh(self) -> bool:
-        """Recompute every service's backends from the latest children; True if any changed."""
+    def _refresh(self, dirty: set[str]) -> bool:
+        """Recompute the backends of the services in `dirty` and of those under a mass-expiry
+        hold (whose outcome depends on the time); True if any changed."""
         changed = False
         for svc in self.config.services:
+            guard = self.guards.get(svc.name)
+            if svc.name not in dirty and (guard is None or guard.deadline is None):
+                continue
             new = self._backends(svc)
             if new != self.membership.get(svc.name):
                 _log_change(svc.name, self.membership.get(svc.name), new)
@@ -164,7 +172,7 @@ class Reconciler:
         return desired_backends(svc, discovered, previous, guard, time.monotonic())
 
     def _apply(self) -> None:
-        services = tuple(s for s in self.config.services)
+        services = self.config.services
         membership = {s.name: self.membership.get(s.name, ()) for s in services}
         failed = False
         for gen in self.generators:

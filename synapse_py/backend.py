@@ -177,12 +177,13 @@ def _name(value: object) -> str:
 
 
 def _host(value: object) -> str:
-    if isinstance(value, str) and (_is_ip_literal(value) or _is_hostname(value)):
+    if isinstance(value, str) and (is_ip_literal(value) or _is_hostname(value)):
         return value
     raise InvalidNode("host must be an IP address or an RFC 1123 hostname")
 
 
-def _is_ip_literal(host: str) -> bool:
+def is_ip_literal(host: str) -> bool:
+    """An IPv4 or IPv6 address, written as one (no scope id, nothing around it)."""
     if not _IP_CHARS_RE.fullmatch(host):  # also rules out IPv6 scope ids ("%eth0 ...")
         return False
     try:
@@ -230,7 +231,7 @@ def _one_of(*choices: str):
 
 
 def _init_addr(value: str) -> bool:
-    return all(m in ("last", "libc", "none") or _is_ip_literal(m) for m in value.split(","))
+    return all(m in ("last", "libc", "none") or is_ip_literal(m) for m in value.split(","))
 
 
 _SERVER_KEYWORDS = {

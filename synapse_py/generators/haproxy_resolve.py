@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+
+from ..backend import is_ip_literal
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class HostResolver:
         result: dict[str, str | None] = {}
         names = []
         for host in hosts:
-            if _is_ip(host):
+            if is_ip_literal(host):
                 result[host] = host
             else:
                 names.append(host)
@@ -50,14 +51,6 @@ class HostResolver:
                     "backend host %r did not resolve within %.1fs; skipped", name, self.timeout
                 )
         return resolved
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _first_address(host: str) -> str:

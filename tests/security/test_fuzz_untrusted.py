@@ -8,7 +8,6 @@ the HAProxy renders goes through `haproxy -c`.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synapse_py.backend import Backend, InvalidNode, decode_node
+from synapse_py.backend import Backend, InvalidNode, decode_node, is_ip_literal
 from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
 from synapse_py.generators.haproxy import HaproxyGenerator
 
@@ -40,18 +39,10 @@ class FakeResolver:
     failures = 0
 
     def resolve_all(self, hosts):
-        return {h: h if _is_ip(h) else "127.0.0.2" for h in hosts}
+        return {h: h if is_ip_literal(h) else "127.0.0.2" for h in hosts}
 
     def close(self) -> None:
         pass
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 # --- strategies -------------------------------------------------------------------------------

@@ -127,9 +127,8 @@ class Daemon:
         for new, old in replaced:
             if old is None:
                 continue
-            s = new.service
-            new.settled.wait(timeout=s.check_interval * (new._max_rise() + 2) + 5)
-            log.info("%s: config changed; replacing registration", s.name)
+            new.settled.wait(timeout=new.settle_timeout)
+            log.info("%s: config changed; replacing registration", new.service.name)
             old.stop()
 
     def _heartbeat(self) -> None:

@@ -130,6 +130,11 @@ class ServiceWatcher:
     def _max_rise(self) -> int:
         return max((h.rise for h in self.hysteresis), default=0)
 
+    @property
+    def settle_timeout(self) -> float:
+        """How long the first up/down decision may take: enough rounds for every check to rise."""
+        return self.service.check_interval * (self._max_rise() + 2) + 5
+
     def request_stop(self) -> None:
         """Run no further round after the current one (does not wait)."""
         self._stop.set()

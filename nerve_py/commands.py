@@ -47,30 +47,58 @@ def show_status(config: NerveConfig, echo: Echo) -> None:
     if not fresh:
         echo(f"nerve-py is not running (no fresh status in {state.status_path})")
     rows = []
-    for svc in config.services:
-        st = running.get(svc.name, {})
-        health = "unknown" if not st else ("up" if st.get("healthy") else "down")
-        maint = "yes" if state.in_maintenance(svc.name) else "no"
-        rows.append((svc.name, health, maint, _node_state(svc, st.get("node"), config)))
+    ensembles = _Ensembles(config)
+    try:
+        for svc in config.services:
+            st = running.get(svc.name, {})
+            health = "unknown" if not st else ("up" if st.get("healthy") else "down")
+            maint = "yes" if state.in_maintenance(svc.name) else "no"
+            rows.append((svc.name, health, maint, ensembles.node_state(svc, st.get("node"))))
+    finally:
+        ensembles.close()
     _table(("SERVICE", "HEALTH", "MAINT", "NODE"), rows, echo)
 
 
-def _node_state(svc, node: str | None, config: NerveConfig) -> str:
-    if not node:
-        return "-"
-    client = KazooClient(
-        hosts=svc.ensemble,
-        timeout=config.zk_session_timeout,
-        **config.zk_security.client_options(),
-    )
-    try:
-        client.start(timeout=5)
-        return node if client.exists(node) else f"{node} (missing)"
-    except Exception as e:  # noqa: BLE001 - status must print something for every service
-        return f"{node} (ZooKeeper unreachable: {type(e).__name__})"
-    finally:
-        client.stop()
-        client.close()
+class _Ensembles:
+    """One short-lived client per ensemble, shared by every service that uses it."""
+
+    def __init__(self, config: NerveConfig):
+        self.config = config
+        self._clients: dict[str, KazooClient | Exception] = {}
+
+    def node_state(self, svc, node: str | None) -> str:
+        if not node:
+            return "-"
+        try:
+            client = self._client(svc.ensemble)
+            return node if client.exists(node) else f"{node} (missing)"
+        except Exception as e:  # noqa: BLE001 - status must print something for every service
+            return f"{node} (ZooKeeper unreachable: {type(e).__name__})"
+
+    def _client(self, ensemble: str) -> KazooClient:
+        if ensemble not in self._clients:
+            client = KazooClient(
+                hosts=ensemble,
+                timeout=self.config.zk_session_timeout,
+                **self.config.zk_security.client_options(),
+            )
+            try:
+                client.start(timeout=5)
+                self._clients[ensemble] = client
+            except Exception as e:  # noqa: BLE001 - remembered: one timeout per ensemble
+                client.stop()
+                client.close()
+                self._clients[ensemble] = e
+        found = self._clients[ensemble]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            if isinstance(client, KazooClient):
+                client.stop()
+                client.close()
 
 
 def set_maintenance(config: NerveConfig, name: str | None, on: bool) -> Iterator[str]:

@@ -28,7 +28,7 @@ class Backend:
     name: str
     weight: int | None = None
     haproxy_server_options: str | None = None
-    labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    labels: tuple[tuple[str, str], ...] = ()  # compared: a label-only change is a change
     node: str = field(default="", compare=False)  # the child name it came from ("" for defaults)
 
     @property

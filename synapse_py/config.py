@@ -148,6 +148,8 @@ class SynapseConfig:
         0.005  # quiet time the reconciler waits for after an event (consul-template's wait)
     )
     wait_max: float = 0.25  # ... but never longer than this after the first event of a burst
+    state_file_path: str | None = None  # top level, or Ruby's haproxy.state_file_path
+    state_file_ttl: float = 86400.0
     source: str = ""  # the file it was read from, for messages
     zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
@@ -190,10 +192,26 @@ def load_config(path: str | Path) -> SynapseConfig:
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         wait_min=float(raw.get("wait", {}).get("min", 0.005)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
+        **_state_file(source, raw),
         source=source,
         zk_security=security,
         warnings=warnings,
     )
+
+
+def _state_file(source: str, raw: Mapping) -> dict[str, Any]:
+    """The last-known-good state file: a top-level key (any generator) or Ruby's under haproxy."""
+    hap = raw.get("haproxy", {})
+    if "state_file_path" in raw and "state_file_path" in hap:
+        raise ConfigError(
+            f"{source}: state_file_path: set either the top-level key or "
+            "haproxy.state_file_path, not both"
+        )
+    where = raw if "state_file_path" in raw else hap
+    return {
+        "state_file_path": where.get("state_file_path"),
+        "state_file_ttl": float(where.get("state_file_ttl", 86400.0)),
+    }
 
 
 def _security(source: str, raw: Mapping) -> tuple[ZkSecurity, tuple[str, ...]]:

@@ -40,10 +40,10 @@ def preflight(config: SynapseConfig) -> list[str]:
         folder = Path(hap.config_file_path).parent
         if not folder.is_dir():
             problems.append(f"haproxy.config_file_path: folder {folder} does not exist")
-    if hap and hap.state_file_path and not Path(hap.state_file_path).parent.is_dir():
-        problems.append(
-            f"haproxy.state_file_path: folder {Path(hap.state_file_path).parent} does not exist"
-        )
+    state = config.state_file_path
+    if state and not Path(state).parent.is_dir():
+        key = "haproxy.state_file_path" if hap and hap.state_file_path else "state_file_path"
+        problems.append(f"{key}: folder {Path(state).parent} does not exist")
     return [f"{config.source}: {p}" for p in problems]
 
 
@@ -51,7 +51,7 @@ def _output_locations(config: SynapseConfig) -> list[tuple[str, str]]:
     """(folder, file name or "" for the whole folder) of everything synapse-py writes."""
     found = []
     hap = config.haproxy
-    for path in (hap.config_file_path, hap.state_file_path) if hap else ():
+    for path in (hap.config_file_path if hap else None, config.state_file_path):
         if path:
             found.append((str(Path(path).parent), Path(path).name))
     if config.file_output:
@@ -150,15 +150,12 @@ class SynapseDaemon:
                 log.info("removed a temp file left by an earlier run: %s/%s", folder, name)
 
     def _last_known(self) -> dict:
-        hap = self.config.haproxy
-        if not (hap and hap.state_file_path):
+        path = self.config.state_file_path
+        if not path:
             return {}
-        seed = state_file.load(hap.state_file_path, hap.state_file_ttl)
+        seed = state_file.load(path, self.config.state_file_ttl)
         if seed:
-            log.info(
-                "serving the last known membership from %s until ZooKeeper answers",
-                hap.state_file_path,
-            )
+            log.info("serving the last known membership from %s until ZooKeeper answers", path)
         return seed
 
     def reload(self) -> None:

@@ -1,15 +1,27 @@
 """From a service's child names to its validated backends (the reader side, with a cache).
 
-Each child is read at most once: sequential names are unique, and a path-encoded name carries its
-data. A node that fails validation is skipped whole, logged once and counted.
+`ServiceMembers` does no I/O: the reconciler tells it the listing (`set_names`), asks which
+children to read (`wanted`), and hands back each read's outcome (`result`). A child is read once
+and then again only when its data watch fires (`changed`): a node changed in place, or deleted and
+re-created under the same name, is seen as fast as a join. A path-encoded name carries its data
+and is never read. A node that fails validation, or cannot be read (no ACL for us), is skipped
+whole, logged and counted; a read that failed for connection reasons is retried, and the node's
+last value stays in force meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import (
+    ConnectionLoss,
+    NoNodeError,
+    OperationTimeoutError,
+    SessionExpiredError,
+    ZookeeperError,
+)
 
 from .backend import Backend, InvalidNode, decode_node, matches_label_filters
 from .config import ServiceConfig
@@ -17,50 +29,187 @@ from .config import ServiceConfig
 log = logging.getLogger(__name__)
 
 Reader = Callable[[str], bytes]  # full path -> node data; raises NoNodeError when gone
+LOGGED_PER_SERVICE = 20  # invalid or unreadable nodes logged at warning level; the rest at debug
+_SEQUENCE_RE = re.compile(r"_([0-9]+)$")
 
 
 class ServiceMembers:
-    """Decodes and caches one service's children."""
+    """Decodes and caches one service's children (single owner: the reconciler's thread)."""
 
     def __init__(self, service: ServiceConfig):
         self.service = service
-        self._cache: dict[str, Backend | None] = {}  # child name -> backend (None: invalid)
+        self._names: frozenset[str] = frozenset()
+        self._cache: dict[str, Backend | None] = {}  # child name -> backend (None: skipped)
+        self._stale: set[str] = set()  # data watch fired: read again; the old value stays
+        self.inflight: set[str] = set()  # reads sent, no answer yet
+        self.retry: set[str] = set()  # reads to send again (connection trouble, a race)
         self.reads = 0
-        self.invalid = 0
+        self.invalid = 0  # nodes skipped: failed validation or cannot be read
+        self._logged = 0
+        self._conflicts: set[frozenset[str]] = set()  # same host:port from several nodes, logged
+
+    # -- the listing and the reads -------------------------------------------------------
+
+    def set_names(self, names: Iterable[str]) -> list[str]:
+        """The service's children are now `names`: forget the others; the names to read."""
+        self._names = frozenset(names)
+        self._cache = {n: b for n, b in self._cache.items() if n in self._names}
+        self._stale &= self._names
+        self.retry &= self._names
+        for name in self._names - self._cache.keys():
+            if name.startswith("base64_"):
+                self._cache[name] = self._checked(name, None)
+        return self.wanted()
+
+    def wanted(self) -> list[str]:
+        """Listed children that need a read now (unknown or stale, not in flight or retrying)."""
+        return sorted(
+            n
+            for n in self._names
+            if (n not in self._cache or n in self._stale)
+            and n not in self.inflight
+            and n not in self.retry
+        )
+
+    def reading(self, names: Iterable[str]) -> None:
+        """Reads of `names` were sent."""
+        for name in names:
+            self.inflight.add(name)
+            self.reads += 1
+
+    def result(self, name: str, data: bytes | None, error: BaseException | None) -> None:
+        """The outcome of one read: data, or the exception it raised."""
+        self.inflight.discard(name)
+        if name not in self._names:
+            return  # gone from the listing meanwhile
+        if error is None:
+            self._stale.discard(name)
+            self._cache[name] = self._checked(name, data)
+        elif isinstance(error, NoNodeError):  # deleted: the listing that follows tells more
+            self._cache.pop(name, None)
+            self._stale.discard(name)
+        elif isinstance(error, ZookeeperError) and not _transient(error):  # NoAuth, ...
+            self._stale.discard(name)
+            self._cache[name] = self._skip(name, f"cannot be read: {type(error).__name__}")
+        else:  # connection loss, session expiry, timeout: read again; the old value stays
+            self.retry.add(name)
+
+    def changed(self, name: str, kind: str) -> bool:
+        """The child's data watch fired: `kind` is "changed", "deleted" or "lost" (the
+        connection dropped, the watch with it). True if the child must be read now.
+
+        A deleted child leaves at once; the listing that follows the deletion says whether it
+        came back under the same name (and is read then). A lost watch is read on reconnect.
+        """
+        if name not in self._names or name.startswith("base64_"):
+            return False
+        if kind == "deleted":
+            self._cache.pop(name, None)
+            self._stale.discard(name)
+            return False
+        self._stale.add(name)
+        return kind == "changed" and name not in self.inflight
+
+    def take_retries(self) -> list[str]:
+        """The reads to send again now."""
+        names, self.retry = sorted(self.retry & self._names), set()
+        return names
+
+    @property
+    def settled(self) -> bool:
+        """No read is in flight (a retry may still be due)."""
+        return not self.inflight
+
+    @property
+    def complete(self) -> bool:
+        """Every listed child has been read at least once (or skipped for good)."""
+        return self.settled and self._names <= self._cache.keys()
+
+    # -- the backends ----------------------------------------------------------------------
+
+    def current(self) -> tuple[Backend, ...]:
+        """Validated, label-filtered backends of the listed children, one per host:port, sorted.
+
+        Of several nodes for one host:port, the newest registration wins: the highest sequence
+        number (nerve's nodes are sequential), then the child name that sorts last.
+        """
+        found: dict[str, tuple[tuple[int, str], Backend]] = {}
+        clashes: dict[str, list[str]] = {}
+        for name in self._names:
+            backend = self._cache.get(name)
+            if backend is None or not matches_label_filters(backend, self._filters):
+                continue
+            rank = (_sequence(name), name)
+            if backend.key in found:
+                clashes.setdefault(backend.key, [found[backend.key][0][1]]).append(name)
+                if rank < found[backend.key][0]:
+                    continue
+            found[backend.key] = (rank, backend)
+        for key, names in clashes.items():
+            self._log_clash(key, names, found[key][1].node)
+        return tuple(sorted(b for _, b in found.values()))
 
     def backends(self, names: tuple[str, ...], read: Reader) -> tuple[Backend, ...]:
-        """Validated, label-filtered backends for `names`, deduplicated by host:port, sorted."""
-        self._cache = {n: self._cache[n] for n in names if n in self._cache}
-        found: dict[str, Backend] = {}
-        for name in names:
-            backend = self._cached(name, read)
-            if backend is not None and matches_label_filters(backend, self._filters):
-                found.setdefault(backend.key, backend)
-        return tuple(sorted(found.values()))
+        """Blocking form (the CLI): list `names`, read what is needed with `read`, decode."""
+        for name in self.set_names(names):
+            self.reading([name])
+            try:
+                data, error = read(f"{self.service.discovery.path}/{name}"), None
+            except ZookeeperError as e:
+                data, error = None, e
+            self.result(name, data, error)
+        return self.current()
 
     @property
     def _filters(self):
         return self.service.discovery.label_filters
 
-    def _cached(self, name: str, read: Reader) -> Backend | None:
-        if name in self._cache:
-            return self._cache[name]
+    def _checked(self, name: str, data: bytes | None) -> Backend | None:
         try:
-            backend = self._decode(name, read)
-        except NoNodeError:
-            return None  # deleted between listing and reading: it is gone, do not cache
+            return decode_node(name, data)
         except InvalidNode as e:
-            self.invalid += 1
-            log.warning("%s: skipping invalid node %r: %s", self.service.name, name[:80], e)
-            backend = None
-        self._cache[name] = backend
-        return backend
+            return self._skip(name, str(e))
 
-    def _decode(self, name: str, read: Reader) -> Backend:
-        if name.startswith("base64_"):
-            return decode_node(name, None)
-        self.reads += 1
-        return decode_node(name, read(f"{self.service.discovery.path}/{name}"))
+    def _skip(self, name: str, reason: str) -> None:
+        """Count and log a skipped node (bounded: a flood of them logs a summary)."""
+        self.invalid += 1
+        self._logged += 1
+        level = logging.WARNING if self._logged <= LOGGED_PER_SERVICE else logging.DEBUG
+        log.log(level, "%s: skipping invalid node %r: %s", self.service.name, name[:80], reason)
+        if self._logged == LOGGED_PER_SERVICE:
+            log.warning(
+                "%s: %d invalid nodes logged; further ones are logged at debug level and "
+                "counted in synapse_invalid_nodes_skipped",
+                self.service.name,
+                LOGGED_PER_SERVICE,
+            )
+        return None
+
+    def _log_clash(self, key: str, names: list[str], winner: str) -> None:
+        seen = frozenset(names)
+        if seen in self._conflicts:
+            return
+        self._conflicts.add(seen)
+        if len(self._conflicts) > 1000:  # bounded: forget old ones
+            self._conflicts = {seen}
+        log.warning(
+            "%s: %d nodes register %s (%s); using %s, the newest (highest sequence number)",
+            self.service.name,
+            len(names),
+            key,
+            ", ".join(sorted(n[:80] for n in names)),
+            winner[:80],
+        )
+
+
+def _sequence(name: str) -> int:
+    match = _SEQUENCE_RE.search(name)
+    return int(match.group(1)) if match else -1
+
+
+def _transient(error: ZookeeperError) -> bool:
+    """Errors worth a retry (the connection, not the node)."""
+    return isinstance(error, ConnectionLoss | SessionExpiredError | OperationTimeoutError)
 
 
 def desired_backends(

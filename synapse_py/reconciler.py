@@ -1,4 +1,12 @@
-"""The one consumer of watch events: waits for quiet, computes membership, drives the generators."""
+"""The one consumer of watch events: waits for quiet, computes membership, drives the generators.
+
+Events are handled as they arrive (a new child's read is sent at once); the batch closes when no
+listing has changed for `wait_min` and a touched service is ready (its reads answered), or after
+`wait_max`. Only services whose membership is known are handed to the generators: a service is
+known once its first complete read succeeded, from the state file, or from its
+`default_servers` (`base`); until then every output keeps what it has. A service whose reads are
+still in flight (a flood of new children) never holds back another service's change.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +23,12 @@ from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators import Generator
 from .membership import ExpiryGuard, ServiceMembers, desired_backends
-from .watcher import Arm, Children, Connected, ServiceWatcher, ZkClients
+from .watcher import Arm, Children, Connected, NodeChanged, NodeData, ServiceWatcher, ZkClients
 
 log = logging.getLogger(__name__)
 
 RETRY_INTERVAL = 2.0  # seconds before a failed apply (disk full, ...) is tried again
+READ_RETRY_INTERVAL = 1.0  # seconds before reads that failed for connection reasons are resent
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,13 @@ class Stop:
     pass
 
 
-_ZK_EVENT_KINDS = {Children: "children", Arm: "path_exists", Connected: "connected"}
+_ZK_EVENT_KINDS = {
+    Children: "children",
+    Arm: "path_exists",
+    Connected: "connected",
+    NodeData: "node_data",
+    NodeChanged: "node_changed",
+}
 
 
 class Reconciler:
@@ -54,6 +69,10 @@ class Reconciler:
         self.apply_failures = 0  # generator or state-file writes that failed (retried)
         self.guards: dict[str, ExpiryGuard] = {}
         self._retry_at: float | None = None
+        self._read_retry_at: float | None = None
+        self._dirty: set[str] = set()  # services to recompute (kept until they were)
+        self._read_once: set[str] = set()  # services whose first complete read is done
+        self._reconfigured = False
         self.zk_events: Counter[str] = Counter()  # by kind (see _ZK_EVENT_KINDS)
         self.last_event_at: float | None = None
         # called with the seconds from the first event of a batch to the generators' change
@@ -66,6 +85,8 @@ class Reconciler:
         for name, backends in (seed or {}).items():
             self.membership[name] = tuple(sorted(backends))
         self._configure(self.config)
+        self._dirty.update(s.name for s in self.config.services)
+        self._refresh()
         self._apply()
         self._thread.start()
 
@@ -85,75 +106,120 @@ class Reconciler:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            if any(isinstance(e, Stop) for e in batch):
-                return
             try:
-                self._handle(batch)
+                if not self._collect():
+                    return
+                self._flush()
             except Exception:  # noqa: BLE001 - never let one bad batch stop discovery
-                log.exception("reconcile failed; will retry on the next event")
+                log.exception("reconcile failed; retrying in %gs", RETRY_INTERVAL)
+                self._retry_at = time.monotonic() + RETRY_INTERVAL
 
-    def _next_batch(self) -> list:
-        """Block for an event, then keep draining until quiet for wait_min (at most wait_max)."""
+    def _collect(self) -> bool:
+        """Handle events until a batch is due (see the module docstring); False on Stop."""
         self.idle.set()
         try:
-            batch = [self.events.get(timeout=self._wake_in())]
+            event = self.events.get(timeout=self._wake_in())
         except queue.Empty:
-            batch = []  # a mass-expiry hold ends or a retry is due: re-evaluate, no event needed
+            event = None  # a hold ends or a retry is due: re-evaluate, no event needed
         self.idle.clear()
-        self.last_event_at = time.monotonic()
-        if not batch:
-            return batch
-        deadline = self.last_event_at + self.config.wait_max
+        self.last_event_at = start = time.monotonic()
+        if event is None:
+            return True
+        last_listing, deadline = start, start + self.config.wait_max
         while True:
-            timeout = min(self.config.wait_min, deadline - time.monotonic())
-            if timeout <= 0:
-                return batch
+            if isinstance(event, Stop):
+                return False
+            if event is not None:
+                self._handle_one(event)
+                if not isinstance(event, NodeData):
+                    last_listing = time.monotonic()
+            now = time.monotonic()
+            quiet_at = last_listing + self.config.wait_min
+            if now >= deadline or (now >= quiet_at and self._batch_ready()):
+                return True
             try:
-                batch.append(self.events.get(timeout=timeout))
+                event = self.events.get(timeout=(quiet_at if now < quiet_at else deadline) - now)
             except queue.Empty:
-                return batch
+                event = None
 
-    def _handle(self, batch: list) -> None:
-        changed, dirty = False, set()
-        for event in batch:
-            if type(event) in _ZK_EVENT_KINDS:
-                self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
-            if isinstance(event, Children):
-                dirty.add(event.service)
-            changed |= self._handle_one(event)
-        if changed:  # a new config: every service may differ
-            dirty.update(s.name for s in self.config.services)
-        membership_changed = self._refresh(dirty)
-        if changed or membership_changed or self._retry_due():
+    def _batch_ready(self) -> bool:
+        """Something can be applied now: a new config, or a touched service that is ready."""
+        if self._reconfigured or not self._dirty:
+            return True
+        return any(self._ready(self.config.service(name)) for name in self._dirty)
+
+    def _flush(self) -> None:
+        reconfigured, self._reconfigured = self._reconfigured, False
+        self._resend_failed_reads()
+        membership_changed = self._refresh()
+        if reconfigured or membership_changed or self._retry_due():
             self._apply()
-        if membership_changed and batch:  # not a timer's re-evaluation
+        if membership_changed and self.last_event_at is not None:
             self.on_change(time.monotonic() - self.last_event_at)
 
-    def _handle_one(self, event) -> bool:
-        if isinstance(event, Children) and event.service in self.watchers:
-            self.children[event.service] = event.names
-        elif isinstance(event, Arm) and event.service in self.watchers:
-            self.watchers[event.service].arm()
+    def _handle_one(self, event) -> None:
+        if type(event) in _ZK_EVENT_KINDS:
+            self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
+        service = getattr(event, "service", None)
+        if service is not None and service not in self.watchers:
+            return  # a service no longer watched (SIGHUP)
+        if isinstance(event, Children):
+            self.children[service] = event.names
+            self._read(service, self.members[service].set_names(event.names or ()))
+            self._dirty.add(service)
+        elif isinstance(event, NodeData):
+            self.members[service].result(event.name, event.data, event.error)
+            self._dirty.add(service)
+            if self.members[service].retry and self._read_retry_at is None:
+                self._read_retry_at = time.monotonic() + READ_RETRY_INTERVAL
+        elif isinstance(event, NodeChanged):
+            if self.members[service].changed(event.name, event.kind):
+                self._read(service, [event.name])
+            self._dirty.add(service)
+        elif isinstance(event, Arm):
+            self.watchers[service].arm()
         elif isinstance(event, Connected):
             for w in self.watchers.values():
                 w.start()
+            self._resend_failed_reads(force=True)
         elif isinstance(event, Reconfigure):
             self.generators = event.generators
             self._configure(event.config)
-            return True
-        return False
+            self._dirty.update(s.name for s in self.config.services)
+            self._reconfigured = True
+
+    def _read(self, service: str, names: list[str]) -> None:
+        if names:
+            self.members[service].reading(names)
+            self.watchers[service].read(names)
+
+    def _resend_failed_reads(self, force: bool = False) -> None:
+        """Resend reads that failed for connection reasons, and re-read children whose watch was
+        lost, once due (`force`: a client just connected)."""
+        if not force and (self._read_retry_at is None or time.monotonic() < self._read_retry_at):
+            return
+        self._read_retry_at = None
+        for name, watcher in self.watchers.items():
+            if watcher.client.connected:
+                members = self.members[name]
+                members.take_retries()
+                self._read(name, members.wanted())
+            elif self.members[name].retry:
+                self._read_retry_at = time.monotonic() + READ_RETRY_INTERVAL
 
     # -- membership -------------------------------------------------------------------------
 
-    def _refresh(self, dirty: set[str]) -> bool:
-        """Recompute the backends of the services in `dirty` and of those under a mass-expiry
-        hold (whose outcome depends on the time); True if any changed."""
+    def _refresh(self) -> bool:
+        """Recompute the touched services that are ready, and those under a mass-expiry hold
+        (whose outcome depends on the time); True if any changed. Unready ones stay touched."""
         changed = False
         for svc in self.config.services:
             guard = self.guards.get(svc.name)
-            if svc.name not in dirty and (guard is None or guard.deadline is None):
+            if svc.name not in self._dirty and (guard is None or guard.deadline is None):
                 continue
+            if not self._ready(svc):
+                continue
+            self._dirty.discard(svc.name)
             new = self._backends(svc)
             if new != self.membership.get(svc.name):
                 _log_change(svc.name, self.membership.get(svc.name), new)
@@ -161,19 +227,32 @@ class Reconciler:
                 changed = True
         return changed
 
+    def _ready(self, svc: ServiceConfig) -> bool:
+        """The service's discovery has answered enough to compute its membership."""
+        if svc.discovery.method != "zookeeper":
+            return True
+        if svc.name not in self.children:
+            return False  # never listed yet
+        members = self.members[svc.name]
+        if svc.name not in self._read_once:
+            if not (members.complete and not members.retry):
+                return False
+            self._read_once.add(svc.name)
+            return True
+        return members.settled
+
     def _backends(self, svc: ServiceConfig) -> tuple[Backend, ...]:
         previous = self.membership.get(svc.name)
-        names = self.children.get(svc.name)
-        if names is None and svc.discovery.method == "zookeeper" and svc.name not in self.children:
-            return previous if previous is not None else desired_backends(svc, (), None)
-        client = self.watchers[svc.name].client if svc.name in self.watchers else None
-        discovered = self.members[svc.name].backends(names or (), lambda p: client.get(p)[0])
+        discovered = self.members[svc.name].current() if svc.name in self.members else ()
+        if svc.discovery.method != "zookeeper":
+            discovered = ()
         guard = self.guards.get(svc.name)
         return desired_backends(svc, discovered, previous, guard, time.monotonic())
 
     def _apply(self) -> None:
         services = self.config.services
-        membership = {s.name: self.membership.get(s.name, ()) for s in services}
+        known = [s.name for s in services if s.name in self.membership]
+        membership = {name: self.membership[name] for name in known}
         failed = False
         for gen in self.generators:
             try:
@@ -181,7 +260,8 @@ class Reconciler:
             except OSError as e:  # disk full, read-only folder: keep the old files, retry
                 failed = self._failed(f"generator {type(gen).__name__}: {e}")
             except Exception:  # noqa: BLE001 - one generator failing must not stop the others
-                log.exception("generator %s failed", type(gen).__name__)
+                log.exception("generator %s failed; retrying", type(gen).__name__)
+                failed = True
         self.applies += 1
         if not self._save_state(membership) or failed:
             self._retry_at = time.monotonic() + RETRY_INTERVAL
@@ -204,17 +284,16 @@ class Reconciler:
     def _wake_in(self) -> float | None:
         """Seconds until a mass-expiry hold ends or a failed apply is retried; None: no timer."""
         due = [g.deadline for g in self.guards.values() if g.deadline is not None]
-        if self._retry_at is not None:
-            due.append(self._retry_at)
+        due += [t for t in (self._retry_at, self._read_retry_at) if t is not None]
         return max(0.05, min(due) - time.monotonic()) if due else None
 
     def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> bool:
-        hap = self.config.haproxy
-        if hap and hap.state_file_path:
+        path = self.config.state_file_path
+        if path:
             try:
-                state_file.save(hap.state_file_path, membership)
+                state_file.save(path, membership)
             except OSError as e:
-                return not self._failed(f"cannot write state file {hap.state_file_path}: {e}")
+                return not self._failed(f"cannot write state file {path}: {e}")
         return True
 
     # -- config -----------------------------------------------------------------------------
@@ -233,6 +312,7 @@ class Reconciler:
                 self._watch(svc)
         for name in set(self.membership) - set(wanted):
             del self.membership[name]
+        self._dirty &= set(wanted)
         self.guards = {n: self._guard(s) for n, s in wanted.items()}
 
     def _guard(self, svc: ServiceConfig) -> ExpiryGuard:
@@ -249,6 +329,7 @@ class Reconciler:
         self.watchers.pop(name).stop()
         self.members.pop(name, None)
         self.children.pop(name, None)
+        self._read_once.discard(name)
 
     # -- figures ----------------------------------------------------------------------------
 

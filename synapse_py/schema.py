@@ -234,6 +234,8 @@ CONFIG = _object(
         "file_output": _object(None, {"output_directory": _STR}, required=("output_directory",)),
         "envoy": ENVOY,
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+        "state_file_path": {"type": "string", "minLength": 1},
+        "state_file_ttl": {"type": "number", "exclusiveMinimum": 0},
         "zk_auth": AUTH_SCHEMA,
         "zk_tls": TLS_SCHEMA,
         "metrics": _object(

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.protocol.states import KeeperState
+from kazoo.protocol.states import EventType, KeeperState, WatchedEvent
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
@@ -20,6 +22,9 @@ from .config import ServiceConfig
 from .zk_security import ZkSecurity
 
 log = logging.getLogger(__name__)
+
+READ_WINDOW = 256  # child reads in flight per service: a flood never floods the connection
+_WATCH_KINDS = {EventType.CHANGED: "changed", EventType.DELETED: "deleted"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,26 @@ class Children:
 @dataclass(frozen=True)
 class Connected:
     """A client (re)connected: watchers that could not start yet must start now."""
+
+
+@dataclass(frozen=True)
+class NodeData:
+    """The outcome of reading one child: its data, or the exception the read raised."""
+
+    service: str
+    name: str
+    data: bytes | None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class NodeChanged:
+    """A child's data watch fired: `kind` is "changed", "deleted" or "lost" (the connection
+    dropped and the watch with it: the child must be read again once connected)."""
+
+    service: str
+    name: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,9 @@ class ServiceWatcher:
         self._stopped = False
         self._started = False
         self._lock = threading.Lock()
+        self._to_read: deque[str] = deque()
+        self._reading = 0
+        self._read_lock = threading.Lock()
 
     @property
     def path(self) -> str:
@@ -94,8 +122,68 @@ class ServiceWatcher:
         self.events.put(Children(self.service.name, tuple(names)))
         return None
 
+    def read(self, names: Iterable[str]) -> None:
+        """Read children asynchronously, each with a data watch; every outcome is published as
+        `NodeData`, every watch that fires as `NodeChanged`. At most READ_WINDOW in flight."""
+        with self._read_lock:
+            self._to_read.extend(names)
+        self._pump()
+
+    def _pump(self) -> None:
+        while True:
+            with self._read_lock:
+                if self._stopped or not self._to_read or self._reading >= READ_WINDOW:
+                    return
+                name = self._to_read.popleft()
+                self._reading += 1
+            try:
+                result = self.client.get_async(f"{self.path}/{name}", watch=_NodeWatch(self, name))
+            except Exception as e:  # noqa: BLE001 - reported like any failed read
+                self._done(name, None, e)
+                continue
+            result.rawlink(lambda r, n=name: self._on_read(n, r))
+
+    def _on_read(self, name: str, result) -> None:
+        if result.successful():
+            self._done(name, result.value[0], None)
+        else:
+            self._done(name, None, result.exception)
+        self._pump()
+
+    def _done(self, name: str, data: bytes | None, error: BaseException | None) -> None:
+        with self._read_lock:
+            self._reading -= 1
+        if not self._stopped:
+            self.events.put(NodeData(self.service.name, name, data, error))
+
     def stop(self) -> None:
         self._stopped = True
+        with self._read_lock:
+            self._to_read.clear()
+
+
+class _NodeWatch:
+    """A child's data watch; equal for the same child, so kazoo keeps one however often read."""
+
+    __slots__ = ("watcher", "name")
+
+    def __init__(self, watcher: ServiceWatcher, name: str):
+        self.watcher, self.name = watcher, name
+
+    def __call__(self, event: WatchedEvent) -> None:
+        if not self.watcher._stopped:
+            kind = _WATCH_KINDS.get(event.type, "lost")
+            self.watcher.events.put(NodeChanged(self.watcher.service.name, self.name, kind))
+
+    def __hash__(self) -> int:
+        return hash((id(self.watcher), self.name))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _NodeWatch)
+            and other.watcher is self.watcher
+            and other.name == self.name
+        )
 
 
 class ZkClients:

@@ -76,13 +76,20 @@ class EnvoyGenerator:
     def _candidates(
         self, served: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
     ) -> dict[str, str]:
-        """Path -> content, in install order: EDS, CDS, LDS, then the bootstrap that names them."""
-        backends = {s.name: membership.get(s.name, ()) for s in served}
+        """Path -> content, in install order: EDS, CDS, LDS, then the bootstrap that names them.
+
+        A service missing from `membership` (not discovered yet) keeps the EDS file it has; with
+        none yet, it gets one without endpoints (the cluster must find its file).
+        """
+        backends = {s.name: membership[s.name] for s in served if s.name in membership}
         addresses = self.resolver.resolve_all({b.host for bs in backends.values() for b in bs})
-        files = {
-            self.layout.eds(name): render_eds(name, _endpoints(bs, addresses))
-            for name, bs in backends.items()
-        }
+        files = {}
+        for s in served:
+            path = self.layout.eds(s.name)
+            if s.name in backends:
+                files[path] = render_eds(s.name, _endpoints(backends[s.name], addresses))
+            else:
+                files[path] = read_current(path) or render_eds(s.name, ())
         files[self.layout.cds] = render_cds(served, self.layout)
         files[self.layout.lds] = render_lds(self.config, served)
         files[self.layout.bootstrap] = render_bootstrap(self.config, self.layout)
@@ -116,7 +123,7 @@ class EnvoyGenerator:
 def _endpoints(backends: Sequence[Backend], addresses: Mapping[str, str | None]) -> list[Endpoint]:
     """Backends whose host resolved, as endpoints (hostnames resolve here: EDS takes IPs only)."""
     return [
-        Endpoint(addresses[b.host], b.port, b.weight)
+        Endpoint(addresses[b.host], b.port, b.weight, b.labels)
         for b in backends
         if addresses.get(b.host) is not None
     ]

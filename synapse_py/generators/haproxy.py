@@ -36,6 +36,7 @@ from .haproxy_config import (
     validate_candidate,
 )
 from .haproxy_installer import BackgroundInstaller
+from .haproxy_readback import MembershipUnknown, live_members
 from .haproxy_resolve import HostResolver
 from .haproxy_slots import SlotTable, build_slots, runtime_commands
 
@@ -109,7 +110,13 @@ class HaproxyGenerator:
         nothing is reloaded, and the reconciler retries.
         """
         with self._lock:
-            plan = self._plan(services, membership)
+            try:
+                plan = self._plan(services, membership)
+            except MembershipUnknown as unknown:
+                log.info(
+                    "haproxy: %s not discovered yet; haproxy.cfg and HAProxy untouched", unknown
+                )
+                return
             complete, socket_down = self._converge(plan)
             self._seq += 1
             if complete:  # HAProxy runs this already: the file catches up in the background
@@ -153,9 +160,21 @@ class HaproxyGenerator:
         return Plan(planned, signature(self.config, planned), text)
 
     def _members_of(self, svc: ServiceConfig, membership: Mapping) -> Sequence[Backend]:
+        """The service's backends; one not discovered yet keeps what it had, what the running
+        HAProxy serves, or its default_servers, else nothing is touched (MembershipUnknown)."""
         if svc.name in membership:
             return membership[svc.name]
-        return self._members.get(svc.name, svc.default_servers)
+        if svc.name in self._members:
+            return self._members[svc.name]
+        live = live_members(self._socket, svc.backend_name)
+        if live is not None:
+            log.info(
+                "%s: not discovered yet; keeping the %d servers HAProxy runs", svc.name, len(live)
+            )
+            return live
+        if svc.default_servers:
+            return svc.default_servers
+        raise MembershipUnknown(svc.name)
 
     def _slots(self, svc: ServiceConfig, backends: Sequence[Backend]):
         addresses = self._resolver.resolve_all({b.host for b in backends})

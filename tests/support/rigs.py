@@ -103,6 +103,7 @@ class SynapseRig:
         self.services: dict[str, dict] = {}
         self.proc: DaemonProcess | None = None
         self.extra: dict = {}
+        self.use_state_file = True  # haproxy.state_file_path in the config
 
     def path(self, name: str) -> str:
         return f"{self.zk_root}/{name}/services"
@@ -128,7 +129,7 @@ class SynapseRig:
                 "config_file_path": self.hx.config,
                 "reload_command": self.hx.reload_command,
                 "socket_file_path": self.hx.socket,
-                "state_file_path": str(self.state_path),
+                **({"state_file_path": str(self.state_path)} if self.use_state_file else {}),
                 "restart_interval": 0.5,
                 "global": ["maxconn 256"],
                 "defaults": [

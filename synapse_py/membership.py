@@ -41,6 +41,7 @@ class ServiceMembers:
         self._names: frozenset[str] = frozenset()
         self._cache: dict[str, Backend | None] = {}  # child name -> backend (None: skipped)
         self._stale: set[str] = set()  # data watch fired: read again; the old value stays
+        self._deleted: set[str] = set()  # deletion seen; the next listing says if it came back
         self.inflight: set[str] = set()  # reads sent, no answer yet
         self.retry: set[str] = set()  # reads to send again (connection trouble, a race)
         self.reads = 0
@@ -51,15 +52,29 @@ class ServiceMembers:
     # -- the listing and the reads -------------------------------------------------------
 
     def set_names(self, names: Iterable[str]) -> list[str]:
-        """The service's children are now `names`: forget the others; the names to read."""
-        self._names = frozenset(names)
-        self._cache = {n: b for n, b in self._cache.items() if n in self._names}
-        self._stale &= self._names
-        self.retry &= self._names
-        for name in self._names - self._cache.keys():
+        """The service's children are now `names`: forget the others; the names to read.
+
+        The cost is in what changed (a listing of 20,000 children that adds one reads one),
+        plus building the set of names.
+        """
+        listed = frozenset(names)
+        for name in self._names - listed:
+            self._cache.pop(name, None)
+            self._stale.discard(name)
+            self.retry.discard(name)
+        added = listed - self._names
+        back = self._deleted & listed  # deleted, then listed again: re-created under its name
+        self._deleted.clear()
+        self._names = listed
+        to_read = []
+        for name in added | back:
             if name.startswith("base64_"):
                 self._cache[name] = self._checked(name, None)
-        return self.wanted()
+            elif name in back or name not in self._cache:
+                self._stale.add(name)
+                if name not in self.inflight:
+                    to_read.append(name)
+        return sorted(to_read)
 
     def wanted(self) -> list[str]:
         """Listed children that need a read now (unknown or stale, not in flight or retrying)."""
@@ -88,6 +103,7 @@ class ServiceMembers:
         elif isinstance(error, NoNodeError):  # deleted: the listing that follows tells more
             self._cache.pop(name, None)
             self._stale.discard(name)
+            self._deleted.add(name)
         elif isinstance(error, ZookeeperError) and not _transient(error):  # NoAuth, ...
             self._stale.discard(name)
             self._cache[name] = self._skip(name, f"cannot be read: {type(error).__name__}")
@@ -98,14 +114,14 @@ class ServiceMembers:
         """The child's data watch fired: `kind` is "changed", "deleted" or "lost" (the
         connection dropped, the watch with it). True if the child must be read now.
 
-        A deleted child leaves at once; the listing that follows the deletion says whether it
-        came back under the same name (and is read then). A lost watch is read on reconnect.
+        A deleted child is left to the listing that follows the deletion (as a leave always
+        is, so that several leaves are seen together): gone, or back under the same name and
+        read again. A lost watch is read on reconnect.
         """
         if name not in self._names or name.startswith("base64_"):
             return False
         if kind == "deleted":
-            self._cache.pop(name, None)
-            self._stale.discard(name)
+            self._deleted.add(name)
             return False
         self._stale.add(name)
         return kind == "changed" and name not in self.inflight

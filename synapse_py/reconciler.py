@@ -73,6 +73,7 @@ class Reconciler:
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
         self._read_once: set[str] = set()  # services whose first complete read is done
         self._reconfigured = False
+        self._quiet: dict[str, float] = {}  # service -> when its listing last changed
         self.zk_events: Counter[str] = Counter()  # by kind (see _ZK_EVENT_KINDS)
         self.last_event_at: float | None = None
         # called with the seconds from the first event of a batch to the generators' change
@@ -125,28 +126,30 @@ class Reconciler:
         self.last_event_at = start = time.monotonic()
         if event is None:
             return True
-        last_listing, deadline = start, start + self.config.wait_max
+        deadline = start + self.config.wait_max
         while True:
             if isinstance(event, Stop):
                 return False
             if event is not None:
                 self._handle_one(event)
-                if not isinstance(event, NodeData):
-                    last_listing = time.monotonic()
             now = time.monotonic()
-            quiet_at = last_listing + self.config.wait_min
-            if now >= deadline or (now >= quiet_at and self._batch_ready()):
+            if now >= deadline or self._batch_ready(now):
                 return True
             try:
-                event = self.events.get(timeout=(quiet_at if now < quiet_at else deadline) - now)
+                event = self.events.get(timeout=min(self.config.wait_min, deadline - now))
             except queue.Empty:
                 event = None
 
-    def _batch_ready(self) -> bool:
-        """Something can be applied now: a new config, or a touched service that is ready."""
+    def _batch_ready(self, now: float) -> bool:
+        """Something can be applied now: a new config, or a touched service that is ready and
+        whose listing has been quiet for wait_min (another service's burst does not count)."""
         if self._reconfigured or not self._dirty:
             return True
-        return any(self._ready(self.config.service(name)) for name in self._dirty)
+        quiet_since = now - self.config.wait_min
+        return any(
+            self._quiet.get(name, 0.0) <= quiet_since and self._ready(self.config.service(name))
+            for name in self._dirty
+        )
 
     def _flush(self) -> None:
         reconfigured, self._reconfigured = self._reconfigured, False
@@ -164,6 +167,7 @@ class Reconciler:
         if service is not None and service not in self.watchers:
             return  # a service no longer watched (SIGHUP)
         if isinstance(event, Children):
+            self._quiet[service] = time.monotonic()
             self.children[service] = event.names
             self._read(service, self.members[service].set_names(event.names or ()))
             self._dirty.add(service)
@@ -173,6 +177,7 @@ class Reconciler:
             if self.members[service].retry and self._read_retry_at is None:
                 self._read_retry_at = time.monotonic() + READ_RETRY_INTERVAL
         elif isinstance(event, NodeChanged):
+            self._quiet[service] = time.monotonic()
             if self.members[service].changed(event.name, event.kind):
                 self._read(service, [event.name])
             self._dirty.add(service)
@@ -181,6 +186,7 @@ class Reconciler:
         elif isinstance(event, Connected):
             for w in self.watchers.values():
                 w.start()
+                w.reconnected()
             self._resend_failed_reads(force=True)
         elif isinstance(event, Reconfigure):
             self.generators = event.generators

@@ -1,7 +1,11 @@
 """ZooKeeper watches for one service path. Callbacks only publish onto the reconciler's queue.
 
-A path that does not exist yet, or is deleted later, is waited for (an exists watch) and never
-dropped. kazoo's DataWatch/ChildrenWatch recipes re-arm themselves and survive session expiry.
+A path that does not exist yet, or is deleted later, is waited for (an exists watch: kazoo's
+DataWatch, which re-arms itself and survives session expiry) and never dropped. Children are
+listed and read asynchronously, each with a one-shot watch whose firing only publishes an event
+or sends the next request: kazoo's single callback thread is never blocked waiting for an answer
+(its ChildrenWatch recipe lists synchronously on that thread, so one service of 20,000 children
+delayed every other service's events). A watch lost with the connection is set again on connect.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, KeeperState, WatchedEvent
-from kazoo.recipe.watchers import ChildrenWatch, DataWatch
+from kazoo.recipe.watchers import DataWatch
 from kazoo.retry import KazooRetry
 
 from .config import ServiceConfig
@@ -25,6 +30,7 @@ log = logging.getLogger(__name__)
 
 READ_WINDOW = 256  # child reads in flight per service: a flood never floods the connection
 _WATCH_KINDS = {EventType.CHANGED: "changed", EventType.DELETED: "deleted"}
+LIST_PAUSE_PER_CHILD = 5e-6  # seconds between back-to-back listings, per child listed
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class NodeChanged:
 
 @dataclass(frozen=True)
 class Arm:
-    """The path appeared: the consumer must (re)arm the children watch (a blocking call)."""
+    """The path appeared: the consumer must list its children (and watch them)."""
 
     service: str
 
@@ -74,7 +80,9 @@ class ServiceWatcher:
         self.service = service
         self.client = client
         self.events = events
-        self._children: ChildrenWatch | None = None
+        self._listing = False  # a children listing is in flight
+        self._list_again = False  # ... and its watch fired meanwhile: list once more after it
+        self._watch_lost = False  # the connection dropped the children watch: list on connect
         self._stopped = False
         self._started = False
         self._lock = threading.Lock()
@@ -107,20 +115,68 @@ class ServiceWatcher:
         return None
 
     def arm(self) -> None:
-        """Set the children watch (called from the consumer thread, never from a callback)."""
-        with self._lock:
-            if self._stopped or (self._children is not None and not self._children._stopped):
-                return
-            try:
-                self._children = ChildrenWatch(self.client, self.path, self._on_children)
-            except Exception as e:  # noqa: BLE001 - the path may vanish again; DataWatch re-arms
-                log.info("%s: cannot watch children of %s yet: %s", self.service.name, self.path, e)
+        """The path exists: list its children, with a children watch."""
+        self._relist()
 
-    def _on_children(self, names: list[str]) -> bool | None:
+    def reconnected(self) -> None:
+        """A client (re)connected: list again if the children watch was lost meanwhile."""
+        with self._read_lock:
+            lost, self._watch_lost = self._watch_lost, False
+        if lost:
+            self._relist()
+
+    def _relist(self) -> None:
+        """List the children asynchronously (never blocking kazoo's callback thread); one
+        listing in flight at a time, a watch that fires meanwhile asks for one more after it."""
+        with self._read_lock:
+            if self._stopped:
+                return
+            if self._listing:
+                self._list_again = True
+                return
+            self._listing, self._list_again = True, False
+        try:
+            result = self.client.get_children_async(self.path, watch=self._on_children_watch)
+        except Exception as e:  # noqa: BLE001 - closed client: the next connect lists again
+            with self._read_lock:
+                self._listing, self._watch_lost = False, True
+            log.info("%s: cannot list %s yet: %s", self.service.name, self.path, e)
+            return
+        result.rawlink(self._on_listing)
+
+    def _on_children_watch(self, event: WatchedEvent) -> None:
         if self._stopped:
-            return False
-        self.events.put(Children(self.service.name, tuple(names)))
-        return None
+            return
+        if event.type == EventType.NONE:  # connection lost: the watch is gone
+            with self._read_lock:
+                self._watch_lost = True
+            return
+        self._relist()
+
+    def _on_listing(self, result) -> None:
+        with self._read_lock:
+            self._listing, again = False, self._list_again
+        if self._stopped:
+            return
+        if not result.successful():
+            if isinstance(result.exception, NoNodeError):
+                self.events.put(Children(self.service.name, None))  # the exists watch re-arms
+            else:  # connection trouble: list again once connected
+                with self._read_lock:
+                    self._watch_lost = True
+            return
+        names = tuple(result.value)
+        self.events.put(Children(self.service.name, names))
+        if again:
+            # a big listing costs the connection thread ~2 us a child to decode: leave it room
+            # for other services' answers before the next one
+            delay = len(names) * LIST_PAUSE_PER_CHILD
+            if delay < 0.001:
+                self._relist()
+            else:
+                timer = threading.Timer(delay, self._relist)
+                timer.daemon = True
+                timer.start()
 
     def read(self, names: Iterable[str]) -> None:
         """Read children asynchronously, each with a data watch; every outcome is published as

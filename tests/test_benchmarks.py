@@ -32,6 +32,17 @@ KEYS = {
         "zk_reads_per_change",
     },
     "nerve": {"services", "cpu_percent", "rss_mb", "check_lag_p99_ms"},
+    "invalid_flood": {
+        "children",
+        "skipped",
+        "all_skipped_s",
+        "synapse_peak_rss_mb",
+        "other_change_before_p50_ms",
+        "other_change_before_max_ms",
+        "other_change_during_p50_ms",
+        "other_change_during_max_ms",
+        "other_changes_during",
+    },
 }
 KEYS["churn_reload_mode"] = KEYS["churn"]
 

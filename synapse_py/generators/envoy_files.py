@@ -39,7 +39,6 @@ class Endpoint:
     address: str
     port: int
     weight: int | None = None
-    labels: tuple[tuple[str, str], ...] = ()  # the node's labels: endpoint metadata (envoy.lb)
 
     def context(self) -> dict:
         # Envoy weights are 1..; weight 0 means "no new traffic", which is Envoy's DRAINING.
@@ -48,7 +47,6 @@ class Endpoint:
             "port": self.port,
             "weight": self.weight or None,
             "draining": self.weight == 0,
-            "labels": dict(self.labels),
         }
 
 

@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-import yaml
 from kazoo.security import make_digest_acl
 from support.envoy import EnvoyRig, envoy_binary, runs
 from support.haproxy import spread
@@ -228,35 +227,27 @@ def envoy_rig(tmp_path, zk_server, zk_root, request):
     rig.stop()
 
 
-def eds(rig, service: str) -> list[dict]:
-    try:
-        doc = yaml.safe_load((rig.out / "eds" / f"{service}.yaml").read_text())
-    except OSError:
-        return []
-    endpoints = doc["resources"][0]["endpoints"]
-    return [e for group in endpoints for e in group["lb_endpoints"]]
-
-
 def test_envoy_serves_base_services_and_label_changes(envoy_rig, zk, http_backend):
     """Cases 4 and 9 on Envoy: a base service's default_servers are endpoints from the start; a
-    label-only change reaches the EDS file as endpoint metadata."""
-    d, a = http_backend(), http_backend()
+    label changed in place moves a node out of a label-filtered service (labels themselves are
+    never rendered into a proxy config)."""
+    d, a, b = http_backend(), http_backend(), http_backend()
     static_port = envoy_rig.add_service("static")
     envoy_rig.services["static"]["discovery"] = {"method": "base"}
     envoy_rig.services["static"]["default_servers"] = [
         {"name": d.name, "host": "127.0.0.1", "port": d.port}
     ]
     envoy_rig.add_service("web")
+    envoy_rig.services["web"]["discovery"]["label_filters"] = [
+        {"label": "az", "value": "a", "condition": "equals"}
+    ]
     node = register(zk, envoy_rig.path("web"), a, labels={"az": "a"})
+    register(zk, envoy_rig.path("web"), b, labels={"az": "a"})
     envoy_rig.start()
     wait_for(lambda: envoy_rig.envoy.endpoints("static") == {addr(d): 1}, 15, message="static")
     assert set(spread(static_port, 5)) == {d.name}
-
-    def labels():
-        found = eds(envoy_rig, "web")
-        return found and found[0].get("metadata", {}).get("filter_metadata", {}).get("envoy.lb")
-
-    wait_for(lambda: labels() == {"az": "a"}, CHANGE, message="labels in EDS")
-    zk.delete(node)
-    register(zk, envoy_rig.path("web"), a, labels={"az": "b"})
-    wait_for(lambda: labels() == {"az": "b"}, CHANGE, message="label change in EDS")
+    both = {addr(a): 1, addr(b): 1}
+    wait_for(lambda: envoy_rig.envoy.endpoints("web") == both, CHANGE, message="web")
+    zk.set(node, payload(a, labels={"az": "b"}))  # a moves to another zone, in place
+    wait_for(lambda: envoy_rig.envoy.endpoints("web") == {addr(b): 1}, CHANGE, message="a left")
+    assert "az" not in (envoy_rig.out / "eds" / "web.yaml").read_text()

@@ -146,3 +146,75 @@ def test_an_empty_read_is_left_to_use_previous_backends():
     desired_backends(svc(), FOUR[:1], FOUR, held, now=0)
     assert desired_backends(svc(), (), FOUR, held, now=1) == FOUR  # kept by use_previous_backends
     assert held.deadline is None
+
+
+# -- the asynchronous read path (issue 11: changed in place, unreadable, connection trouble) --
+
+
+def answer(m: ServiceMembers, store: Store, names=None) -> None:
+    """Read what `m` wants from `store`, as the watcher would, and hand back each outcome."""
+    wanted = names if names is not None else m.wanted()
+    m.reading(wanted)
+    for name in wanted:
+        try:
+            m.result(name, store.read(f"/s/{name}"), None)
+        except NoNodeError as e:
+            m.result(name, None, e)
+
+
+def test_a_changed_child_is_read_again_and_keeps_its_old_value_meanwhile():
+    store = Store({"a_1": node(1)})
+    m = ServiceMembers(svc())
+    m.set_names(("a_1",))
+    answer(m, store)
+    store.nodes["a_1"] = node(2)
+    assert m.changed("a_1", "changed") is True
+    assert [b.port for b in m.current()] == [1]  # until the new read answers
+    answer(m, store, ["a_1"])
+    assert [b.port for b in m.current()] == [2]
+
+
+def test_a_deleted_child_is_read_again_if_listed_again():
+    store = Store({"a": node(1), "b": node(2)})
+    m = ServiceMembers(svc())
+    answer(m, store, m.set_names(("a", "b")))
+    assert m.changed("a", "deleted") is False and m.changed("b", "deleted") is False
+    assert len(m.current()) == 2  # the listing that follows decides, for both at once
+    assert m.set_names(("b",)) == ["b"]  # a gone; b back under the same name: read again
+    assert [b.port for b in m.current()] == [2]  # b's old value until the read answers
+    store.nodes["b"] = node(5)
+    answer(m, store, ["b"])
+    assert [b.port for b in m.current()] == [5]
+
+
+def test_connection_trouble_is_retried_and_the_old_value_stays():
+    from kazoo.exceptions import ConnectionLoss, NoAuthError
+
+    store = Store({"a_1": node(1), "b_2": node(2)})
+    m = ServiceMembers(svc())
+    answer(m, store, m.set_names(("a_1", "b_2")))
+    m.changed("a_1", "lost")
+    m.reading(["a_1", "c_3"])
+    m.set_names(("a_1", "b_2", "c_3"))
+    m.result("a_1", None, ConnectionLoss())
+    m.result("c_3", None, NoAuthError())
+    assert [b.port for b in m.current()] == [1, 2]  # a_1's old value; c_3 skipped
+    assert m.invalid == 1 and m.take_retries() == ["a_1"] and m.retry == set()
+    assert m.complete and m.wanted() == ["a_1"]  # stale: read again; c_3 is not retried
+
+
+def test_a_lost_watch_is_read_on_reconnect_not_at_once():
+    store = Store({"a_1": node(1)})
+    m = ServiceMembers(svc())
+    answer(m, store, m.set_names(("a_1",)))
+    assert m.changed("a_1", "lost") is False
+    assert m.wanted() == ["a_1"]
+
+
+def test_newest_of_two_nodes_for_one_host_port_wins():
+    store = Store({"x_0000000002": node(1, weight=0), "y_0000000010": node(1, weight=9)})
+    m = ServiceMembers(svc())
+    answer(m, store, m.set_names(("y_0000000010", "x_0000000002")))
+    assert [b.weight for b in m.current()] == [9]
+    m.set_names(("x_0000000002", "y_0000000010"))
+    assert [b.weight for b in m.current()] == [9]  # whatever the listing's order

@@ -143,6 +143,37 @@ def test_rejected_config_is_never_installed(synapse, zk, http_backend):
     assert get(port) in {a.name, b.name}
 
 
+def test_a_node_haproxy_refuses_in_context_is_skipped_and_the_rest_goes_on(
+    synapse, zk, http_backend
+):
+    """`agent-check` passes the allow-list, but HAProxy 2.6 refuses it without `agent-port`."""
+    a, bad, b, c, d = (http_backend() for _ in range(5))
+    port = synapse.add_service("web")
+    synapse.add_service("api")
+    register(zk, synapse.path("web"), a)
+    proc = synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="a live")
+    register(zk, synapse.path("web"), bad, haproxy_server_options="check agent-check")
+    wait_for(lambda: "does not have agent port" in proc.output(), 10, message="reason logged")
+    register(zk, synapse.path("web"), b)
+    register(zk, synapse.path("api"), c)
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="b added")
+    wait_for(lambda: synapse.live_servers("api") == {addr(c)}, 10, message="api's node added")
+    late_port = synapse.add_service("late")
+    register(zk, synapse.path("late"), d)
+    synapse.write()
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: get(late_port) == d.name, 10, message="a service added by SIGHUP served")
+    assert wait_for(
+        lambda: all(addr(x) in Path(synapse.hx.config).read_text() for x in (a, b, c, d)),
+        5,
+        message="every good node in haproxy.cfg",
+    )
+    assert addr(bad) not in Path(synapse.hx.config).read_text()
+    assert set(spread(port, 20)) == {a.name, b.name} and bad.hits == 0
+    assert proc.output().count("does not have agent port") == 1  # logged once, not per apply
+
+
 def test_render_and_status_commands(synapse, zk, http_backend):
     a = http_backend()
     synapse.add_service("web")

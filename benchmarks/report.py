@@ -10,6 +10,7 @@ TARGETS = {
     "churn": "0 failed, 0 reloads",
     "scale": "zk_reads_per_change <= 1; RSS < 200 MB at 20,000 backends",
     "nerve": "< 10% of one core and < 100 MB at 1000 services",
+    "flood": "after_server_lines == before_server_lines; after_change_p50_ms ~ before's",
     "invalid_flood": "20,000 invalid children: peak RSS < 100 MB; other changes delayed < 100 ms",
 }
 
@@ -28,7 +29,7 @@ def json_line(results: dict) -> str:
 def table(mode: str, results: dict) -> str:
     lines = [f"smartstack-py benchmarks ({mode})", ""]
     lines += _convergence(results.get("convergence"))
-    for name in ("churn", "churn_reload_mode", "scale", "nerve", "invalid_flood"):
+    for name in ("churn", "churn_reload_mode", "scale", "nerve", "flood", "invalid_flood"):
         lines += _section(name, results.get(name))
     return "\n".join(lines)
 

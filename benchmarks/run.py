@@ -1,4 +1,4 @@
-"""Benchmarks of smartstack-py against the ZooKeeper floor: convergence, churn, scale, nerve.
+"""Benchmarks of smartstack-py against the ZooKeeper floor: convergence, churn, scale, nerve, flood.
 
     python benchmarks/run.py [--quick | --smoke] [--only SECTION ...]
 
@@ -22,6 +22,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 import churn  # noqa: E402
 import convergence  # noqa: E402
 import envoy_bench  # noqa: E402
+import flood  # noqa: E402
 import invalid_flood  # noqa: E402
 import nerve_load  # noqa: E402
 import scale  # noqa: E402
@@ -39,15 +40,25 @@ class Sizes:
     scale_services: int
     nerve_services: int
     nerve_seconds: float
+    flood_nodes: int  # members that join one service, then leave
+    flood_changes: int  # single joins/leaves timed before, during and after the flood
     flood_children: int  # invalid children in one service
 
 
 SIZES = {
-    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 20000),
-    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 20000),
-    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 200),
+    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000),
+    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000),
+    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200),
 }
-SECTIONS = ("convergence", "churn", "churn_reload_mode", "scale", "nerve", "invalid_flood")
+SECTIONS = (
+    "convergence",
+    "churn",
+    "churn_reload_mode",
+    "scale",
+    "nerve",
+    "flood",
+    "invalid_flood",
+)
 
 
 def main() -> None:
@@ -98,6 +109,7 @@ SECTION_RUNNERS = {
     "churn_reload_mode": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=False),
     "scale": lambda c, h, w, s: scale.run(c, h, w, s.scale_services),
     "nerve": lambda c, h, w, s: nerve_load.run(h, w, s.nerve_services, s.nerve_seconds),
+    "flood": lambda c, h, w, s: flood.run(c, h, w, s.flood_nodes, s.flood_changes),
     "invalid_flood": lambda c, h, w, s: invalid_flood.run(c, h, w, s.flood_children),
 }
 

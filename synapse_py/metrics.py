@@ -51,11 +51,12 @@ class SynapseCollector:
             {name: len(b) for name, b in dict(r.membership).items()},
         )
         members = dict(r.members)
+        refused = _refused_in_context(r.generators)
         yield _per_service(
             CounterMetricFamily,
             "synapse_invalid_nodes_skipped",
-            "Registry nodes skipped because a field failed validation",
-            {name: m.invalid for name, m in members.items()},
+            "Registry nodes skipped because a field failed validation or the proxy refused them",
+            {name: m.invalid + refused.get(name, 0) for name, m in members.items()},
         )
         yield _per_service(
             CounterMetricFamily,
@@ -87,6 +88,15 @@ def _per_service(cls, name: str, doc: str, values: dict[str, float]):
     for service, value in sorted(values.items()):
         family.add_metric([service], value)
     return family
+
+
+def _refused_in_context(generators) -> dict[str, int]:
+    """Per service: nodes a generator skipped because the proxy refused them (`rejected_nodes`)."""
+    refused: dict[str, int] = {}
+    for gen in generators:
+        for name, count in dict(getattr(gen, "rejected_nodes", {})).items():
+            refused[name] = refused.get(name, 0) + count
+    return refused
 
 
 def _generator_families(generators) -> Iterator:

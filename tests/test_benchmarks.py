@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+FIGURES = ("server_lines", "change_p50_ms", "change_p99_ms")
 KEYS = {
     "convergence": {"floor", "haproxy", "envoy"},
     "churn": {
@@ -32,6 +33,10 @@ KEYS = {
         "zk_reads_per_change",
     },
     "nerve": {"services", "cpu_percent", "rss_mb", "check_lag_p99_ms"},
+    "flood": {
+        "nodes",
+        *(f"{phase}_{figure}" for phase in ("before", "flooded", "after") for figure in FIGURES),
+    },
     "invalid_flood": {
         "children",
         "skipped",

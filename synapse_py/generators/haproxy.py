@@ -34,10 +34,12 @@ from .haproxy_config import (
     build_context,
     signature,
     validate_candidate,
+    validate_text,
 )
 from .haproxy_installer import BackgroundInstaller
 from .haproxy_readback import MembershipUnknown, live_members
 from .haproxy_resolve import HostResolver
+from .haproxy_screen import NodeScreen
 from .haproxy_slots import SlotTable, build_slots, runtime_commands
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ class HaproxyGenerator:
         self._install_lock = threading.Lock()
         self._installer = BackgroundInstaller(self._install)
         self._rejected = ""  # the last text validation refused: not checked again
+        self._accepted = ""  # the last text the node screen validated: not checked twice
+        self._screen = NodeScreen(self._render, self._validate_text)
         self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
         self._worker_pid: str | None = None
         self._members: dict[str, Sequence[Backend]] = {}  # last membership applied, per service
@@ -92,6 +96,11 @@ class HaproxyGenerator:
     def reloads(self) -> int:
         """Reload commands run (the first one usually starts HAProxy)."""
         return self._reloader.reloads if self._reloader else 0
+
+    @property
+    def rejected_nodes(self) -> dict[str, int]:
+        """Per service: nodes skipped because HAProxy refuses their server options in context."""
+        return dict(self._screen.rejected_nodes)
 
     @property
     def unresolved(self) -> int:
@@ -111,7 +120,7 @@ class HaproxyGenerator:
         """
         with self._lock:
             try:
-                plan = self._plan(services, membership)
+                plan = self._plan(services, membership, screen=True)
             except MembershipUnknown as unknown:
                 log.info(
                     "haproxy: %s not discovered yet; haproxy.cfg and HAProxy untouched", unknown
@@ -148,16 +157,25 @@ class HaproxyGenerator:
             self._reloader.stop()
         self._resolver.close()
 
-    def _plan(self, services: Sequence[ServiceConfig], membership: Mapping) -> Plan:
+    def _plan(
+        self, services: Sequence[ServiceConfig], membership: Mapping, screen: bool = False
+    ) -> Plan:
+        """The desired state; with `screen`, nodes HAProxy refuses in context are left out."""
         enabled = [s for s in services if not s.haproxy.disabled]
         self._tables = {
             s.backend_name: self._tables.get(s.backend_name, SlotTable()) for s in enabled
         }
         self._members = {s.name: self._members_of(s, membership) for s in enabled}
+        self._screen.retain((s, self._members[s.name]) for s in enabled)
         planned = tuple((s, self._slots(s, self._members[s.name])) for s in enabled)
-        self.renders += 1
-        text = render_haproxy(build_context(self.config, planned))
+        if screen and self._validates() and self._screen.screen(planned):
+            planned = tuple((s, self._slots(s, self._members[s.name])) for s in enabled)
+        text = self._render(planned)
         return Plan(planned, signature(self.config, planned), text)
+
+    def _render(self, planned: Sequence[ServicePlan]) -> str:
+        self.renders += 1
+        return render_haproxy(build_context(self.config, planned))
 
     def _members_of(self, svc: ServiceConfig, membership: Mapping) -> Sequence[Backend]:
         """The service's backends; one not discovered yet keeps what it had, what the running
@@ -180,7 +198,7 @@ class HaproxyGenerator:
         addresses = self._resolver.resolve_all({b.host for b in backends})
         usable: dict[str, Backend] = {}
         for b in backends:  # the first of two nodes with the same host:port wins
-            if addresses.get(b.host):
+            if addresses.get(b.host) and not self._screen.refused(svc, b):
                 usable.setdefault(b.key, b)
         layout = self._tables[svc.backend_name].assign(list(usable.values()))
         return build_slots(layout, svc.haproxy.server_options, addresses)
@@ -239,7 +257,8 @@ class HaproxyGenerator:
             return True
         try:
             mode = 0o640 if self.config.stats.auth else 0o644  # the stats password is in it
-            write_atomic(path, text, mode=mode, validate=self._validate)
+            validate = None if text == self._accepted else self._validate
+            write_atomic(path, text, mode=mode, validate=validate)
         except ConfigRejected as exc:
             self.failed_validations += 1
             self._rejected = text
@@ -254,6 +273,15 @@ class HaproxyGenerator:
     def _validate(self, candidate: str) -> None:
         check = self.config.check_command if self.config.do_checks else None
         validate_candidate(candidate, self.haproxy_bin, check)
+
+    def _validates(self) -> bool:
+        """Candidates are validated only when they are written."""
+        return bool(self.config.do_writes and self.config.config_file_path)
+
+    def _validate_text(self, text: str) -> None:
+        check = self.config.check_command if self.config.do_checks else None
+        validate_text(text, self.config.config_file_path or "", self.haproxy_bin, check)
+        self._accepted = text
 
     def _make_reloader(self) -> Reloader | None:
         cfg = self.config

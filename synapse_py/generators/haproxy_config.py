@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,10 +69,27 @@ def signature(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dict[st
 def validate_candidate(
     path: str, haproxy_bin: str, check_command: str | None, timeout: float = 30.0
 ) -> None:
-    """Raise ConfigRejected unless `haproxy -c` (and `check_command`, if any) accept the file."""
-    _check([haproxy_bin, "-c", "-q", "-f", path], path, timeout, shell=False)
+    """Raise ConfigRejected unless `haproxy -c` (and `check_command`, if any) accept the file.
+
+    Not `-q`: with it HAProxy prints nothing, and the reason of a refusal would be lost.
+    """
+    _check([haproxy_bin, "-c", "-f", path], path, timeout, shell=False)
     if check_command:
         _check(check_command.replace("{candidate}", path), path, timeout, shell=True)
+
+
+def validate_text(
+    text: str, target: str, haproxy_bin: str, check_command: str | None, timeout: float = 30.0
+) -> None:
+    """validate_candidate on `text` in a temp file beside `target`, named as write_atomic does."""
+    folder, name = os.path.split(os.path.abspath(target))
+    fd, path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        validate_candidate(path, haproxy_bin, check_command, timeout)
+    finally:
+        os.unlink(path)
 
 
 def _check(command: str | list[str], path: str, timeout: float, shell: bool) -> None:
@@ -82,6 +101,19 @@ def _check(command: str | list[str], path: str, timeout: float, shell: bool) -> 
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ConfigRejected(f"{command}: {exc}") from exc
     if proc.returncode != 0:
-        raise ConfigRejected(
-            f"{command}: exit {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}"
-        )
+        raise ConfigRejected(f"{command}: exit {proc.returncode}: {_reason(proc)}")
+
+
+_ALERT_RE = re.compile(r"^\[(ALERT|WARNING)\] +\(\d+\) : ", re.MULTILINE)
+_GENERIC = ("Fatal errors found in configuration", "Error(s) found in configuration file")
+
+
+def _reason(proc: subprocess.CompletedProcess) -> str:
+    """HAProxy's alerts and warnings (not its version notices), else the end of the output."""
+    output = (proc.stderr or "") + (proc.stdout or "")
+    lines = [
+        _ALERT_RE.sub(r"\1: ", line)
+        for line in output.splitlines()
+        if _ALERT_RE.match(line) and not any(g in line for g in _GENERIC)
+    ]
+    return " | ".join(lines)[-2000:] if lines else output.strip()[-2000:] or "no output"

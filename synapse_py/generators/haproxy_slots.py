@@ -2,8 +2,10 @@
 
 A backend keeps its slot for as long as it stays in the membership, so an unchanged server is never
 touched. Free slots are rendered as disabled placeholders that the runtime API can later point at a
-real address and enable; a table that runs out of slots doubles (the only membership change that
-reloads).
+real address and enable. A table that runs out of slots doubles; one that a quarter or less of its
+slots fill halves, down to MIN_SLOTS, and moves the servers above the new size into free slots
+below it. Those are the only membership changes that alter structure, so they alone reload (rate
+limited); the gap between the two thresholds keeps a steady membership from flapping.
 """
 
 from __future__ import annotations
@@ -85,15 +87,21 @@ class SlotTable:
     """The stable backend-key -> slot assignment of one HAProxy backend."""
 
     def __init__(self, minimum: int = MIN_SLOTS):
-        self.size = minimum
+        self.minimum = self.size = minimum
         self._slot_of: dict[str, int] = {}
 
     def assign(self, backends: Sequence[Backend]) -> list[Backend | None]:
-        """Place `backends` (unique keys): known ones keep their slot, new ones take free ones."""
+        """Place `backends` (unique keys): known ones keep their slot, new ones take free ones.
+
+        After a shrink, the ones whose slot is gone take free ones too.
+        """
         wanted = {b.key: b for b in backends}
         self._slot_of = {k: i for k, i in self._slot_of.items() if k in wanted}
         while len(wanted) > self.size:
             self.size *= 2
+        while self.size > self.minimum and len(wanted) <= self.size // 4:
+            self.size //= 2
+        self._slot_of = {k: i for k, i in self._slot_of.items() if i < self.size}
         free = iter(sorted(set(range(self.size)) - set(self._slot_of.values())))
         for key in sorted(k for k in wanted if k not in self._slot_of):
             self._slot_of[key] = next(free)

@@ -171,19 +171,50 @@ def test_a_new_service_reloads_once(rig, http_backend):
     assert set(spread(web_port)) == {web.name} and set(spread(api_port)) == {api.name}
 
 
-def test_a_config_haproxy_rejects_is_never_installed(rig, http_backend):
+def test_a_config_haproxy_rejects_is_never_installed(rig, http_backend, caplog):
     r, port = rig(), free_port()
-    a, b = http_backend(), http_backend()
+    a, b, c = http_backend(), http_backend(), http_backend()
     web = service("web", port)
     r.apply([web], {"web": [member(a)]})
     good = Path(r.files.config).read_text()
     bad = service("bad", free_port(), backend=("no-such-keyword 1",))
     r.apply([web, bad], {"web": [member(a)], "bad": []})
     assert (r.gen.failed_validations, r.gen.reloads) == (1, 1)
+    assert "no-such-keyword" in caplog.text  # HAProxy's reason, never an empty one
+    with_options = member(c, haproxy_server_options="check")  # refused too, but not its fault
+    r.apply([web, bad], {"web": [member(a), with_options], "bad": []})
+    assert (r.gen.failed_validations, r.gen.rejected_nodes) == (2, {})
     assert Path(r.files.config).read_text() == good
     assert not list(Path(r.files.config).parent.glob(".haproxy.cfg.*"))  # no temp file left
     r.apply([web, bad], {"web": [member(a), member(b)], "bad": []})  # web still follows membership
     assert set(spread(port)) == names(a, b) and r.gen.reloads == 1
+
+
+def test_nodes_haproxy_refuses_in_context_are_skipped_and_judged_once(rig, http_backend, tmp_path):
+    marker = tmp_path / "checks"  # check_command runs once per validation: counts them
+    r, port = rig(do_checks=True, check_command=f"echo x >> {marker}"), free_port()
+    good, bad = [http_backend() for _ in range(4)], [http_backend() for _ in range(3)]
+    refused = ("resolvers dns1", "ssl verify required", "check agent-check")  # allow-listed
+    members = [
+        member(good[0]),
+        *(member(b, haproxy_server_options=o) for b, o in zip(bad, refused, strict=True)),
+        member(good[1]),
+        member(good[2], haproxy_server_options="check inter 500"),  # accepted: kept
+    ]
+    svc = service("web", port)
+    r.apply([svc], {"web": members})
+    assert set(spread(port, 30)) == names(*good[:3])
+    assert r.gen.rejected_nodes == {"web": 3} and r.gen.failed_validations == 0
+    assert not any(f":{b.port}" in Path(r.files.config).read_text() for b in bad)
+    checks = marker.read_text().count("x")
+    r.apply([svc], {"web": [*members, member(good[3])]})  # a later change in the same service
+    assert set(spread(port, 40)) == names(*good)
+    assert marker.read_text().count("x") == checks + 1  # the install's only: none re-judged
+    assert r.gen.rejected_nodes == {"web": 3}
+    fixed = member(bad[0], haproxy_server_options="check")  # its options change: judged again
+    r.apply([svc], {"web": [fixed, *members[2:], member(good[3])]})
+    assert wait_for(lambda: bad[0].name in spread(port, 20), 5)
+    assert r.gen.rejected_nodes == {"web": 3}
 
 
 def test_the_file_reproduces_the_runtime_state_on_reload(rig, http_backend):

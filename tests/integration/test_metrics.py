@@ -102,3 +102,6 @@ def test_synapse_metrics(synapse, zk, http_backend):
     m.wait("synapse_change_seconds_count", lambda v: v > changes)
     assert m.value("synapse_change_seconds_bucket", le="+Inf") > changes
     m.wait("synapse_invalid_nodes_skipped_total", lambda v: v == 1, service="web")
+    refused = {"host": "127.0.0.1", "port": 2, "name": "refused"}  # no other member there
+    register(zk, path, {**refused, "haproxy_server_options": "agent-check"})  # HAProxy refuses it
+    m.wait("synapse_invalid_nodes_skipped_total", lambda v: v == 2, service="web")

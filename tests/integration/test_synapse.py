@@ -15,6 +15,9 @@ from support.procs import DaemonProcess, wait_for, write_json
 from support.rigs import register
 from support.zk import ZooKeeperEnsemble
 
+from synapse_py.backend import Backend
+from synapse_py.proxy.haproxy_socket import HaproxySocket
+
 pytestmark = pytest.mark.integration
 
 
@@ -141,6 +144,66 @@ def test_rejected_config_is_never_installed(synapse, zk, http_backend):
     register(zk, synapse.path("web"), b)  # membership changes still flow
     wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 5, message="b added")
     assert get(port) in {a.name, b.name}
+
+
+def test_a_node_haproxy_refuses_in_context_is_skipped_and_the_rest_goes_on(
+    synapse, zk, http_backend
+):
+    """`agent-check` passes the allow-list, but HAProxy 2.6 refuses it without `agent-port`."""
+    a, bad, b, c, d = (http_backend() for _ in range(5))
+    port = synapse.add_service("web")
+    synapse.add_service("api")
+    register(zk, synapse.path("web"), a)
+    proc = synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="a live")
+    register(zk, synapse.path("web"), bad, haproxy_server_options="check agent-check")
+    wait_for(lambda: "does not have agent port" in proc.output(), 10, message="reason logged")
+    register(zk, synapse.path("web"), b)
+    register(zk, synapse.path("api"), c)
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="b added")
+    wait_for(lambda: synapse.live_servers("api") == {addr(c)}, 10, message="api's node added")
+    late_port = synapse.add_service("late")
+    register(zk, synapse.path("late"), d)
+    synapse.write()
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: get(late_port) == d.name, 10, message="a service added by SIGHUP served")
+    assert wait_for(
+        lambda: all(addr(x) in Path(synapse.hx.config).read_text() for x in (a, b, c, d)),
+        5,
+        message="every good node in haproxy.cfg",
+    )
+    assert addr(bad) not in Path(synapse.hx.config).read_text()
+    assert set(spread(port, 20)) == {a.name, b.name} and bad.hits == 0
+    assert proc.output().count("does not have agent port") == 1  # logged once, not per apply
+
+
+def server_lines(synapse) -> int:
+    return sum(line.lstrip().startswith("server ") for line in open(synapse.hx.config))
+
+
+def test_slots_shrink_after_a_flood_and_traffic_reaches_the_rest(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    port = synapse.add_service("web")
+    synapse.services["web"]["mass_expiry_grace"] = 0  # the flood's end is not an outage
+    register(zk, synapse.path("web"), a)
+    register(zk, synapse.path("web"), b)
+    synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="a, b live")
+    assert server_lines(synapse) == 8
+    flood = [f"127.0.0.1:{40000 + i}" for i in range(200)]  # never sent traffic: no requests yet
+    nodes = [
+        register(zk, synapse.path("web"), Backend("127.0.0.1", 40000 + i, f"f{i}"))
+        for i in range(len(flood))
+    ]
+    want = {addr(a), addr(b), *flood}
+    wait_for(lambda: synapse.live_servers("web") == want, 20, message="the flood is live")
+    wait_for(lambda: server_lines(synapse) == 256, 10, message="slots grown to 256")
+    for node in nodes:
+        zk.delete(node)
+    wait_for(lambda: server_lines(synapse) == 8, 20, message="slots shrunk back to 8")
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="a, b left")
+    assert len(HaproxySocket(synapse.hx.socket).show_servers_state("web")) == 8
+    assert set(spread(port, 20)) == {a.name, b.name}
 
 
 def test_render_and_status_commands(synapse, zk, http_backend):

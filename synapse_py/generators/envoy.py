@@ -7,13 +7,17 @@ Membership changes touch only `eds/<service>.yaml`; a CDS change (which makes En
 changed cluster's connection pools) happens only when a service's Envoy config is added, removed
 or changed. Install order keeps every reference valid: EDS, then CDS, then LDS; a removed
 service's EDS file goes last. Envoy itself is never restarted or signalled.
+
+Hostnames are resolved here (HostResolver: a host keeps its last address while DNS fails; one
+that resolves later, or whose address changes, makes the last membership apply again).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 
 from ..atomic import read_current, write_atomic
 from ..backend import Backend
@@ -45,17 +49,43 @@ class EnvoyGenerator:
 
     name = "envoy"
 
-    def __init__(self, config: EnvoyConfig):
+    def __init__(
+        self,
+        config: EnvoyConfig,
+        lookup: Callable[[str], str] | None = None,
+        wake: Callable[[], None] | None = None,
+    ):
+        """`lookup(host)` resolves a hostname (tests); `wake()` is called when a background
+        re-resolve changed an address (default: apply the last membership again)."""
         self.config = config
         self.layout = EnvoyLayout(config.output_directory)
-        self.resolver = HostResolver(config.resolve_timeout)
+        self.resolver = HostResolver(
+            config.resolve_timeout, lookup=lookup, on_change=wake or self._reapply
+        )
         self.writes = 0
         self.rejected = 0
+        self._lock = threading.RLock()  # the reconciler's and the resolver's threads apply
+        self._last: tuple | None = None
 
     def apply(
         self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
     ) -> None:
         """Install the files for the services that have an `envoy` section; drop stale EDS files."""
+        with self._lock:
+            self._last = (services, membership)
+            self._apply(services, membership)
+
+    def stop(self) -> None:
+        self.resolver.close()
+
+    def _reapply(self) -> None:
+        with self._lock:
+            if self._last is not None:
+                self._apply(*self._last)
+
+    def _apply(
+        self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
+    ) -> None:
         served = [s for s in services if s.envoy is not None]
         os.makedirs(self.layout.eds_directory, exist_ok=True)
         candidates = self._candidates(served, membership)
@@ -70,9 +100,6 @@ class EnvoyGenerator:
             self._install(changed)
         self._purge({f"{s.name}.yaml" for s in served})
 
-    def stop(self) -> None:
-        self.resolver.close()
-
     def _candidates(
         self, served: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
     ) -> dict[str, str]:
@@ -82,7 +109,9 @@ class EnvoyGenerator:
         none yet, it gets one without endpoints (the cluster must find its file).
         """
         backends = {s.name: membership[s.name] for s in served if s.name in membership}
-        addresses = self.resolver.resolve_all({b.host for bs in backends.values() for b in bs})
+        hosts = {b.host for bs in backends.values() for b in bs}
+        addresses = self.resolver.resolve_all(hosts)
+        self.resolver.retain(hosts)
         files = {}
         for s in served:
             path = self.layout.eds(s.name)

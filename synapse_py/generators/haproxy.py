@@ -8,22 +8,36 @@ requests a reload.
 
 Hostnames from the registry are resolved here, bounded by `resolve_timeout`, and rendered as IP
 addresses: `set server addr` takes only addresses in 2.6 without `resolvers`, and the file must
-match what the runtime API set. A host that does not resolve is skipped (logged, `unresolved`).
+match what the runtime API set. A host that has never resolved is skipped (logged, `unresolved`);
+one that stops resolving keeps its last address; a background refresh that changes an address
+calls `wake()` (default: apply the last membership again).
+
+A monitor thread asks HAProxy `show info` every second. When HAProxy stops answering (killed, or
+its socket file deleted) it is said once and HAProxy is started again through `reload_command`;
+meanwhile changes only install the file (no reload, no wait). A deleted socket is not re-created
+by a seamless reload (the new worker inherits the listening socket, unlinked), so the file then
+spells the socket path the other way (`dir/./name` or `dir/name`), which makes HAProxy bind a
+fresh one. A worker that synapse-py did not start (someone else reloaded or restarted HAProxy) is
+assumed to run the installed file: the membership is applied again, by runtime API where the
+structure allows, by a reload where a backend is missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..atomic import write_atomic
 from ..backend import Backend
 from ..config import HaproxyConfig, ServiceConfig
+from ..proxy.haproxy_monitor import HaproxyMonitor
 from ..proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
 from ..proxy.reloader import Reloader
 from ..render import render_haproxy
@@ -66,7 +80,11 @@ class HaproxyGenerator:
         haproxy_bin: str | None = None,
         resolve_timeout: float = 2.0,
         settle_timeout: float = 10.0,
+        lookup: Callable[[str], str] | None = None,
+        wake: Callable[[], None] | None = None,
     ):
+        """`lookup(host)` resolves a hostname (tests); `wake()` is called when a background
+        re-resolve changed an address (default: apply the last membership again)."""
         self.config = config
         self.haproxy_bin = haproxy_bin or shutil.which("haproxy") or "/usr/sbin/haproxy"
         self.settle_timeout = settle_timeout
@@ -77,8 +95,14 @@ class HaproxyGenerator:
         self.failed_writes = 0
         self._lock = threading.RLock()
         self._tables: dict[str, SlotTable] = {}
-        self._resolver = HostResolver(resolve_timeout)
+        self._resolver = HostResolver(
+            resolve_timeout, lookup=lookup, on_change=wake or self._reapply
+        )
         self._socket = _socket_for(config)
+        self._stopping = threading.Event()
+        self._last: tuple | None = None  # the last apply's arguments, to apply them again
+        self._reloading: tuple[str, dict] | None = None  # the file a running reload loads
+        self._new_pid: str | None = None
         self._reloader = self._make_reloader()
         self._installed: tuple[str, dict] | None = None  # (text, structure) of the file on disk
         self._installed_seq = 0  # the apply that produced it
@@ -91,6 +115,7 @@ class HaproxyGenerator:
         self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
         self._worker_pid: str | None = None
         self._members: dict[str, Sequence[Backend]] = {}  # last membership applied, per service
+        self._monitor = self._make_monitor()
 
     @property
     def reloads(self) -> int:
@@ -104,7 +129,7 @@ class HaproxyGenerator:
 
     @property
     def unresolved(self) -> int:
-        """Backends skipped because their hostname did not resolve in time."""
+        """Hostname lookups that failed (once per host and outage)."""
         return self._resolver.failures
 
     def apply(
@@ -112,13 +137,15 @@ class HaproxyGenerator:
     ) -> None:
         """Make HAProxy route each enabled service to exactly `membership[service.name]`.
 
-        A service missing from `membership` (not discovered yet) keeps the backends it had, or
-        starts with its `default_servers`. When the runtime API applied everything, haproxy.cfg is
+        A service missing from `membership` (not discovered yet) keeps the backends it had, those
+        the running HAProxy serves (read back over the socket) or its `default_servers`; with none
+        of these, nothing is touched until it is known. When the runtime API applied everything, haproxy.cfg is
         installed in the background (retried there on a failed write). Otherwise it is installed
         here, and OSError is raised when it cannot be written (disk full): the old file stays,
         nothing is reloaded, and the reconciler retries.
         """
         with self._lock:
+            self._last = (services, membership)
             try:
                 plan = self._plan(services, membership, screen=True)
             except MembershipUnknown as unknown:
@@ -126,6 +153,7 @@ class HaproxyGenerator:
                     "haproxy: %s not discovered yet; haproxy.cfg and HAProxy untouched", unknown
                 )
                 return
+            self._resolver.retain(b.host for members in self._members.values() for b in members)
             complete, socket_down = self._converge(plan)
             self._seq += 1
             if complete:  # HAProxy runs this already: the file catches up in the background
@@ -134,6 +162,8 @@ class HaproxyGenerator:
                 return
             self._installer.cancel()
             if not self._install((self._seq, plan)):
+                return
+            if self._monitor and self._monitor.down:  # it restarts HAProxy with this file
                 return
             if socket_down or self._live is None or self._live[0] != plan.text:
                 self._request_reload()
@@ -152,6 +182,9 @@ class HaproxyGenerator:
 
     def stop(self) -> None:
         """Install the pending file, drop a deferred reload; HAProxy keeps running."""
+        self._stopping.set()
+        if self._monitor:
+            self._monitor.stop()
         self._installer.stop()
         if self._reloader:
             self._reloader.stop()
@@ -205,7 +238,7 @@ class HaproxyGenerator:
 
     def _converge(self, plan: Plan) -> tuple[bool, bool]:
         """Runtime-apply each backend the live HAProxy has unchanged: (all done?, socket down?)."""
-        if self._socket is None or self._live is None:
+        if self._socket is None or self._live is None or (self._monitor and self._monitor.down):
             return False, False
         live = self._live[1]
         try:
@@ -216,6 +249,8 @@ class HaproxyGenerator:
             ]
         except SocketUnavailable as exc:
             log.warning("admin socket unavailable, falling back to a reload: %s", exc)
+            if self._monitor:
+                self._monitor.lost(str(exc))
             return False, True
         except HaproxySocketError as exc:
             log.warning("runtime API refused a change, falling back to a reload: %s", exc)
@@ -294,6 +329,7 @@ class HaproxyGenerator:
             lock=self._lock,
             before=self._before_reload,
             after=self._after_reload,
+            settle=self._settle,
         )
 
     def _request_reload(self) -> None:
@@ -303,12 +339,61 @@ class HaproxyGenerator:
         self._reloader.request()
 
     def _before_reload(self) -> None:
-        self._worker_pid = self._current_pid()
+        """Until the new worker answers, nothing is sent to the old one (its changes would be
+        lost): the live state is unknown, and a change meanwhile asks for one more reload."""
+        self._worker_pid, self._new_pid = self._current_pid(), None
+        self._reloading, self._live = self._installed, None
+        if self._monitor:
+            self._monitor.reloading()
+
+    def _settle(self) -> bool:
+        """Wait, without the lock, for the new worker; the pid is kept for `_after_reload`."""
+        self._new_pid = self._await_new_worker(self._worker_pid)
+        return self._new_pid is not None
 
     def _after_reload(self, ok: bool) -> None:
-        """Once the new worker answers, HAProxy holds the installed file."""
-        if ok and self._await_new_worker(self._worker_pid):
-            self._live = self._installed
+        """Once the new worker answers, HAProxy holds the file installed when it started."""
+        loaded, self._reloading = self._reloading, None
+        if ok:
+            self._live = loaded
+        if self._monitor:
+            self._monitor.reloaded(self._new_pid if ok else None)
+
+    def _make_monitor(self) -> HaproxyMonitor | None:
+        if self._socket is None:
+            return None
+        monitor = HaproxyMonitor(self._socket, self._lock, self._recover, self._reapply)
+        monitor.start()
+        return monitor
+
+    def _recover(self, socket_missing: bool) -> None:
+        """Start HAProxy again with the installed file (the monitor's thread, without the lock)."""
+        with self._lock:
+            if self._reloader is None or self._installed is None:
+                log.error("HAProxy is down and reloads are off: synapse-py cannot restart it")
+                return
+            if socket_missing:
+                self._respell_socket()
+        self._reloader.request()
+
+    def _respell_socket(self) -> None:
+        """Render the socket path the other way, so the next reload binds a fresh socket."""
+        path = self._socket.path
+        other = os.path.join(os.path.dirname(path), ".", os.path.basename(path))
+        spelled = path if self.config.socket_file_path != path else other
+        log.warning("admin socket %s is gone; the reload binds a new one as %s", path, spelled)
+        self.config = dataclasses.replace(self.config, socket_file_path=spelled)
+        if self._last:
+            self.apply(*self._last)  # installs the file; no reload while HAProxy is down
+
+    def _reapply(self) -> None:
+        """Apply the last membership again: HAProxy or an address changed behind our back."""
+        with self._lock:
+            if self._last is None or self._stopping.is_set():
+                return
+            if self._live is None and self._reloading is None:
+                self._live = self._installed  # a reload by someone else loads the installed file
+            self.apply(*self._last)
 
     def _current_pid(self) -> str | None:
         try:
@@ -316,17 +401,18 @@ class HaproxyGenerator:
         except HaproxySocketError:
             return None
 
-    def _await_new_worker(self, old_pid: str | None) -> bool:
+    def _await_new_worker(self, old_pid: str | None) -> str | None:
+        """The new worker's pid ("" without a socket); None if none answered in time."""
         if self._socket is None:
-            return True
+            return ""
         deadline = time.monotonic() + self.settle_timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._stopping.is_set():
             pid = self._current_pid()
             if pid is not None and pid != old_pid:
-                return True
+                return pid
             time.sleep(0.05)
         log.error("no new HAProxy worker answered within %.1fs of the reload", self.settle_timeout)
-        return False
+        return None
 
 
 def _socket_for(config: HaproxyConfig) -> HaproxySocket | None:

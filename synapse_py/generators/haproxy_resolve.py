@@ -1,11 +1,20 @@
-"""Bounded hostname resolution: HAProxy 2.6's `set server addr` takes only IP addresses."""
+"""Bounded hostname resolution that survives a DNS outage (HAProxy 2.6 and EDS take addresses only).
+
+A host seen for the first time is looked up at once (in parallel, bounded by `timeout`). After
+that `resolve_all` answers from memory, and a background thread re-resolves the hosts in use
+every `refresh` seconds: a lookup that fails keeps the host's last address; a host that never
+resolved is left out and retried at each refresh. When a refresh changes an address, or a host
+resolves for the first time, `on_change()` is called so the generator can apply again. Each
+failure is logged once per host, and so is its recovery.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from ..backend import is_ip_literal
 
@@ -13,44 +22,141 @@ log = logging.getLogger(__name__)
 
 
 class HostResolver:
-    """Resolves hostnames in parallel; a lookup that outlives `timeout` counts as a failure."""
+    """Resolves hostnames in parallel and keeps each host's last address (see the module)."""
 
-    def __init__(self, timeout: float, workers: int = 4):
+    def __init__(
+        self,
+        timeout: float,
+        workers: int = 4,
+        lookup: Callable[[str], str] | None = None,
+        refresh: float = 5.0,
+        on_change: Callable[[], None] | None = None,
+    ):
+        """`lookup(host)` returns one address or raises (default: getaddrinfo's first)."""
         self.timeout = timeout
-        self.failures = 0
+        self.refresh = refresh
+        self.failures = 0  # lookups that failed, counted once per host and outage
+        self.on_change = on_change
+        self._lookup = lookup or _first_address
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolve")
+        self._lock = threading.Lock()
+        self._known: dict[str, str] = {}  # host -> last address it resolved to
+        self._failing: set[str] = set()  # hosts whose last lookup failed (logged already)
+        self._in_use: set[str] = set()
+        self._running: dict[str, Future] = {}  # a stuck lookup is not started twice
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def resolve_all(self, hosts: Iterable[str]) -> dict[str, str | None]:
-        """Map each host to an IP address, or None when it did not resolve in time."""
+        """Map each host to an IP address, or None when it has never resolved."""
         result: dict[str, str | None] = {}
-        names = []
-        for host in hosts:
-            if is_ip_literal(host):
-                result[host] = host
-            else:
-                names.append(host)
-        if names:
-            result.update(self._lookup(names))
+        new = []
+        with self._lock:
+            for host in hosts:
+                if is_ip_literal(host):
+                    result[host] = host
+                elif host in self._known or host in self._failing:
+                    result[host] = self._known.get(host)
+                else:
+                    new.append(host)
+                self._in_use.add(host)
+        if new:
+            self._merge(self._lookup_all(new))
+            with self._lock:
+                result.update({host: self._known.get(host) for host in new})
+        self._start()
         return result
 
+    def retain(self, hosts: Iterable[str]) -> None:
+        """Keep refreshing only `hosts` (the ones the generator routes to now); forget the rest."""
+        keep = {h for h in hosts if not is_ip_literal(h)}
+        with self._lock:
+            self._in_use &= keep
+            self._known = {h: a for h, a in self._known.items() if h in keep}
+            self._failing &= keep
+
     def close(self) -> None:
-        """Stop the worker threads (a stuck getaddrinfo is abandoned, not waited for)."""
+        """Stop refreshing (a stuck getaddrinfo is abandoned, not waited for)."""
+        self._stopped.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _lookup(self, names: list[str]) -> dict[str, str | None]:
-        futures = {name: self._pool.submit(_first_address, name) for name in names}
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and self._in_use and not self._stopped.is_set():
+                self._thread = threading.Thread(target=self._run, name="resolve-refresh")
+                self._thread.daemon = True
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.refresh):
+            with self._lock:
+                hosts = sorted(h for h in self._in_use if not is_ip_literal(h))
+            if hosts and self._merge(self._lookup_all(hosts)) and not self._stopped.is_set():
+                self._changed()
+
+    def _changed(self) -> None:
+        try:
+            if self.on_change:
+                self.on_change()
+        except Exception:  # noqa: BLE001 - a failing callback must not end the refresh thread
+            log.exception("applying a changed backend address failed")
+
+    def _lookup_all(self, names: list[str]) -> dict[str, str | None]:
+        try:
+            futures = {name: self._submit(name) for name in names}
+        except RuntimeError:  # closed
+            return {}
         wait(futures.values(), timeout=self.timeout)
-        resolved = {
-            name: f.result() if f.done() and not f.exception() else None
+        return {
+            name: f.result() if f.done() and not f.cancelled() and not f.exception() else None
             for name, f in futures.items()
         }
-        for name, address in resolved.items():
-            if address is None:
-                self.failures += 1
-                log.warning(
-                    "backend host %r did not resolve within %.1fs; skipped", name, self.timeout
-                )
-        return resolved
+
+    def _submit(self, name: str) -> Future:
+        with self._lock:
+            running = self._running.get(name)
+            if running is None or running.done():
+                running = self._running[name] = self._pool.submit(self._lookup, name)
+            return running
+
+    def _merge(self, found: dict[str, str | None]) -> bool:
+        """Record lookups; True if a host in use got a new address (or its first one)."""
+        changed = False
+        with self._lock:
+            for host, address in found.items():
+                if host not in self._in_use:
+                    continue
+                if address is None:
+                    self._failed(host)
+                else:
+                    changed |= self._resolved(host, address)
+        return changed
+
+    def _failed(self, host: str) -> None:
+        if host in self._failing:
+            return
+        self._failing.add(host)
+        self.failures += 1
+        last = self._known.get(host)
+        if last:
+            log.warning("backend host %r no longer resolves; keeping its address %s", host, last)
+        else:
+            log.warning(
+                "backend host %r did not resolve within %.1fs; left out, retried every %gs",
+                host,
+                self.timeout,
+                self.refresh,
+            )
+
+    def _resolved(self, host: str, address: str) -> bool:
+        last = self._known.get(host)
+        if host in self._failing:
+            self._failing.discard(host)
+            log.info("backend host %r resolves again, to %s", host, address)
+        elif last is not None and last != address:
+            log.info("backend host %r now resolves to %s (was %s)", host, address, last)
+        self._known[host] = address
+        return last != address
 
 
 def _first_address(host: str) -> str:

@@ -41,6 +41,9 @@ class FakeResolver:
     def resolve_all(self, hosts):
         return {h: h if is_ip_literal(h) else "127.0.0.2" for h in hosts}
 
+    def retain(self, hosts) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -10,6 +10,7 @@ TARGETS = {
     "churn": "0 failed, 0 reloads",
     "scale": "zk_reads_per_change <= 1; RSS < 200 MB at 20,000 backends",
     "nerve": "< 10% of one core and < 100 MB at 1000 services",
+    "nerve_siblings": "a registration < 100 ms among 10,000 siblings; 1 own node after a leftover",
 }
 
 
@@ -27,7 +28,7 @@ def json_line(results: dict) -> str:
 def table(mode: str, results: dict) -> str:
     lines = [f"smartstack-py benchmarks ({mode})", ""]
     lines += _convergence(results.get("convergence"))
-    for name in ("churn", "churn_reload_mode", "scale", "nerve"):
+    for name in ("churn", "churn_reload_mode", "scale", "nerve", "nerve_siblings"):
         lines += _section(name, results.get(name))
     return "\n".join(lines)
 

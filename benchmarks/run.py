@@ -23,6 +23,7 @@ import churn  # noqa: E402
 import convergence  # noqa: E402
 import envoy_bench  # noqa: E402
 import nerve_load  # noqa: E402
+import nerve_siblings  # noqa: E402
 import scale  # noqa: E402
 from report import json_line, table  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
@@ -38,14 +39,16 @@ class Sizes:
     scale_services: int
     nerve_services: int
     nerve_seconds: float
+    nerve_siblings: int  # other instances' nodes beside the one nerve-py registers
+    nerve_registrations: int
 
 
 SIZES = {
-    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30),
-    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15),
-    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3),
+    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 10_000, 20),
+    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 2_000, 10),
+    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 50, 2),
 }
-SECTIONS = ("convergence", "churn", "churn_reload_mode", "scale", "nerve")
+SECTIONS = ("convergence", "churn", "churn_reload_mode", "scale", "nerve", "nerve_siblings")
 
 
 def main() -> None:
@@ -96,6 +99,9 @@ SECTION_RUNNERS = {
     "churn_reload_mode": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=False),
     "scale": lambda c, h, w, s: scale.run(c, h, w, s.scale_services),
     "nerve": lambda c, h, w, s: nerve_load.run(h, w, s.nerve_services, s.nerve_seconds),
+    "nerve_siblings": lambda c, h, w, s: nerve_siblings.run(
+        h, s.nerve_siblings, s.nerve_registrations
+    ),
 }
 
 if __name__ == "__main__":

@@ -32,6 +32,15 @@ KEYS = {
         "zk_reads_per_change",
     },
     "nerve": {"services", "cpu_percent", "rss_mb", "check_lag_p99_ms"},
+    "nerve_siblings": {
+        "siblings",
+        "plain_register_p50_ms",
+        "plain_register_p99_ms",
+        "encoded_register_p50_ms",
+        "encoded_register_p99_ms",
+        "replace_leftover_ms",
+        "own_nodes_after_leftover",
+    },
 }
 KEYS["churn_reload_mode"] = KEYS["churn"]
 
@@ -54,4 +63,5 @@ def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
         assert {"p50", "p99", "n"} <= set(summary["convergence"][observer])
         assert summary["convergence"][observer]["n"] > 0
     assert summary["churn"]["changes"] > 0 and summary["churn"]["requests_ok"] > 0
+    assert summary["nerve_siblings"]["own_nodes_after_leftover"] == 1
     assert "convergence (ms" in out.stdout  # the human table comes first

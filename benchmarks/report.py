@@ -12,6 +12,7 @@ TARGETS = {
     "nerve": "< 10% of one core and < 100 MB at 1000 services",
     "flood": "after_server_lines == before_server_lines; after_change_p50_ms ~ before's",
     "invalid_flood": "20,000 invalid children: peak RSS < 100 MB; other changes delayed < 100 ms",
+    "nerve_siblings": "a registration < 100 ms among 10,000 siblings; 1 own node after a leftover",
 }
 
 
@@ -29,7 +30,15 @@ def json_line(results: dict) -> str:
 def table(mode: str, results: dict) -> str:
     lines = [f"smartstack-py benchmarks ({mode})", ""]
     lines += _convergence(results.get("convergence"))
-    for name in ("churn", "churn_reload_mode", "scale", "nerve", "flood", "invalid_flood"):
+    for name in (
+        "churn",
+        "churn_reload_mode",
+        "scale",
+        "nerve",
+        "nerve_siblings",
+        "flood",
+        "invalid_flood",
+    ):
         lines += _section(name, results.get(name))
     return "\n".join(lines)
 

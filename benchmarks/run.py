@@ -25,6 +25,7 @@ import envoy_bench  # noqa: E402
 import flood  # noqa: E402
 import invalid_flood  # noqa: E402
 import nerve_load  # noqa: E402
+import nerve_siblings  # noqa: E402
 import scale  # noqa: E402
 from report import json_line, table  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
@@ -43,12 +44,14 @@ class Sizes:
     flood_nodes: int  # members that join one service, then leave
     flood_changes: int  # single joins/leaves timed before, during and after the flood
     flood_children: int  # invalid children in one service
+    nerve_siblings: int  # other instances' nodes beside the one nerve-py registers
+    nerve_registrations: int
 
 
 SIZES = {
-    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000),
-    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000),
-    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200),
+    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20),
+    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10),
+    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2),
 }
 SECTIONS = (
     "convergence",
@@ -56,6 +59,7 @@ SECTIONS = (
     "churn_reload_mode",
     "scale",
     "nerve",
+    "nerve_siblings",
     "flood",
     "invalid_flood",
 )
@@ -111,6 +115,9 @@ SECTION_RUNNERS = {
     "nerve": lambda c, h, w, s: nerve_load.run(h, w, s.nerve_services, s.nerve_seconds),
     "flood": lambda c, h, w, s: flood.run(c, h, w, s.flood_nodes, s.flood_changes),
     "invalid_flood": lambda c, h, w, s: invalid_flood.run(c, h, w, s.flood_children),
+    "nerve_siblings": lambda c, h, w, s: nerve_siblings.run(
+        h, s.nerve_siblings, s.nerve_registrations
+    ),
 }
 
 if __name__ == "__main__":

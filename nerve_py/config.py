@@ -92,7 +92,7 @@ def load_config(path: str | Path) -> NerveConfig:
     """Read, validate and freeze the config at `path` (plus its service_conf_dir)."""
     source = str(path)
     raw = _read_json(source)
-    warnings = _validate(raw, schema.CONFIG_SCHEMA, source, "")
+    warnings = _validate(raw, schema.CONFIG_SCHEMA, source, schema.RUBY_UNIMPLEMENTED_TOP)
     services = dict(_services_in(raw, source, warnings))
     if not services:
         raise ConfigError(source, "services", "no services defined (services or service_conf_dir)")
@@ -145,7 +145,9 @@ def _services_in(raw: dict, source: str, warnings: list[str]) -> Iterator[tuple[
             raise ConfigError(source, "service_conf_dir", f"{folder} is not a directory")
         for file in sorted(folder.glob("*.json")):
             svc = _read_json(str(file))
-            warnings += _validate(svc, schema.SERVICE_SCHEMA, str(file), "")
+            warnings += _validate(
+                svc, schema.SERVICE_SCHEMA, str(file), schema.RUBY_UNIMPLEMENTED_SERVICE
+            )
             yield file.stem, (svc, str(file))
 
 
@@ -181,23 +183,24 @@ def _check(conf: dict, svc: dict, source: str, key_path: str) -> CheckSpec:
     return CheckSpec(conf["type"], json.dumps(conf, sort_keys=True))
 
 
-def _validate(doc: Any, sch: Mapping, source: str, prefix: str) -> list[str]:
-    """Raise ConfigError for the first schema violation; return warnings for Ruby-only keys."""
+def _validate(doc: Any, sch: Mapping, source: str, ruby_only: frozenset[str]) -> list[str]:
+    """Raise ConfigError for the first schema violation; return warnings for Ruby-only keys.
+
+    `ruby_only` is the set that applies to `doc`'s own keys: the main file's top level and a
+    service_conf_dir file (one service) differ, and a top-level `zk_auth` is ours, implemented.
+    """
     validator = jsonschema.Draft7Validator(sch)
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
-        raise ConfigError(source, *_describe(error, prefix))
+        raise ConfigError(source, *_describe(error, ""))
     return [
         f"{source}: {key}: accepted for compatibility with Ruby nerve but not implemented; ignored"
-        for key in _ruby_only_keys(doc)
+        for key in _ruby_only_keys(doc, ruby_only)
     ]
 
 
-def _ruby_only_keys(doc: Any) -> Iterator[str]:
-    if not isinstance(doc, dict):
-        return
-    yield from sorted(k for k in doc if k in schema.RUBY_UNIMPLEMENTED_TOP)
-    yield from sorted(k for k in doc if k in schema.RUBY_UNIMPLEMENTED_SERVICE)
+def _ruby_only_keys(doc: dict, ruby_only: frozenset[str]) -> Iterator[str]:
+    yield from sorted(set(doc) & ruby_only)
     for name, svc in doc.get("services", {}).items():
         for k in sorted(set(svc) & schema.RUBY_UNIMPLEMENTED_SERVICE):
             yield f"services.{name}.{k}"

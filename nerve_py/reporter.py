@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from kazoo.exceptions import KazooException, NoAuthError, NodeExistsError, NoNodeError
 
@@ -134,14 +135,18 @@ class Reporter:
             self.conn.client.delete(path)
 
     def _remove_leftovers(self) -> None:
-        """Delete nodes for our host:port left by an earlier session (e.g. after kill -9)."""
+        """Delete nodes for our host:port left by an earlier session (e.g. after kill -9).
+
+        Only children whose name could be ours are read: reading every sibling made one
+        registration among 10,000 siblings take seconds.
+        """
         client, zk_path = self.conn.client, self.reg.zk_path
         try:
             children = client.get_children(zk_path)
         except NoNodeError:
             return
-        session = self.conn.session_id()
-        for child in children:
+        session, could_be_ours = self.conn.session_id(), _name_filter(self.service.instance_id)
+        for child in filter(could_be_ours, children):
             path = f"{zk_path}/{child}"
             if path == self.node or not self._is_ours(child, path, session):
                 continue
@@ -182,6 +187,29 @@ def _log_failure(service: ServiceConfig, e: KazooException) -> None:
         )
     else:
         log.warning("%s: ZooKeeper operation failed (%s); will retry", service.name, e)
+
+
+def _name_filter(instance_id: str) -> Callable[[str], bool]:
+    """A test of a child name that is False only for nodes that cannot be `instance_id`'s.
+
+    nerve (Ruby and ours) names a node `<instance_id>_<seq>` or, path-encoded,
+    `base64_<len>_<b64(payload)>_<seq>`, whose payload holds `"name": "<instance_id>"`; an
+    instance id is plain ASCII, which every JSON encoder writes unescaped.
+    """
+    plain, quoted = f"{instance_id}_", json.dumps(instance_id).encode()
+
+    def could_be_ours(child: str) -> bool:
+        if child.startswith(plain):
+            return True
+        if not child.startswith("base64_"):
+            return False
+        try:
+            _, length, rest = child.split("_", 2)
+            return quoted in base64.urlsafe_b64decode(rest[: int(length)])
+        except ValueError:  # binascii.Error too: a malformed name, never ours (see below)
+            return False
+
+    return could_be_ours
 
 
 def _identity_from_name(child: str) -> tuple | None:

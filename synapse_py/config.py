@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import schema
+from . import config_checks, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, load_checked
 from .zk_security import SecurityConfigError, ZkSecurity, load_security, world_readable
@@ -181,9 +181,7 @@ def load_config(path: str | Path) -> SynapseConfig:
         services.update(_conf_dir_services(source, raw["service_conf_dir"]))
     security, security_warnings = _security(source, raw)
     warnings = tuple(_warnings(source, raw, services)) + security_warnings
-    for warning in warnings:
-        log.warning("%s", warning)
-    return SynapseConfig(
+    config = SynapseConfig(
         services=tuple(_service(name, services[name]) for name in sorted(services)),
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
@@ -197,6 +195,18 @@ def load_config(path: str | Path) -> SynapseConfig:
         zk_security=security,
         warnings=warnings,
     )
+    _check_across(config, services)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return config
+
+
+def _check_across(config: SynapseConfig, services: Mapping[str, _RawService]) -> None:
+    """Names and addresses that collide between services (config_checks), all in one error."""
+    origins = {name: config_checks.Origin(s.source, s.prefix) for name, s in services.items()}
+    problems = config_checks.problems(config, origins)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _state_file(source: str, raw: Mapping) -> dict[str, Any]:
@@ -247,7 +257,7 @@ def _conf_dir_services(source: str, directory: str) -> dict[str, _RawService]:
 
 
 def _name_from_file(file: Path) -> str:
-    if not re.fullmatch(schema.NAME_PATTERN, file.stem) or len(file.stem) > 255:
+    if not re.fullmatch(schema.NAME_PATTERN, file.stem):
         raise ConfigError(
             f"{file}: the service name from the file name must match [A-Za-z0-9_.:-]+"
         )

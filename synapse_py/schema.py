@@ -226,7 +226,8 @@ CONFIG = _object(
     {
         "services": {
             "type": "object",
-            "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 255},
+            # length and a leading ".": config_checks, with the other collisions, all at once
+            "propertyNames": {"pattern": NAME_PATTERN},
             "additionalProperties": SERVICE,
         },
         "service_conf_dir": {"type": "string", "minLength": 1},

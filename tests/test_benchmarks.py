@@ -48,6 +48,15 @@ KEYS = {
         "other_change_during_max_ms",
         "other_changes_during",
     },
+    "nerve_siblings": {
+        "siblings",
+        "plain_register_p50_ms",
+        "plain_register_p99_ms",
+        "encoded_register_p50_ms",
+        "encoded_register_p99_ms",
+        "replace_leftover_ms",
+        "own_nodes_after_leftover",
+    },
 }
 KEYS["churn_reload_mode"] = KEYS["churn"]
 
@@ -70,4 +79,5 @@ def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
         assert {"p50", "p99", "n"} <= set(summary["convergence"][observer])
         assert summary["convergence"][observer]["n"] > 0
     assert summary["churn"]["changes"] > 0 and summary["churn"]["requests_ok"] > 0
+    assert summary["nerve_siblings"]["own_nodes_after_leftover"] == 1
     assert "convergence (ms" in out.stdout  # the human table comes first

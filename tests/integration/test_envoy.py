@@ -219,10 +219,13 @@ def test_files_are_replaced_whole_and_an_invalid_config_is_never_installed(rig, 
     assert not [p for p in os.listdir(rig.out / "eds") if p.startswith(".")]  # no temp left
 
     before = rig.files()
-    rig.add_service("clash", port=port)  # same listener address: Envoy would refuse it
+    # same listener address: refused when the config is read (synapse_py/config_checks.py),
+    # before any candidate is rendered for Envoy to refuse
+    rig.add_service("clash", port=port)
     rig.write()
     rig.synapse.signal(signal.SIGHUP)
-    wait_for(lambda: "candidate refused" in rig.synapse.output(), CHANGE_SECONDS, message="refusal")
+    refusal = f"services.web.envoy.port: listens on 127.0.0.1:{port}, as does services.clash"
+    wait_for(lambda: refusal in rig.synapse.output(), CHANGE_SECONDS, message="refusal")
     assert rig.files() == before
     assert set(spread(port, 10)) == {b.name for b in backends[2:]}
     assert rejected(rig) == {} and rig.envoy.restart_epoch() == 0

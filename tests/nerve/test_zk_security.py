@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 from support.secure import nerve_config
@@ -93,3 +95,27 @@ def test_validate_warns_when_the_file_with_a_credential_is_world_readable(tmp_pa
     assert SECRET not in result.output
     path.chmod(0o600)
     assert "readable" not in CliRunner().invoke(main, ["validate", "-c", str(path)]).output
+
+
+def test_top_level_zk_auth_is_not_called_not_implemented(tmp_path):
+    # issue 11 case 12b: the top-level zk_auth is ours and used; only Ruby's per-service one is not
+    path = write(tmp_path, zk_auth={"scheme": "digest", "credential": f"web:{SECRET}"})
+    assert load_config(path).warnings == ()
+    result = CliRunner().invoke(main, ["validate", "-c", str(path)])
+    assert result.exit_code == 0 and "not implemented" not in result.output
+
+
+def test_a_per_service_zk_auth_is_still_warned_about(tmp_path):
+    path = write(tmp_path)
+    config = json.loads(path.read_text())
+    service = {**config["services"]["web"], "zk_auth": {}}
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "api.json").write_text(json.dumps(service))
+    config.update(services={"web": service}, service_conf_dir="conf.d")
+    path.write_text(json.dumps(config))
+    warnings = load_config(path).warnings
+    assert [w.split(": ")[:2] for w in warnings] == [
+        [str(path), "services.web.zk_auth"],
+        [str(tmp_path / "conf.d" / "api.json"), "zk_auth"],
+    ]
+    assert all("not implemented" in w for w in warnings)

@@ -6,6 +6,8 @@ import copy
 import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -270,3 +272,189 @@ def test_null_port_is_accepted_with_a_warning(tmp_path):
     loaded = load_config(write(tmp_path, changed(services__web__haproxy__port=None)))
     assert loaded.service("web").haproxy.port is None
     assert "services.web.haproxy.port: null" in loaded.warnings[0]
+
+
+# --- collisions across services (config_checks): refused at load, all at once ----------------
+
+
+def service(port: int | None = None, **haproxy: object) -> dict:
+    options = {**haproxy, **({"port": port} if port is not None else {})}
+    return {"discovery": {"method": "base"}, "haproxy": options}
+
+
+def with_services(**services: dict) -> dict:
+    config = changed()
+    config["services"].update(services)
+    return config
+
+
+def error_lines(tmp_path: Path, config: object) -> list[str]:
+    return load_error(tmp_path, config).splitlines()
+
+
+def test_two_services_on_one_address_and_port_are_refused_naming_both(tmp_path):
+    config = with_services(
+        api=service(3213, bind_address="127.0.0.1"),  # "localhost" (web's default) is 127.0.0.1
+        db=service(3300, bind_address="0.0.0.0"),
+        mq=service(3300, bind_address="10.1.2.3"),  # inside db's wildcard
+    )
+    file = tmp_path / "synapse.json"
+    assert error_lines(tmp_path, config) == [
+        f"{file}: services.web.haproxy.port: listens on localhost:3213, as does "
+        "services.api.haproxy.port on 127.0.0.1:3213; both would bind (SO_REUSEPORT) and "
+        "connections would be split between them",
+        f"{file}: services.mq.haproxy.port: listens on 10.1.2.3:3300, as does "
+        "services.db.haproxy.port on 0.0.0.0:3300; both would bind (SO_REUSEPORT) and "
+        "connections would be split between them",
+    ]
+
+
+def test_a_service_on_the_stats_listeners_port_is_refused(tmp_path):
+    config = with_services(web=service(3212, bind_address="127.0.0.1"))
+    config["haproxy"]["stats"] = {"enabled": True}
+    (line,) = error_lines(tmp_path, config)
+    assert line.startswith(f"{tmp_path / 'synapse.json'}: services.web.haproxy.port: ")
+    assert "as does haproxy.stats.port on 127.0.0.1:3212" in line
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        service(3213, disabled=True),  # not rendered for HAProxy: binds nothing
+        service(),  # no port: a backend only
+        service(None, bind_address="unix@/run/x.sock"),  # no port at all
+        service(3213, bind_address="127.0.0.2"),
+        service(3213, bind_address="::1"),  # web binds 127.0.0.1: the other family
+    ],
+)
+def test_services_that_do_not_bind_the_same_address_are_fine(tmp_path, other):
+    config = with_services(other=other)
+    config["services"]["web"]["haproxy"]["bind_address"] = "127.0.0.1"
+    assert [s.name for s in load_config(write(tmp_path, config)).services] == ["other", "web"]
+
+
+def test_the_stats_port_is_free_while_stats_are_disabled(tmp_path):
+    config = with_services(web=service(3212, bind_address="127.0.0.1"))
+    config["haproxy"]["stats"] = {"enabled": False}
+    assert load_config(write(tmp_path, config)).service("web").haproxy.port == 3212
+
+
+def test_envoy_and_metrics_listeners_count_too(tmp_path):
+    config = with_services(api={**service(), "envoy": {"port": 3213, "bind_address": "127.0.0.1"}})
+    config["envoy"] = {"output_directory": str(tmp_path / "envoy"), "admin_port": 9100}
+    config["metrics"] = {"port": 9100}
+    lines = error_lines(tmp_path, config)
+    assert [line.split(": ")[1] for line in lines] == ["services.api.envoy.port", "metrics.port"]
+    assert "as does services.web.haproxy.port on localhost:3213" in lines[0]
+    assert "as does envoy.admin_port on 127.0.0.1:9100" in lines[1]
+
+
+def test_a_backend_name_used_twice_is_refused(tmp_path):
+    config = with_services(
+        api=service(3214, backend_name="shared"),
+        db=service(3215, backend_name="shared"),
+        cache=service(3216, backend_name="web"),  # web's backend is named "web"
+    )
+    file = tmp_path / "synapse.json"
+    assert error_lines(tmp_path, config) == [
+        f"{file}: services.db.haproxy.backend_name: HAProxy backend 'shared' has the same name "
+        "as the backend section of services.api.haproxy.backend_name; HAProxy refuses two "
+        "frontends or two backends of one name",
+        f"{file}: services.web: HAProxy backend 'web' has the same name as the backend section "
+        "of services.cache.haproxy.backend_name; HAProxy refuses two frontends or two backends "
+        "of one name",
+    ]
+
+
+def test_a_frontend_and_a_backend_may_share_a_name_but_a_listen_section_may_not(tmp_path):
+    # HAProxy 2.6 accepts `frontend x` + `backend x` (what every plain service renders) but
+    # refuses a `listen x` beside either, as it refuses two backends of one name
+    config = with_services(api=service(3214, backend_name="web"), x=service(3215))
+    config["services"].pop("web")
+    assert load_config(write(tmp_path, config)).service("api").backend_name == "web"
+    config["services"]["x"]["haproxy"]["listen"] = ["mode http"]
+    config["services"]["x"]["haproxy"]["backend_name"] = "api"
+    (line,) = error_lines(tmp_path, config)
+    assert "services.x.haproxy.backend_name: HAProxy listen 'api' has the same name" in line
+    assert "the frontend section of services.api;" in line
+
+
+def test_a_service_named_as_the_stats_listener_is_refused_while_stats_are_enabled(tmp_path):
+    config = with_services(synapse_stats=service(3214))
+    assert load_config(write(tmp_path, config)).service("synapse_stats")
+    config["haproxy"]["stats"] = {"enabled": True}
+    (line,) = error_lines(tmp_path, config)
+    assert line.startswith(f"{tmp_path / 'synapse.json'}: services.synapse_stats: HAProxy ")
+    assert "the same name as synapse-py's stats listener (haproxy.stats)" in line
+
+
+def test_a_service_named_as_an_extra_section_is_refused(tmp_path):
+    config = changed(haproxy__extra_sections={"listen web": ["bind 127.0.0.1:3299"]})
+    (line,) = error_lines(tmp_path, config)
+    assert "services.web: HAProxy frontend 'web' has the same name as the listen section" in line
+    assert "of haproxy.extra_sections.listen web;" in line
+
+
+def test_a_disabled_service_renders_no_section_to_collide_with(tmp_path):
+    config = with_services(api=service(3214, backend_name="web", disabled=True))
+    assert load_config(write(tmp_path, config)).service("api").haproxy.disabled
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("a" * 201, "is 201 bytes long, more than 200"),
+        (".", "starts with '.'"),
+        ("..", "starts with '.'"),
+        (".web", "starts with '.'"),
+    ],
+)
+def test_service_names_that_cannot_be_file_names_are_refused(tmp_path, name, why):
+    config = with_services(**{name: service()})
+    (line,) = error_lines(tmp_path, config)
+    assert line.startswith(f"{tmp_path / 'synapse.json'}: services.{name}: the service name {why}")
+    assert "it becomes a file name (file_output <name>.json" in line
+
+
+def test_a_200_byte_service_name_is_fine(tmp_path):
+    assert load_config(write(tmp_path, with_services(**{"a" * 200: service()}))).services
+
+
+def test_service_conf_dir_names_are_checked_as_file_names(tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    write(conf_d, {"discovery": {"method": "base"}}, "..json")  # the service "."
+    write(conf_d, {"discovery": {"method": "base"}, "haproxy": {"port": 3213}}, "api.json")
+    lines = error_lines(tmp_path, changed(service_conf_dir=str(conf_d)))
+    assert lines[0] == (
+        f"{conf_d / '..json'}: (the service name, from the file name): the service name starts "
+        "with '.' (it would be '.', '..' or a hidden file, which readers skip); it becomes a "
+        "file name (file_output <name>.json, envoy eds/<name>.yaml)"
+    )
+    assert lines[1].startswith(f"{tmp_path / 'synapse.json'}: services.web.haproxy.port: ")
+    assert f"as does haproxy.port (in {conf_d / 'api.json'}) on localhost:3213" in lines[1]
+
+
+def test_every_collision_is_reported_in_one_error(tmp_path):
+    config = with_services(
+        **{".hidden": service()}, api=service(3213, backend_name="web"), db=service(3214)
+    )
+    config["haproxy"]["stats"] = {"enabled": True, "port": 3214}
+    keys = [line.split(": ")[1] for line in error_lines(tmp_path, config)]
+    assert keys == ["services..hidden", "services.web", "services.db.haproxy.port",
+                    "services.web.haproxy.port"]  # fmt: skip
+
+
+def test_validate_command_exits_2_and_prints_every_collision(tmp_path):
+    config = with_services(api=service(3213, backend_name="web"))
+    path = write(tmp_path, config)
+    proc = subprocess.run(
+        [sys.executable, "-m", "synapse_py.cli", "validate", "-c", path],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    first, second = proc.stderr.splitlines()
+    assert first.startswith(f"synapse-py: config error: {path}: services.web: HAProxy backend ")
+    assert "the backend section of services.api.haproxy.backend_name" in first
+    assert second.startswith(f"{path}: services.web.haproxy.port: listens on localhost:3213, ")
+    assert "as does services.api.haproxy.port on localhost:3213" in second

@@ -106,7 +106,8 @@ class ServiceMembers:
             self._deleted.add(name)
         elif isinstance(error, ZookeeperError) and not _transient(error):  # NoAuth, ...
             self._stale.discard(name)
-            self._cache[name] = self._skip(name, f"cannot be read: {type(error).__name__}")
+            self._skip(name, f"cannot be read: {type(error).__name__}")
+            self._cache[name] = None
         else:  # connection loss, session expiry, timeout: read again; the old value stays
             self.retry.add(name)
 
@@ -184,7 +185,8 @@ class ServiceMembers:
         try:
             return decode_node(name, data)
         except InvalidNode as e:
-            return self._skip(name, str(e))
+            self._skip(name, str(e))
+            return None
 
     def _skip(self, name: str, reason: str) -> None:
         """Count and log a skipped node (bounded: a flood of them logs a summary)."""
@@ -199,7 +201,6 @@ class ServiceMembers:
                 self.service.name,
                 LOGGED_PER_SERVICE,
             )
-        return None
 
     def _log_clash(self, key: str, names: list[str], winner: str) -> None:
         seen = frozenset(names)

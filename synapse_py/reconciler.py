@@ -163,8 +163,8 @@ class Reconciler:
     def _handle_one(self, event) -> None:
         if type(event) in _ZK_EVENT_KINDS:
             self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
-        service = getattr(event, "service", None)
-        if service is not None and service not in self.watchers:
+        service: str = getattr(event, "service", "")
+        if service and service not in self.watchers:
             return  # a service no longer watched (SIGHUP)
         if isinstance(event, Children):
             self._quiet[service] = time.monotonic()

@@ -139,10 +139,10 @@ class HaproxyGenerator:
 
         A service missing from `membership` (not discovered yet) keeps the backends it had, those
         the running HAProxy serves (read back over the socket) or its `default_servers`; with none
-        of these, nothing is touched until it is known. When the runtime API applied everything, haproxy.cfg is
-        installed in the background (retried there on a failed write). Otherwise it is installed
-        here, and OSError is raised when it cannot be written (disk full): the old file stays,
-        nothing is reloaded, and the reconciler retries.
+        of these, nothing is touched until it is known. When the runtime API applied everything,
+        haproxy.cfg is installed in the background (retried there on a failed write). Otherwise it
+        is installed here, and OSError is raised when it cannot be written (disk full): the old
+        file stays, nothing is reloaded, and the reconciler retries.
         """
         with self._lock:
             self._last = (services, membership)

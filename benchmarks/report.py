@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import json
 
+SECTIONS = (  # in the order they run and are shown
+    "convergence",
+    "churn",
+    "churn_reload_mode",
+    "scale",
+    "nerve",
+    "nerve_siblings",
+    "flood",
+    "invalid_flood",
+)
 EXTRA = ("failures",)  # shown in the table, not part of the JSON summary
 
 TARGETS = {
@@ -30,15 +40,7 @@ def json_line(results: dict) -> str:
 def table(mode: str, results: dict) -> str:
     lines = [f"smartstack-py benchmarks ({mode})", ""]
     lines += _convergence(results.get("convergence"))
-    for name in (
-        "churn",
-        "churn_reload_mode",
-        "scale",
-        "nerve",
-        "nerve_siblings",
-        "flood",
-        "invalid_flood",
-    ):
+    for name in SECTIONS[1:]:
         lines += _section(name, results.get(name))
     return "\n".join(lines)
 

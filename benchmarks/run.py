@@ -27,7 +27,7 @@ import invalid_flood  # noqa: E402
 import nerve_load  # noqa: E402
 import nerve_siblings  # noqa: E402
 import scale  # noqa: E402
-from report import json_line, table  # noqa: E402
+from report import SECTIONS, json_line, table  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
 
 
@@ -53,16 +53,6 @@ SIZES = {
     "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10),
     "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2),
 }
-SECTIONS = (
-    "convergence",
-    "churn",
-    "churn_reload_mode",
-    "scale",
-    "nerve",
-    "nerve_siblings",
-    "flood",
-    "invalid_flood",
-)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Events are handled as they arrive (a new child's read is sent at once); the batch closes when no
 listing has changed for `wait_min` and a touched service is ready (its reads answered), or after
-`wait_max`. Only services whose membership is known are handed to the generators: a service is
+`wait_max`. A service in a flood (FLOOD_READS reads outstanding) does not count as a listing
+change. Only services whose membership is known are handed to the generators: a service is
 known once its first complete read succeeded, from the state file, or from its
 `default_servers` (`base`); until then every output keeps what it has. A service whose reads are
 still in flight (a flood of new children) never holds back another service's change.
@@ -23,12 +24,21 @@ from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators import Generator
 from .membership import ExpiryGuard, ServiceMembers, desired_backends
-from .watcher import Arm, Children, Connected, NodeChanged, NodeData, ServiceWatcher, ZkClients
+from .watcher import (
+    Arm,
+    Children,
+    Connected,
+    NodeChanged,
+    NodeData,
+    ServiceWatcher,
+    ZkClients,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_INTERVAL = 2.0  # seconds before a failed apply (disk full, ...) is tried again
 READ_RETRY_INTERVAL = 1.0  # seconds before reads that failed for connection reasons are resent
+FLOOD_READS = 256  # a service with more reads outstanding is in a flood (see _is_listing_change)
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,6 @@ class Reconciler:
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
         self._read_once: set[str] = set()  # services whose first complete read is done
         self._reconfigured = False
-        self._quiet: dict[str, float] = {}  # service -> when its listing last changed
         self.zk_events: Counter[str] = Counter()  # by kind (see _ZK_EVENT_KINDS)
         self.last_event_at: float | None = None
         # called with the seconds from the first event of a batch to the generators' change
@@ -123,33 +132,40 @@ class Reconciler:
         except queue.Empty:
             event = None  # a hold ends or a retry is due: re-evaluate, no event needed
         self.idle.clear()
-        self.last_event_at = start = time.monotonic()
+        start = time.monotonic()
+        self.last_event_at = None if event is None else start  # a timer's wake is no change
         if event is None:
             return True
-        deadline = start + self.config.wait_max
+        deadline, last_listing = start + self.config.wait_max, start
         while True:
             if isinstance(event, Stop):
                 return False
             if event is not None:
                 self._handle_one(event)
+                if self._is_listing_change(event):
+                    last_listing = time.monotonic()
             now = time.monotonic()
-            if now >= deadline or self._batch_ready(now):
+            quiet_at = last_listing + self.config.wait_min
+            if now >= deadline or (now >= quiet_at and self._batch_ready()):
                 return True
             try:
-                event = self.events.get(timeout=min(self.config.wait_min, deadline - now))
+                event = self.events.get(timeout=min(max(quiet_at - now, 0.001), deadline - now))
             except queue.Empty:
                 event = None
 
-    def _batch_ready(self, now: float) -> bool:
-        """Something can be applied now: a new config, or a touched service that is ready and
-        whose listing has been quiet for wait_min (another service's burst does not count)."""
+    def _is_listing_change(self, event) -> bool:
+        """A join, leave or change that the quiet time waits for: a read's answer is not one,
+        nor a listing of a service in a flood (FLOOD_READS reads outstanding), whose bursts must
+        not hold back everyone else's changes."""
+        if not isinstance(event, Children | NodeChanged) or event.service not in self.members:
+            return False
+        return len(self.members[event.service].inflight) < FLOOD_READS
+
+    def _batch_ready(self) -> bool:
+        """Something can be applied now: a new config, or a touched service that is ready."""
         if self._reconfigured or not self._dirty:
             return True
-        quiet_since = now - self.config.wait_min
-        return any(
-            self._quiet.get(name, 0.0) <= quiet_since and self._ready(self.config.service(name))
-            for name in self._dirty
-        )
+        return any(self._ready(self.config.service(name)) for name in self._dirty)
 
     def _flush(self) -> None:
         reconfigured, self._reconfigured = self._reconfigured, False
@@ -167,7 +183,6 @@ class Reconciler:
         if service and service not in self.watchers:
             return  # a service no longer watched (SIGHUP)
         if isinstance(event, Children):
-            self._quiet[service] = time.monotonic()
             self.children[service] = event.names
             self._read(service, self.members[service].set_names(event.names or ()))
             self._dirty.add(service)
@@ -177,7 +192,6 @@ class Reconciler:
             if self.members[service].retry and self._read_retry_at is None:
                 self._read_retry_at = time.monotonic() + READ_RETRY_INTERVAL
         elif isinstance(event, NodeChanged):
-            self._quiet[service] = time.monotonic()
             if self.members[service].changed(event.name, event.kind):
                 self._read(service, [event.name])
             self._dirty.add(service)

@@ -28,9 +28,12 @@ from .zk_security import ZkSecurity
 
 log = logging.getLogger(__name__)
 
-READ_WINDOW = 256  # child reads in flight per service: a flood never floods the connection
+# Child reads in flight per service. kazoo answers one packet at a time on one thread (~0.25 ms
+# each), so every read in flight is a wait for another service's answers queued behind it: 32
+# keeps that under ~10 ms per round trip without slowing a flood (the thread is its limit).
+READ_WINDOW = 32
 _WATCH_KINDS = {EventType.CHANGED: "changed", EventType.DELETED: "deleted"}
-LIST_PAUSE_PER_CHILD = 5e-6  # seconds between back-to-back listings, per child listed
+LIST_PAUSE_PER_CHILD = 20e-6  # seconds between back-to-back listings, per child listed
 
 
 @dataclass(frozen=True)

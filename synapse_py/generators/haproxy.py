@@ -115,6 +115,7 @@ class HaproxyGenerator:
         self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
         self._worker_pid: str | None = None
         self._members: dict[str, Sequence[Backend]] = {}  # last membership applied, per service
+        self._waiting: set[str] = set()  # services not discovered yet, already logged
         self._monitor = self._make_monitor()
 
     @property
@@ -149,9 +150,13 @@ class HaproxyGenerator:
             try:
                 plan = self._plan(services, membership, screen=True)
             except MembershipUnknown as unknown:
-                log.info(
-                    "haproxy: %s not discovered yet; haproxy.cfg and HAProxy untouched", unknown
-                )
+                if str(unknown) not in self._waiting:  # said once per service
+                    self._waiting.add(str(unknown))
+                    log.info(
+                        "haproxy: %s not discovered yet; haproxy.cfg and HAProxy untouched until "
+                        "every service is",
+                        unknown,
+                    )
                 return
             self._resolver.retain(b.host for members in self._members.values() for b in members)
             complete, socket_down = self._converge(plan)

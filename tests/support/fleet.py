@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from kazoo.exceptions import NoNodeError
 from kazoo.retry import KazooRetry
 
 from .haproxy import HAPROXY
@@ -114,8 +115,14 @@ def children(zk, path: str) -> list[str]:
 
 
 def registered(zk, path: str) -> set[int]:
-    """The ports registered under `path`, one entry per node (a duplicate shows as a count)."""
-    ports = [json.loads(_retry(zk.get, f"{path}/{c}")[0])["port"] for c in children(zk, path)]
+    """The ports registered under `path`, one entry per node (a duplicate shows as a count).
+    A node deleted between the listing and its read (a session expiring) is gone: left out."""
+    ports = []
+    for child in children(zk, path):
+        try:
+            ports.append(json.loads(_retry(zk.get, f"{path}/{child}")[0])["port"])
+        except NoNodeError:
+            continue
     return set(ports) if len(ports) == len(set(ports)) else {-1, *ports}
 
 

@@ -39,6 +39,7 @@ class HaproxyMonitor:
         self.interval = interval
         self.down = False  # HAProxy stopped answering and has not come back yet
         self.pid: str | None = None  # the worker we expect to answer
+        self._expected = False  # HAProxy should run: seen answering, or started by a reload
         self._socket = HaproxySocket(socket.path, timeout=min(socket.timeout, interval))
         self._lock = lock
         self._recover = recover
@@ -69,13 +70,14 @@ class HaproxyMonitor:
         """A reload by synapse-py ended; `pid`: its new worker answered (under `lock`)."""
         self._epoch += 1
         self._reloading = False
+        self._expected = True  # even if its worker never answered: then it must be recovered
         if pid:
             self._misses = 0
             self._up(pid)
 
     def lost(self, reason: str) -> None:
         """HAProxy did not answer the generator (under `lock`): recover at the next probe."""
-        if self.pid is not None and not self.down:
+        if self._expected and not self.down:
             self._misses = MISSES
             self._mark_down(reason)
 
@@ -101,6 +103,7 @@ class HaproxyMonitor:
 
     def _judge(self, pid: str, _reason: str) -> Callable[[], None] | None:
         self._misses = 0
+        self._expected = True
         if self.down or (self.pid is not None and pid != self.pid):
             if not self.down:
                 log.warning(
@@ -119,7 +122,7 @@ class HaproxyMonitor:
 
     def _judge_miss(self, reason: str) -> Callable[[], None] | None:
         self._misses += 1
-        if self.pid is None or self._misses < MISSES:  # never seen up yet: nothing to recover
+        if not self._expected or self._misses < MISSES:  # never meant to run yet: nothing to do
             return None
         if not self.down:
             self._mark_down(reason)

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -155,7 +156,12 @@ class SynapseConfig:
     warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
 
     def service(self, name: str) -> ServiceConfig:
-        return next(s for s in self.services if s.name == name)
+        """The service called `name` (KeyError if none): a lookup, called per event."""
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, ServiceConfig]:
+        return {s.name: s for s in self.services}
 
 
 # --- loading ---------------------------------------------------------------------------------

@@ -149,7 +149,8 @@ class Reconciler:
             if now >= deadline or (now >= quiet_at and self._batch_ready()):
                 return True
             try:
-                event = self.events.get(timeout=min(max(quiet_at - now, 0.001), deadline - now))
+                # once quiet, readiness changes only with the next event: block until it comes
+                event = self.events.get(timeout=(quiet_at if now < quiet_at else deadline) - now)
             except queue.Empty:
                 event = None
 
@@ -263,9 +264,8 @@ class Reconciler:
 
     def _backends(self, svc: ServiceConfig) -> tuple[Backend, ...]:
         previous = self.membership.get(svc.name)
-        discovered = self.members[svc.name].current() if svc.name in self.members else ()
-        if svc.discovery.method != "zookeeper":
-            discovered = ()
+        zookeeper = svc.discovery.method == "zookeeper"
+        discovered = self.members[svc.name].current() if zookeeper else ()
         guard = self.guards.get(svc.name)
         return desired_backends(svc, discovered, previous, guard, time.monotonic())
 

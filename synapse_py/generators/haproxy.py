@@ -235,7 +235,7 @@ class HaproxyGenerator:
     def _slots(self, svc: ServiceConfig, backends: Sequence[Backend]):
         addresses = self._resolver.resolve_all({b.host for b in backends})
         usable: dict[str, Backend] = {}
-        for b in backends:  # the first of two nodes with the same host:port wins
+        for b in backends:  # one per host:port (membership already is; a read-back may not be)
             if addresses.get(b.host) and not self._screen.refused(svc, b):
                 usable.setdefault(b.key, b)
         layout = self._tables[svc.backend_name].assign(list(usable.values()))

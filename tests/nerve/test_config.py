@@ -270,3 +270,72 @@ def test_help_explains():
     assert r.exit_code == 0
     for cmd in ("run", "validate", "check", "status", "maint"):
         assert cmd in r.output
+
+
+def overlay_pair(tmp_path, main: dict, overlay: dict | str, name="overlay.json"):
+    return write(tmp_path, main), write(tmp_path, overlay, name)
+
+
+def test_overlay_holds_our_keys_so_the_main_file_stays_ruby(tmp_path):
+    main = {"instance_id": "i-1", "statsd": {}, "services": {"web": RUBY_SERVICE}}
+    ours = {"state_dir": str(tmp_path / "st"), "zk_session_timeout": 4, "metrics": {"port": 9}}
+    path, over = overlay_pair(tmp_path, main, ours)
+    cfg = load_config(path, over)
+    assert (cfg.state_dir, cfg.zk_session_timeout, cfg.metrics.port) == (ours["state_dir"], 4, 9)
+    assert (cfg.source, cfg.overlay) == (str(path), str(over))
+    assert load_config(path).state_dir == "/var/lib/nerve-py"  # the main file alone still loads
+
+
+def test_overlay_merges_objects_and_replaces_lists(tmp_path, monkeypatch):
+    (tmp_path / "conf.d").mkdir()
+    write(tmp_path / "conf.d", dict(RUBY_SERVICE, port=7000), "api.json")
+    main = {"instance_id": "i-1", "service_conf_dir": "conf.d", "services": {"web": RUBY_SERVICE}}
+    overlay = {
+        "services": {
+            "web": {"labels": {"tier": "1"}, "checks": [{"type": "tcp"}], "weight": 9},
+            "api": {"weight": 1},  # a service_conf_dir service: merged too
+            "new": dict(RUBY_SERVICE, port=7001),  # added
+        }
+    }
+    path, over = overlay_pair(tmp_path, main, yaml.safe_dump(overlay), "overlay.yaml")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(path, over)
+    web = cfg.service("web")
+    assert web.labels == (("az", "us-east-1a"), ("tier", "1"))
+    assert [c.type for c in web.checks] == ["tcp"] and web.weight == 9
+    assert (cfg.service("api").port, cfg.service("api").weight) == (7000, 1)
+    assert [s.name for s in cfg.services] == ["web", "api", "new"]
+
+
+@pytest.mark.parametrize(
+    "main_patch, overlay, guilty, key_path",
+    [
+        ({}, {"bogus": 1}, "overlay", "bogus"),
+        ({}, {"services": {"web": {"port": "x"}}}, "overlay", "services.web.port"),
+        ({"zk_session_timeout": "x"}, {}, "main", "zk_session_timeout"),
+        ({}, {"services": {"new": {"port": 1}}}, "overlay", "services.new.host"),
+        ({}, {"zk_tls": {"ca": "missing.pem"}}, "overlay", "zk_tls.ca"),
+    ],
+)
+def test_overlay_errors_name_the_file(tmp_path, main_patch, overlay, guilty, key_path):
+    main = {"instance_id": "i-1", "services": {"web": RUBY_SERVICE}, **main_patch}
+    path, over = overlay_pair(tmp_path, main, overlay)
+    with pytest.raises(ConfigError) as e:
+        load_config(path, over)
+    assert e.value.source == str(over if guilty == "overlay" else path)
+    assert e.value.key_path == key_path
+
+
+def test_an_error_from_both_files_names_both(tmp_path):
+    path, over = overlay_pair(tmp_path, {"services": {"web": RUBY_SERVICE}}, {"state_dir": "/x"})
+    with pytest.raises(ConfigError) as e:
+        load_config(path, over)
+    assert e.value.source == f"{path} (with overlay {over})" and e.value.key_path == "instance_id"
+
+
+def test_instance_id_override(tmp_path):
+    path = write(tmp_path, {"instance_id": "from-file", "services": {"web": RUBY_SERVICE}})
+    assert load_config(path, instance_id="i-cli").service("web").instance_id == "i-cli"
+    assert load_config(path, instance_id="").instance_id == "from-file"  # Ruby: empty is unset
+    with pytest.raises(ConfigError, match="instance_id"):
+        load_config(path, instance_id="bad name")

@@ -19,6 +19,10 @@ from .zk_security import SecurityConfigError, ZkSecurity, load_security
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = "/var/lib/nerve-py"
+INSTANCE_ID_FLAG = "-i/--instance_id (or NERVE_INSTANCE_ID)"
+_INSTANCE_ID_ONLY = {
+    "properties": {"instance_id": schema.CONFIG_SCHEMA["properties"]["instance_id"]}
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ def load_config(
     over = (over_source, _read_top(over_source, warnings)) if over_source else None
     raw = merge_overlay(main, over[1]) if over else dict(main)
     if instance_id:
+        validate({"instance_id": instance_id}, _INSTANCE_ID_ONLY, INSTANCE_ID_FLAG)
         raw["instance_id"] = instance_id
     where = f"{source} (with overlay {over_source})" if over else source
     validate({**raw, "services": {}}, schema.CONFIG_SCHEMA, where)

@@ -160,3 +160,29 @@ def test_ruby_systemd_unit_with_only_the_binary_renamed(
 
 def nerve_py_binary() -> str:
     return str(Path(sys.executable).parent / "nerve-py")
+
+
+@pytest.mark.integration
+def test_sighup_rereads_the_overlay(tmp_path, zk, zk_server, zk_root, http_backend):
+    web = http_backend()
+    config = ruby_config(tmp_path, web.port, zk_server.hosts)
+    overlay = tmp_path / "nerve-py.yaml"
+    path = f"{zk_root}/web"
+    ours = f"state_dir: {tmp_path / 'state'}\nservices: {{web: {{zk_path: {path}, weight: 1}}}}\n"
+    overlay.write_text(ours)
+    args = [nerve_py_binary(), "-c", str(config), "--config-overlay", str(overlay)]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _weights(zk, path) == [1], 20, message="weight 1")
+        overlay.write_text(ours.replace("weight: 1", "weight: 5"))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: _weights(zk, path) == [5], 20, message="weight 5 after SIGHUP")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _weights(zk, path: str) -> list:
+    if not zk.exists(path):
+        return []
+    return [json.loads(zk.get(f"{path}/{c}")[0]).get("weight") for c in zk.get_children(path)]

@@ -107,16 +107,11 @@ def load_config(
 
     `instance_id` (Ruby's `-i`) replaces the file's instance_id when given and not empty.
     """
-    source, over_source, warnings = str(path), overlay and str(overlay), []
-    main = _read_top(source, warnings)
-    over = (over_source, _read_top(over_source, warnings)) if over_source else None
-    raw = merge_overlay(main, over[1]) if over else dict(main)
-    if instance_id:
-        validate({"instance_id": instance_id}, _INSTANCE_ID_ONLY, INSTANCE_ID_FLAG)
-        raw["instance_id"] = instance_id
-    where = f"{source} (with overlay {over_source})" if over else source
-    validate({**raw, "services": {}}, schema.CONFIG_SCHEMA, where)
-    services = gather_services((source, main), over, warnings)
+    source, warnings = str(path), []
+    main = (source, _read_top(source, warnings))
+    over = (str(overlay), _read_top(str(overlay), warnings)) if overlay else None
+    raw, where = _top_level(main, over, instance_id)
+    services = gather_services(main, over, warnings)
     if not services:
         raise ConfigError(where, "services", "no services defined (services or service_conf_dir)")
     built = tuple(_service(s, raw["instance_id"], warnings) for s in services.values())
@@ -134,9 +129,20 @@ def load_config(
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         zk_security=security,
         warnings=tuple(warnings),
-        overlay=over_source,
+        overlay=over[0] if over else None,
         instance_id_override=instance_id or None,
     )
+
+
+def _top_level(main: tuple, over: tuple | None, instance_id: str | None) -> tuple[dict, str]:
+    """The merged top level, validated whole, and how to name the files in an error."""
+    raw = merge_overlay(main[1], over[1]) if over else dict(main[1])
+    if instance_id:
+        validate({"instance_id": instance_id}, _INSTANCE_ID_ONLY, INSTANCE_ID_FLAG)
+        raw["instance_id"] = instance_id
+    where = f"{main[0]} (with overlay {over[0]})" if over else main[0]
+    validate({**raw, "services": {}}, schema.CONFIG_SCHEMA, where)
+    return raw, where
 
 
 def reload_config(config: NerveConfig) -> NerveConfig:

@@ -339,3 +339,9 @@ def test_instance_id_override(tmp_path):
     assert load_config(path, instance_id="").instance_id == "from-file"  # Ruby: empty is unset
     with pytest.raises(ConfigError, match="^-i/--instance_id .*'bad name' does not match"):
         load_config(path, instance_id="bad name")
+
+
+def test_no_services_is_a_warning_as_ruby_runs_idle(tmp_path):
+    """Ruby nerve runs with no services (a SIGHUP that removes them all reaps every watcher)."""
+    cfg = load_config(write(tmp_path, {"instance_id": "i", "services": {}}))
+    assert cfg.services == () and any("no services defined" in w for w in cfg.warnings)

@@ -38,14 +38,18 @@ class ConfigArgs:
         )
 
 
-def config_options(f):
-    """-c, --config-overlay and -i, on the top level (Ruby style) and on every subcommand."""
+def config_options(f, env: bool = False):
+    """-c, --config-overlay and -i, on the top level (Ruby style) and on every subcommand.
+
+    Only the top level reads the environment: a subcommand falls back to it, so an option given
+    on either level wins over a variable.
+    """
     f = click.option(
         "-i",
         "--instance_id",
         "--instance-id",
         "instance_id",
-        envvar="NERVE_INSTANCE_ID",
+        envvar="NERVE_INSTANCE_ID" if env else None,
         help="Reported as `name` to ZooKeeper; overrides instance_id from the config "
         "(env NERVE_INSTANCE_ID).",
     )(f)
@@ -53,7 +57,7 @@ def config_options(f):
         "--config-overlay",
         "overlay",
         type=click.Path(dir_okay=False),
-        envvar="NERVE_CONFIG_OVERLAY",
+        envvar="NERVE_CONFIG_OVERLAY" if env else None,
         help="A second file (JSON or YAML) merged over the config: objects key by key, lists "
         "and values replaced. Keep nerve-py's own keys there so the config stays loadable by "
         "Ruby nerve (env NERVE_CONFIG_OVERLAY).",
@@ -63,9 +67,13 @@ def config_options(f):
         "--config",
         "config_path",
         type=click.Path(dir_okay=False),
-        envvar="NERVE_CONFIG",
+        envvar="NERVE_CONFIG" if env else None,
         help="nerve config file, JSON or YAML, Ruby nerve's format (env NERVE_CONFIG).",
     )(f)
+
+
+def top_level_config_options(f):
+    return config_options(f, env=True)
 
 
 def log_options(f):
@@ -100,7 +108,7 @@ def _args(ctx: click.Context, config_path, overlay, instance_id) -> ConfigArgs:
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nerve-py")
-@config_options
+@top_level_config_options
 @click.option(
     "-k",
     "--check-config",

@@ -72,6 +72,16 @@ def test_instance_id_flag_and_subcommands_take_the_top_level_options(tmp_path):
     assert invoke(["validate", "-c", str(path), "-i", "i-cli"]).exit_code == 0  # as before
 
 
+def test_an_option_wins_over_the_environment(tmp_path):
+    path = ruby_config(tmp_path)
+    env = {"NERVE_CONFIG": str(tmp_path / "missing.json"), "NERVE_INSTANCE_ID": "bad id"}
+    for args in (
+        ["-c", str(path), "-i", "i-1", "validate"],
+        ["validate", "-c", str(path), "-i", "x"],
+    ):
+        assert invoke(args, env).exit_code == 0, args
+
+
 def test_no_config_is_a_usage_error():
     r = invoke([], env={"NERVE_CONFIG": None})
     assert r.exit_code == 2 and "give -c FILE or set NERVE_CONFIG" in r.output

@@ -60,7 +60,23 @@ def payload_of(service: ServiceConfig) -> dict:
 
 def encode_payload(data: dict) -> bytes:
     """JSON as Ruby writes it: no spaces, non-ASCII as raw UTF-8, keys in insertion order."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ruby_json(data).encode("utf-8")
+
+
+def _ruby_json(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_ruby_json(k)}:{_ruby_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return _ruby_float(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _ruby_float(number: float) -> str:
+    """Ruby's Float#to_s: Python's shortest repr, but an exponent's mantissa keeps its `.0`."""
+    mantissa, e, exponent = repr(number).partition("e")
+    if e and "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exponent
 
 
 def encode_child_name(data: dict) -> str | None:

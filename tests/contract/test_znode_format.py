@@ -61,6 +61,14 @@ def test_payload_bytes_pinned_as_ruby_writes_them():
     assert registration_for(service(labels=())).payload.endswith(b',"labels":{}}')
 
 
+def test_label_numbers_as_ruby_writes_them():
+    labels = (("a", 0.5), ("b", 1e-05), ("c", 1e16), ("d", 1e15), ("e", 3), ("f", True))
+    payload = registration_for(service(labels=labels)).payload
+    assert payload.endswith(
+        b'"labels":{"a":0.5,"b":1.0e-05,"c":1.0e+16,"d":1000000000000000.0,"e":3,"f":true}}'
+    )
+
+
 @pytest.mark.parametrize("encoded", [False, True])
 def test_nerve_writes_what_synapse_reads(encoded):
     svc = service(

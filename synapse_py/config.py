@@ -74,6 +74,7 @@ class ServiceConfig:
     keep_default_servers: bool = False
     use_previous_backends: bool = True
     mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
+    mass_expiry_min_count: int = 3  # our addition: ... and how many must, for a hold
     mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
 
     @property
@@ -253,6 +254,7 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
         mass_expiry_threshold=float(d.get("mass_expiry_threshold", 0.5)),
+        mass_expiry_min_count=int(d.get("mass_expiry_min_count", 3)),
         mass_expiry_grace=float(d.get("mass_expiry_grace", 30.0)),
     )
 

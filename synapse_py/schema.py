@@ -189,6 +189,7 @@ SERVICE = _object(
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
         "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "mass_expiry_min_count": {"type": "integer", "minimum": 1},
         "mass_expiry_grace": _SECONDS,
     },
     required=("discovery",),

@@ -140,3 +140,30 @@ def test_no_config_at_all_is_a_usage_error(tmp_path):
     out = subprocess.run([sys.executable, "-m", "synapse_py.cli", "validate"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 2 and "give -c FILE or set SYNAPSE_CONFIG" in out.stderr
+
+
+# --- per-service generator sections ------------------------------------------------------
+
+
+def test_a_service_with_haproxy_disabled_still_reaches_the_other_generators(tmp_path):
+    """Ruby: `"haproxy": {"disabled": true}` renders no HAProxy section for the service; the
+    other generators (file_output, envoy) still get it. `"envoy": {"disabled": true}` is ours."""
+    from synapse_py.commands import render_haproxy_config
+    from synapse_py.generators.file_output import FileOutputGenerator
+
+    hidden = {"discovery": {"method": "base"}, "haproxy": {"port": 4100, "disabled": True},
+              "default_servers": [{"name": "h1", "host": "127.0.0.1", "port": 8081}]}  # fmt: skip
+    shown = {**hidden, "haproxy": {"port": 4101}, "envoy": {"disabled": True}}
+    config = {"services": {"hidden": hidden, "shown": shown},
+              "haproxy": {"do_writes": False, "do_reloads": False, "do_socket": False,
+                          "global": [], "defaults": []},
+              "file_output": {"output_directory": str(tmp_path / "out")}}  # fmt: skip
+    path = tmp_path / "synapse.yaml"
+    path.write_text(json.dumps(config))
+    loaded = load_config(path)
+    text = render_haproxy_config(loaded, timeout=1)
+    assert "backend shown" in text and "hidden" not in text
+    members = {s.name: s.default_servers for s in loaded.services}
+    FileOutputGenerator(loaded.file_output).apply(loaded.services, members)
+    assert '"h1"' in (tmp_path / "out" / "hidden.json").read_text()
+    assert loaded.service("shown").envoy is None

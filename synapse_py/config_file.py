@@ -52,13 +52,6 @@ def check_schema(source: str, raw: Any, json_schema: Mapping, blame: Blame | Non
         raise ConfigError(_describe(source, error, blame))
 
 
-def load_checked(source: str, json_schema: Mapping) -> Any:
-    """read_document, then check_schema: one file on its own."""
-    raw = read_document(source)
-    check_schema(source, raw, json_schema)
-    return raw
-
-
 def _read(source: str) -> str:
     try:
         return Path(source).read_text(encoding="utf-8")

@@ -150,3 +150,20 @@ def test_a_generator_disabled_for_a_service_leaves_the_others_alone(tmp_path):
     web = loaded.service("web")
     assert web.haproxy.disabled and web.envoy is None
     assert loaded.service("api").envoy.port == 7000 and loaded.file_output is not None
+
+
+def test_sighup_rereads_the_overlay_and_warns_only_of_what_is_new(tmp_path, caplog):
+    from synapse_py.daemon import SynapseDaemon
+
+    main = {"services": {"web": BASE}, "file_output": {"output_directory": str(tmp_path / "o")},
+            "statsd": {"port": 8125}}  # fmt: skip
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("zk_session_timeout: 20\n")
+    daemon = SynapseDaemon(load_config(write(tmp_path, main), overlay))
+    overlay.write_text("zk_session_timeout: 20\nwait: {max: 1}\n")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        daemon.reload()
+    assert daemon.config.wait_max == 1 and daemon.config.overlay == str(overlay)
+    assert not any("statsd" in r.getMessage() for r in caplog.records)  # logged at start only
+    daemon.generators.stop()

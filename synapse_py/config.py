@@ -6,14 +6,14 @@ import ipaddress
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from . import config_checks, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, check_schema
-from .config_sources import RawService, policy, read_all
+from .config_sources import RawService, Sources, policy, read_all
 from .zk_security import SecurityConfigError, ZkSecurity, load_security, world_readable
 
 log = logging.getLogger(__name__)
@@ -198,15 +198,20 @@ def load_config(
         zk_security=security,
         warnings=warnings,
     )
-    _check_across(config, services)
+    _check_across(config, services, sources)
     for warning in warnings if log_warnings else ():
         log.warning("%s", warning)
     return config
 
 
-def _check_across(config: SynapseConfig, services: Mapping[str, RawService]) -> None:
+def _check_across(
+    config: SynapseConfig, services: Mapping[str, RawService], sources: Sources
+) -> None:
     """Names and addresses that collide between services (config_checks), all in one error."""
-    origins = {name: config_checks.Origin(s.source, s.prefix) for name, s in services.items()}
+    origins = {
+        name: config_checks.Origin(s.source, s.prefix, partial(sources.blame_in_service, name))
+        for name, s in services.items()
+    }
     problems = config_checks.problems(config, origins)
     if problems:
         raise ConfigError("\n".join(problems))

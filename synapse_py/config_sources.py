@@ -43,6 +43,10 @@ class Sources(NamedTuple):
             return self.conf_dir[path[1]], ".".join(str(p) for p in path[2:])
         return self.main, dotted
 
+    def blame_in_service(self, name: str, rest: str) -> tuple[str, str]:
+        """blame for the key `rest` (e.g. "haproxy.port") of the service `name`."""
+        return self.blame(("services", name, *rest.split(".")))
+
     def service(self, name: str, data: Mapping) -> RawService:
         source, shown = self.blame(("services", name))
         return RawService(source, f"{shown}." if shown else "", data)

@@ -167,3 +167,11 @@ def test_sighup_rereads_the_overlay_and_warns_only_of_what_is_new(tmp_path, capl
     assert daemon.config.wait_max == 1 and daemon.config.overlay == str(overlay)
     assert not any("statsd" in r.getMessage() for r in caplog.records)  # logged at start only
     daemon.generators.stop()
+
+
+def test_a_collision_the_overlay_makes_names_the_overlay(tmp_path):
+    main = changed()
+    main["services"]["api"] = {**BASE, "haproxy": {"port": 3300}}
+    with pytest.raises(ConfigError) as e:
+        overlaid(tmp_path, main, {"services": {"api": {"haproxy": {"port": 3213}}}})
+    assert f"services.api.haproxy.port (in {tmp_path / 'overlay.yaml'})" in str(e.value)

@@ -71,10 +71,10 @@ def read_all(main: str, overlay: str | None) -> tuple[dict, Sources]:
 
 
 def policy(sources: Sources, raw: Mapping, services: Mapping[str, RawService]) -> tuple[str, ...]:
-    """Apply schema.findings: errors (all at once) are raised, warnings returned, one per key."""
-    found = [(f, (*f.key.split("."),)) for f in schema.findings(raw)]
+    """Apply the key policy: errors (all at once) are raised, warnings returned, one per key."""
+    found = [(f, (*f.key.split("."),)) for f in findings(raw)]
     for name in sorted(services):
-        for f in schema.service_findings(services[name].data):
+        for f in service_findings(services[name].data):
             found.append((f, ("services", name, *f.key.split("."))))
     messages = [(f.error, *sources.blame(path), f.problem, path) for f, path in found]
     errors = [f"{where}: {key}: {problem}" for error, where, key, problem, _ in messages if error]
@@ -120,3 +120,51 @@ def _name_from_file(file: Path) -> str:
             f"{file}: the service name from the file name must match [A-Za-z0-9_.:-]+"
         )
     return file.stem
+
+
+# --- the key policy (schema.KNOBS, schema.UNSUPPORTED) -------------------------------------
+
+
+class Finding(NamedTuple):
+    """One policy result for a schema-valid config: an error (refused) or a warning."""
+
+    error: bool
+    key: str  # key path from the top (findings) or from the service (service_findings)
+    problem: str
+
+
+def findings(config: Mapping) -> Iterator[Finding]:
+    """The policy's findings for the top level and the `haproxy` section of a valid config."""
+    yield from _apply("", "", config)
+    haproxy = config.get("haproxy", {})
+    yield from _apply("haproxy", "haproxy.", haproxy)
+    sockets = haproxy.get("socket_file_path")
+    if isinstance(sockets, list) and len(sockets) > 1:
+        yield Finding(False, "haproxy.socket_file_path", "several sockets: only the first is used")
+
+
+def service_findings(service: Mapping) -> Iterator[Finding]:
+    """The same for one valid service (keys relative to it, e.g. "discovery.method")."""
+    discovery, haproxy = service["discovery"], service.get("haproxy", {})
+    yield from _apply("service", "", service)
+    yield from _apply("service.haproxy", "haproxy.", haproxy)
+    method = discovery["method"]
+    if method not in schema.DISCOVERY:
+        known = " and ".join(sorted(schema.DISCOVERY))
+        why = f"discovery method {method!r} is not implemented by synapse-py (only {known} are)"
+        yield Finding(True, "discovery.method", why)
+        return  # the other keys of an unknown method mean nothing to us
+    yield from _apply("service.discovery", "discovery.", discovery)
+    if "port" in haproxy and haproxy["port"] is None:
+        why = "null (a bind without a port) is not implemented; no frontend"
+        yield Finding(False, "haproxy.port", why)
+
+
+def _apply(section: str, prefix: str, section_config: Mapping) -> Iterator[Finding]:
+    for key, instead in schema.KNOBS[section].items():
+        if key in section_config:
+            why = f"accepted but not implemented by synapse-py; {instead}"
+            yield Finding(False, f"{prefix}{key}", why)
+    for key, why in schema.UNSUPPORTED.get(section, {}).items():
+        if key in section_config and section_config[key] not in schema.HARMLESS.get(key, ()):
+            yield Finding(True, f"{prefix}{key}", f"not supported: {why}")

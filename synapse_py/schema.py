@@ -3,18 +3,17 @@
 The key policy (docs/migration.md) for the Ruby synapse 0.18.9 keys we do not implement:
 
 - `KNOBS`: tuning or telemetry; ignoring one changes neither what is registered nor where traffic
-  goes. The schema lets them through (any value) and `findings` warns once per key.
+  goes. The schema lets them through (any value); config_sources warns once per key.
 - `UNSUPPORTED`: ignoring one would change routing. The schema lets them through so that
-  `findings` can refuse them with a message that says why (a value equal to Ruby's default, listed
-  in `_HARMLESS`, is accepted).
+  config_sources can refuse them with a message that says why (a value equal to Ruby's default,
+  listed in `HARMLESS`, is accepted).
 - A discovery `method` other than those in `DISCOVERY` (the one list of implemented methods) is an
   error naming it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
@@ -59,7 +58,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
 }
 # values of UNSUPPORTED keys that ask for what synapse-py does anyway
-_HARMLESS: dict[str, tuple[Any, ...]] = {
+HARMLESS: dict[str, tuple[Any, ...]] = {
     "leader_election": (False,),
     "decode": ({"method": "nerve"},),
     "generator_config_path": ("disabled",),
@@ -294,48 +293,3 @@ CONFIG = _object(
         ),
     },
 )
-
-
-class Finding(NamedTuple):
-    """One policy result for a schema-valid config: an error (refused) or a warning."""
-
-    error: bool
-    key: str  # key path from the top (findings) or from the service (service_findings)
-    problem: str
-
-
-def findings(config: Mapping) -> Iterator[Finding]:
-    """The policy's findings for the top level and the `haproxy` section of a valid config."""
-    yield from _policy("", "", config)
-    haproxy = config.get("haproxy", {})
-    yield from _policy("haproxy", "haproxy.", haproxy)
-    sockets = haproxy.get("socket_file_path")
-    if isinstance(sockets, list) and len(sockets) > 1:
-        yield Finding(False, "haproxy.socket_file_path", "several sockets: only the first is used")
-
-
-def service_findings(service: Mapping) -> Iterator[Finding]:
-    """The same for one valid service (keys relative to it, e.g. "discovery.method")."""
-    discovery, haproxy = service["discovery"], service.get("haproxy", {})
-    yield from _policy("service", "", service)
-    yield from _policy("service.haproxy", "haproxy.", haproxy)
-    method = discovery["method"]
-    if method not in DISCOVERY:
-        known = " and ".join(sorted(DISCOVERY))
-        why = f"discovery method {method!r} is not implemented by synapse-py (only {known} are)"
-        yield Finding(True, "discovery.method", why)
-        return  # the other keys of an unknown method mean nothing to us
-    yield from _policy("service.discovery", "discovery.", discovery)
-    if "port" in haproxy and haproxy["port"] is None:
-        why = "null (a bind without a port) is not implemented; no frontend"
-        yield Finding(False, "haproxy.port", why)
-
-
-def _policy(section: str, prefix: str, section_config: Mapping) -> Iterator[Finding]:
-    for key, instead in KNOBS[section].items():
-        if key in section_config:
-            why = f"accepted but not implemented by synapse-py; {instead}"
-            yield Finding(False, f"{prefix}{key}", why)
-    for key, why in UNSUPPORTED.get(section, {}).items():
-        if key in section_config and section_config[key] not in _HARMLESS.get(key, ()):
-            yield Finding(True, f"{prefix}{key}", f"not supported: {why}")

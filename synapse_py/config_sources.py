@@ -8,7 +8,7 @@ that every message does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -83,7 +83,7 @@ def policy(sources: Sources, raw: Mapping, services: Mapping[str, RawService]) -
     return tuple(_once_per_key(m[1:] for m in messages))
 
 
-def _once_per_key(warnings) -> Iterator[str]:
+def _once_per_key(warnings: Iterable[tuple[str, str, str, KeyPath]]) -> Iterator[str]:
     """A knob set in many services is one warning, naming the first and counting the others."""
     by_key: dict[tuple, list[tuple[str, str]]] = {}
     for where, key, problem, path in warnings:

@@ -133,6 +133,9 @@ def test_subcommands_take_the_config_from_synapse_config_too(tmp_path):
     assert out.returncode == 0 and "OK (1 service(s))" in out.stdout
     out = synapse_py(tmp_path, "-c", str(config), "validate")
     assert out.returncode == 0
+    (tmp_path / "overlay.yaml").write_text("services: {web: {use_previous_backends: 1}}\n")
+    out = synapse_py(tmp_path, "-c", str(config), "--config-overlay", "overlay.yaml", "validate")
+    assert out.returncode == 2 and "overlay.yaml: services.web.use_previous_backends" in out.stderr
 
 
 def test_no_config_at_all_is_a_usage_error(tmp_path):

@@ -31,14 +31,23 @@ class DiscoveryConfig:
 
 @dataclass(frozen=True)
 class ServiceHaproxyConfig:
-    port: int | None = None
+    port: int | None = None  # None: no frontend (unless bind_only)
+    bind_only: bool = False  # Ruby's `"port": null`: bind to bind_address alone (unix@...)
     bind_address: str | None = None  # None: the top-level haproxy.bind_address
+    bind_options: str | None = None  # appended to the bind line
     server_options: str = ""
     listen: tuple[str, ...] = ()
     frontend: tuple[str, ...] = ()
     backend: tuple[str, ...] = ()
     backend_name: str | None = None  # None: the service name
+    shared_frontend: tuple[str, ...] = ()
+    backend_order: str | None = None  # asc | desc | no_shuffle; else shuffled (Ruby)
+    cookie_value_method: str | None = None  # hash; else the server name (Ruby)
     disabled: bool = False
+
+    @property
+    def has_frontend(self) -> bool:
+        return self.port is not None or self.bind_only
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,10 @@ class HaproxyConfig:
     do_checks: bool = False
     check_command: str | None = None
     stats: StatsConfig = field(default_factory=StatsConfig)
+    shared_frontend: tuple[str, ...] | None = None  # None: no `frontend shared-frontend`
+    use_nerve_weights: bool = False
+    server_order_seed: int | None = None  # None: the generator draws one (Ruby: rand(2000))
+    trust_registry_config: bool = False  # ours: use a service znode's own {"haproxy": ...}
 
 
 @dataclass(frozen=True)
@@ -287,7 +300,7 @@ def _service(name: str, raw: _RawService) -> ServiceConfig:
     return ServiceConfig(
         name=name,
         discovery=_discovery(d["discovery"]),
-        haproxy=_service_haproxy(d.get("haproxy", {})),
+        haproxy=service_haproxy(d.get("haproxy", {})),
         envoy=_service_envoy(raw, d["envoy"]) if "envoy" in d else None,
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
@@ -311,10 +324,18 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
     )
 
 
-def _service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
-    lines = {k: _lines(d[k]) for k in ("listen", "frontend", "backend") if k in d}
+def service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
+    """A schema-valid service `haproxy` section (local, or from the registry) as a dataclass."""
+    keys = ("listen", "frontend", "backend", "shared_frontend")
+    lines = {k: _lines(d[k]) for k in keys if k in d}
     port = d.get("port")
-    return _from_dict(ServiceHaproxyConfig, d, port=None if port is None else int(port), **lines)
+    return _from_dict(
+        ServiceHaproxyConfig,
+        d,
+        port=None if port is None else int(port),
+        bind_only="port" in d and port is None,
+        **lines,
+    )
 
 
 def _service_envoy(raw: _RawService, d: Mapping) -> ServiceEnvoyConfig:
@@ -360,6 +381,7 @@ def _haproxy(d: Mapping) -> HaproxyConfig:
         extra_sections=tuple((k, tuple(v)) for k, v in d.get("extra_sections", {}).items()),
         socket_file_path=sockets[0] if isinstance(sockets, list) else sockets,
         stats=StatsConfig(**d.get("stats", {})),
+        shared_frontend=_lines(d["shared_frontend"]) if "shared_frontend" in d else None,
     )
 
 

@@ -28,7 +28,11 @@ _VALIDATOR = jsonschema.Draft202012Validator
 
 def load_checked(source: str, json_schema: Mapping) -> Any:
     """Parse one file, refuse ERB and control characters, validate it against `json_schema`."""
-    raw = _parse(source, _read(source))
+    return check_value(source, _parse(source, _read(source)), json_schema)
+
+
+def check_value(source: str, raw: Any, json_schema: Mapping) -> Any:
+    """Refuse ERB and control characters in `raw`, validate it against `json_schema`; `raw`."""
     _check_strings(source, raw, "")
     error = jsonschema.exceptions.best_match(_VALIDATOR(json_schema).iter_errors(raw))
     if error is not None:

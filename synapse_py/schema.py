@@ -19,17 +19,11 @@ NOT_IMPLEMENTED: dict[str, dict[str, str]] = {
         "nginx": "there is no nginx generator",
     },
     "haproxy": {
-        "shared_frontend": "no shared frontend is rendered",
-        "server_order_seed": "servers are ordered by name",
         "max_server_id": "server ids are assigned by synapse-py",
     },
     "service": {"nginx": "there is no nginx generator"},
     "service.haproxy": {
-        "shared_frontend": "no shared frontend is rendered",
         "server_port_override": "the port registered in ZooKeeper is used",
-        "backend_order": "servers are ordered by name",
-        "cookie_value_method": "no cookie is added to server lines",
-        "bind_options": "the bind line has no extra options",
     },
     "service.discovery": {"decode": "nodes are decoded in the nerve format"},
 }
@@ -114,6 +108,10 @@ SERVICE_HAPROXY = _object(
         "backend": _LINES,
         "backend_name": _NAME,
         "disabled": _BOOL,
+        "bind_options": _STR,
+        "shared_frontend": _LINES,
+        "backend_order": _STR,  # asc, desc, no_shuffle; anything else shuffles (as in Ruby)
+        "cookie_value_method": _STR,  # hash; anything else: the server name (as in Ruby)
     },
 )
 
@@ -200,6 +198,10 @@ HAPROXY = {
             "do_checks": _BOOL,
             "check_command": {"type": "string", "minLength": 1},
             "stats": STATS,
+            "shared_frontend": _LINES,
+            "use_nerve_weights": _BOOL,
+            "server_order_seed": {"type": "integer"},
+            "trust_registry_config": _BOOL,  # ours: see docs/synapse.md
         },
     ),
     "allOf": [
@@ -274,8 +276,6 @@ def service_warnings(prefix: str, service: Mapping) -> Iterator[str]:
             f"{prefix}discovery.method: {discovery['method']!r} is not implemented; "
             "the service uses only its default_servers (as method 'base')"
         )
-    if "port" in haproxy and haproxy["port"] is None:
-        yield f"{prefix}haproxy.port: null (a bind without a port) is not implemented; no frontend"
 
 
 def _present(section: str, prefix: str, section_config: Mapping) -> Iterator[str]:

@@ -53,6 +53,9 @@ class Rig:
     def worker_pid(self) -> str:
         return self.socket.show_info()["Pid"]
 
+    def weights_of(self, backend: str) -> list[int]:
+        return [w for _, _, w in self.servers(backend).values()]
+
     def servers(self, backend: str) -> dict[str, tuple]:
         """Live servers that can take traffic: slot -> (addr, port, weight)."""
         rows = self.socket.show_servers_state(backend)
@@ -131,7 +134,7 @@ def test_an_unchanged_server_keeps_its_slot(rig, http_backend):
 
 
 def test_weight_and_maintenance_apply_with_zero_reloads(rig, http_backend):
-    r, port = rig(), free_port()
+    r, port = rig(use_nerve_weights=True), free_port()
     a, b = http_backend(), http_backend()
     svc = service("web", port)
     r.apply([svc], {"web": [member(a, 1), member(b, 1)]})
@@ -144,6 +147,30 @@ def test_weight_and_maintenance_apply_with_zero_reloads(rig, http_backend):
     assert set(spread(port)) == {b.name}
     r.apply([svc], {"web": [member(a, 1), member(b, 1)]})
     assert set(spread(port)) == names(a, b)
+    assert (r.gen.reloads, r.worker_pid()) == (1, pid)
+
+
+def test_a_nodes_weight_is_not_applied_unless_use_nerve_weights(rig, http_backend):
+    # Ruby synapse applies a nerve weight only with haproxy.use_nerve_weights (default false)
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    r.apply([service("web", port)], {"web": [member(a, 1), member(b, 0)]})
+    assert set(spread(port)) == names(a, b)  # weight 0 is not applied: b takes traffic
+    assert "weight" not in Path(r.files.config).read_text()
+    r.apply([service("web", port, server_options="weight 3")], {"web": [member(a, 1)]})
+    assert r.weights_of("web") == [3]  # server_options apply as written
+
+
+def test_nerve_weights_replace_the_server_options_weight_without_a_reload(rig, http_backend):
+    r, port = rig(use_nerve_weights=True), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port, server_options="check inter 500 weight 50")
+    r.apply([svc], {"web": [member(a, 1), member(b, None)]})
+    pid = r.worker_pid()
+    assert sorted(r.weights_of("web")) == [1, 50]
+    r.apply([svc], {"web": [member(a, 1), member(b, 4)]})
+    assert sorted(r.weights_of("web")) == [1, 4]
+    assert spread(port, 50) == {a.name: 10, b.name: 40}
     assert (r.gen.reloads, r.worker_pid()) == (1, pid)
 
 
@@ -177,10 +204,10 @@ def test_a_config_haproxy_rejects_is_never_installed(rig, http_backend, caplog):
     web = service("web", port)
     r.apply([web], {"web": [member(a)]})
     good = Path(r.files.config).read_text()
-    bad = service("bad", free_port(), backend=("no-such-keyword 1",))
+    bad = service("bad", free_port(), backend=("balance no-such-algorithm",))  # a known keyword
     r.apply([web, bad], {"web": [member(a)], "bad": []})
     assert (r.gen.failed_validations, r.gen.reloads) == (1, 1)
-    assert "no-such-keyword" in caplog.text  # HAProxy's reason, never an empty one
+    assert "balance only supports" in caplog.text  # HAProxy's reason, never an empty one
     with_options = member(c, haproxy_server_options="check")  # refused too, but not its fault
     r.apply([web, bad], {"web": [member(a), with_options], "bad": []})
     assert (r.gen.failed_validations, r.gen.rejected_nodes) == (2, {})

@@ -249,7 +249,6 @@ def test_missing_and_non_utf8_files(tmp_path):
 def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, caplog):
     config = changed(
         statsd={"host": "localhost", "port": 8125},
-        haproxy__shared_frontend=["bind 127.0.0.1:80"],
         haproxy__socket_file_path=["/run/a.sock", "/run/b.sock"],
         services__web__haproxy__server_port_override=8080,
         services__web__discovery__decode={"method": "nerve"},
@@ -257,8 +256,8 @@ def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, capl
     config["services"]["dns"] = {"discovery": {"method": "dns", "nameserver": "10.0.0.2"}}
     with caplog.at_level(logging.WARNING, logger="synapse_py.config"):
         loaded = load_config(write(tmp_path, config))
-    assert len(loaded.warnings) == 6
-    expected = ["statsd", "haproxy.shared_frontend", "haproxy.socket_file_path",
+    assert len(loaded.warnings) == 5
+    expected = ["statsd", "haproxy.socket_file_path",
                 "services.dns.discovery.method", "services.web.haproxy.server_port_override",
                 "services.web.discovery.decode"]  # fmt: skip
     for key, warning in zip(expected, loaded.warnings, strict=True):
@@ -268,10 +267,12 @@ def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, capl
     assert loaded.haproxy.socket_file_path == "/run/a.sock"
 
 
-def test_null_port_is_accepted_with_a_warning(tmp_path):
+def test_null_port_binds_to_the_address_alone(tmp_path):
     loaded = load_config(write(tmp_path, changed(services__web__haproxy__port=None)))
-    assert loaded.service("web").haproxy.port is None
-    assert "services.web.haproxy.port: null" in loaded.warnings[0]
+    web = loaded.service("web").haproxy
+    assert (web.port, web.bind_only, web.has_frontend) == (None, True, True)
+    assert not loaded.warnings
+    assert not load_config(write(tmp_path, changed())).service("web").haproxy.bind_only
 
 
 # --- collisions across services (config_checks): refused at load, all at once ----------------
@@ -367,16 +368,17 @@ def test_a_backend_name_used_twice_is_refused(tmp_path):
 
 
 def test_a_frontend_and_a_backend_may_share_a_name_but_a_listen_section_may_not(tmp_path):
-    # HAProxy 2.6 accepts `frontend x` + `backend x` (what every plain service renders) but
-    # refuses a `listen x` beside either, as it refuses two backends of one name
+    # HAProxy 2.6 accepts `frontend x` + `backend x` (what every service renders, `listen`
+    # lines or not, as in Ruby synapse) but refuses a `listen x` beside either
     config = with_services(api=service(3214, backend_name="web"), x=service(3215))
     config["services"].pop("web")
     assert load_config(write(tmp_path, config)).service("api").backend_name == "web"
     config["services"]["x"]["haproxy"]["listen"] = ["mode http"]
     config["services"]["x"]["haproxy"]["backend_name"] = "api"
-    (line,) = error_lines(tmp_path, config)
-    assert "services.x.haproxy.backend_name: HAProxy listen 'api' has the same name" in line
-    assert "the frontend section of services.api;" in line
+    assert load_config(write(tmp_path, config)).service("x").backend_name == "api"
+    config["haproxy"]["extra_sections"] = {"listen api": ["bind 127.0.0.1:3299"]}
+    lines = error_lines(tmp_path, config)
+    assert any("HAProxy frontend 'api' has the same name as the listen section" in x for x in lines)
 
 
 def test_a_service_named_as_the_stats_listener_is_refused_while_stats_are_enabled(tmp_path):

@@ -192,3 +192,22 @@ def haproxy_check(path: Path) -> subprocess.CompletedProcess:
 
 def warnings_of(check: subprocess.CompletedProcess) -> list[str]:
     return re.findall(r"\[WARNING\].*", check.stdout + check.stderr)
+
+
+def raw_membership(case: Case) -> dict[str, tuple]:
+    """The case's nodes as Backends holding exactly the registered values (a missing name is
+    ""; a weight "7" stays "7"), in ZooKeeper's order: the generator alone, without the reader."""
+    from synapse_py.backend import Backend
+
+    by_path = {s["discovery"]["path"]: name for name, s in case.config["services"].items()}
+    found: dict[str, list] = {name: [] for name in case.config["services"]}
+    for node in case.nodes:
+        if node["child"] is None:
+            continue
+        d = json.loads(node["data"])
+        backend = Backend(
+            d["host"], d["port"], d.get("name") or "", d.get("weight"),
+            d.get("haproxy_server_options"),
+        )  # fmt: skip
+        found[by_path[node["path"]]].append(backend)
+    return {name: tuple(backends) for name, backends in found.items()}

@@ -31,7 +31,7 @@ class ServerSlot:
     """What one `server` line of a backend holds: a backend at a resolved address, or nothing."""
 
     name: str
-    service_options: str = ""  # what a free slot writes (the service's server_options)
+    service_options: str = ""  # what the slot writes when free (the service's server_options)
     backend: Backend | None = None
     address: str = PLACEHOLDER_HOST
     port: int = PLACEHOLDER_PORT
@@ -138,7 +138,9 @@ def build_slots(
     return tuple(
         ServerSlot(f"s{i}", free_options(f"s{i}"))
         if b is None
-        else ServerSlot(f"s{i}", "", b, addresses[b.host], b.port, options_for(b))
+        else ServerSlot(
+            f"s{i}", free_options(f"s{i}"), b, addresses[b.host], b.port, options_for(b)
+        )
         for i, b in enumerate(layout, start=1)
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import http.client
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -172,6 +174,37 @@ def test_nerve_weights_replace_the_server_options_weight_without_a_reload(rig, h
     assert sorted(r.weights_of("web")) == [1, 4]
     assert spread(port, 50) == {a.name: 10, b.name: 40}
     assert (r.gen.reloads, r.worker_pid()) == (1, pid)
+
+
+def _get_with_cookie(port: int, cookie: str | None = None) -> tuple[str, str | None]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    conn.request("GET", "/", headers={"Cookie": f"SRV={cookie}"} if cookie else {})
+    resp = conn.getresponse()
+    body, set_cookie = resp.read().decode(), resp.getheader("Set-Cookie")
+    conn.close()
+    return body, set_cookie
+
+
+def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    sticky = ("mode http", "cookie SRV insert indirect nocache")
+    svc = service("web", port, listen=sticky, cookie_value_method="hash")
+    r.apply([svc], {"web": [member(a), member(b)]})
+    body, set_cookie = _get_with_cookie(port)
+    value = set_cookie.split(";")[0].split("=", 1)[1]
+    named = {x.name: x for x in (a, b)}[body]
+    assert value == hashlib.sha1(f"{named.name}_{named.host}:{named.port}".encode()).hexdigest()
+    assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}
+    c = http_backend()
+    r.apply([svc], {"web": [member(a), member(b), member(c)]})  # a cookie is structure
+    assert r.gen.reloads == 2
+    assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}  # still sticky
+    plain = service("api", free_port())
+    r.apply([svc, plain], {"web": [member(a)], "api": [member(a)]})
+    text = Path(r.files.config).read_text()
+    servers_with_cookie = [x for x in text.splitlines() if "server " in x and " cookie " in x]
+    assert len(servers_with_cookie) == 1  # web's one server; none in api (no cookie directive)
 
 
 def test_outgrowing_the_slots_reloads_once_then_works(rig, http_backend):

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from . import config_checks, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, load_checked
+from .generators import haproxy_keywords
 from .zk_security import SecurityConfigError, ZkSecurity, load_security, world_readable
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,18 @@ def _warnings(source: str, raw: Mapping, services: Mapping[str, _RawService]) ->
         service = services[name]
         for warning in schema.service_warnings(service.prefix, service.data):
             yield f"{service.source}: {warning}"
+        yield from _dropped_lines(name, service)
+
+
+def _dropped_lines(name: str, service: _RawService) -> Iterator[str]:
+    """The service's haproxy lines Ruby's keyword lists (or HAProxy) would not take."""
+    d = service.data.get("haproxy", {})
+    lines = [_lines(d.get(k, [])) for k in ("listen", "frontend", "backend")]
+    dropped = haproxy_keywords.sort_lines(*lines).dropped
+    if dropped:
+        haproxy_keywords.mark_said(f"{name}: haproxy", dropped)  # the generator says it here
+        message = haproxy_keywords.dropped_message(dropped)
+        yield f"{service.source}: {service.prefix}haproxy: lines {message}"
 
 
 # --- raw (schema-valid) dicts to dataclasses -------------------------------------------------

@@ -173,13 +173,24 @@ def sort_lines(
     return Sections(sections["frontend"], sections["backend"], tuple(dropped))
 
 
-@lru_cache(maxsize=1024)
+_SAID: set[tuple[str, tuple[str, ...]]] = set()  # bounded by the distinct configs seen
+
+
+def dropped_message(dropped: tuple[str, ...]) -> str:
+    return (
+        "not written to haproxy.cfg (not a keyword of Ruby synapse's lists for the section, or"
+        " one HAProxy refuses: keywords are lower case and whole words): "
+        + "; ".join(repr(line) for line in dropped)
+    )
+
+
+def mark_said(where: str, dropped: tuple[str, ...]) -> None:
+    """The config loader reported these already (with the file and key path)."""
+    _SAID.add((where, dropped))
+
+
 def log_dropped(where: str, dropped: tuple[str, ...]) -> None:
     """Say once (per distinct config) which lines are not written, and why."""
-    if dropped:
-        log.warning(
-            "%s: lines not written to haproxy.cfg (not a frontend/backend keyword Ruby synapse"
-            " knows, or one HAProxy refuses: keywords are lower case and whole words): %s",
-            where,
-            "; ".join(repr(line) for line in dropped),
-        )
+    if dropped and (where, dropped) not in _SAID:
+        _SAID.add((where, dropped))
+        log.warning("%s: lines %s", where, dropped_message(dropped))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 from synapse_py.backend import Backend
+from synapse_py.config import load_config
 from synapse_py.generators.haproxy_keywords import haproxy_accepts, ruby_keeps, sort_lines
 from synapse_py.generators.haproxy_servers import line_options, ordered, server_name, wants_cookies
 from synapse_py.generators.haproxy_slots import ServerSlot, build_slots
@@ -84,3 +86,16 @@ def test_a_join_changes_structure_only_where_a_servers_options_differ_from_a_fre
     templated = slots(lambda b: f"check addr {b.host}", free="check addr 127.0.0.1")
     assert templated[0].structure != templated[1].structure
     assert ServerSlot("s1", "check weight 4").weight == 4
+
+
+def test_dropped_lines_are_config_warnings_naming_the_file_and_key(tmp_path, caplog):
+    haproxy = {"port": 3213, "listen": ["mode http", "bogus x"], "backend": ["aclx y"]}
+    config = {
+        "services": {"web": {"discovery": {"method": "base"}, "haproxy": haproxy}},
+        "haproxy": {"do_writes": False, "do_reloads": False, "do_socket": False},
+    }
+    path = tmp_path / "synapse.json"
+    path.write_text(json.dumps(config))
+    (warning,) = load_config(str(path)).warnings
+    assert warning.startswith(f"{path}: services.web.haproxy: lines not written")
+    assert "'aclx y'; 'bogus x'" in warning

@@ -224,9 +224,25 @@ def load_config(path: str | Path) -> SynapseConfig:
 def _check_across(config: SynapseConfig, services: Mapping[str, _RawService]) -> None:
     """Names and addresses that collide between services (config_checks), all in one error."""
     origins = {name: config_checks.Origin(s.source, s.prefix) for name, s in services.items()}
-    problems = config_checks.problems(config, origins)
+    problems = config_checks.problems(config, origins) + list(_portless_binds(config, services))
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+_SOCKET_ADDRESSES = ("unix@", "abns@", "fd@", "sockpair@", "/")
+
+
+def _portless_binds(config: SynapseConfig, services: Mapping[str, _RawService]) -> Iterator[str]:
+    """`"port": null` binds to the address alone: only a socket address can do without a port."""
+    for svc in config.services:
+        hap = svc.haproxy
+        address = hap.bind_address or (config.haproxy.bind_address if config.haproxy else "")
+        if hap.bind_only and not hap.disabled and not address.startswith(_SOCKET_ADDRESSES):
+            raw = services[svc.name]
+            yield (
+                f"{raw.source}: {raw.prefix}haproxy.port: null binds to {address!r} without a"
+                " port, which HAProxy refuses; use a unix@/abns@/fd@ bind_address or a port"
+            )
 
 
 def _state_file(source: str, raw: Mapping) -> dict[str, Any]:

@@ -268,11 +268,18 @@ def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, capl
 
 
 def test_null_port_binds_to_the_address_alone(tmp_path):
-    loaded = load_config(write(tmp_path, changed(services__web__haproxy__port=None)))
+    unix = "unix@/run/web.sock"
+    config = changed(services__web__haproxy__port=None, services__web__haproxy__bind_address=unix)
+    loaded = load_config(write(tmp_path, config))
     web = loaded.service("web").haproxy
     assert (web.port, web.bind_only, web.has_frontend) == (None, True, True)
     assert not loaded.warnings
     assert not load_config(write(tmp_path, changed())).service("web").haproxy.bind_only
+    (line,) = error_lines(tmp_path, changed(services__web__haproxy__port=None))
+    assert line.endswith(
+        "services.web.haproxy.port: null binds to 'localhost' without a port,"
+        " which HAProxy refuses; use a unix@/abns@/fd@ bind_address or a port"
+    )
 
 
 # --- collisions across services (config_checks): refused at load, all at once ----------------

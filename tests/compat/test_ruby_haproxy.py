@@ -5,11 +5,17 @@ and generator) on the case's config and znodes, and compares section by section:
 sections, the same other lines, and per backend the same servers (address and options) modulo
 the differences named per case (ruby_cases.DIFFERENCES). Every rendered file passes `haproxy -c`.
 
-| case | differences (besides slots) |
+| case | differences named (ruby_cases.DIFFERENCES) |
 |---|---|
-| s01-s06, s09-s14, s16, s18 | cookie (no `cookie` directive), section-order |
-| s08 | section-order; `ck_default`/`ck_hash` have the directive: their cookies match Ruby's |
-| s15 | prefix-quirk (Ruby's file is refused by HAProxy; we drop the refused lines) |
+| every case | slots, cookie, section-order |
+| s15 | and prefix-quirk: Ruby's file, which HAProxy refuses, minus the lines HAProxy refuses |
+| s18 | run with `haproxy.trust_registry_config: true` (Ruby's behaviour) |
+
+slots: server names, free slots, no automatic `id`. cookie: Ruby's `cookie <value>` is expected
+only in backends with a `cookie` directive (s08's `ck_default` and `ck_hash`: compared).
+Cases that need another helper's work (node decoding, default servers, label filters, port
+overrides, per-service generator sections) are xfail(strict=False) until it is merged; the
+generator alone renders Ruby's servers for s01-s04 and s10 (test_the_generator_alone_...).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from compat.ruby_cases import (
 
 from synapse_py.commands import render_haproxy_config
 from synapse_py.config import load_config
+from synapse_py.config_file import ConfigError
 from synapse_py.generators.haproxy import HaproxyGenerator
 
 pytestmark = pytest.mark.skipif(REFERENCE is None, reason="ruby-reference not found")
@@ -80,6 +87,19 @@ def test_haproxy_cfg_is_equivalent_to_rubys(name, differences, tmp_path, zk, zk_
     extra = {"trust_registry_config": True} if name.startswith("s18") else {}
     ours = render_case(case, tmp_path, zk, zk_server, zk_root, **extra)
     assert compare(expected_for(case, differences), ours, differences) == []
+    rendered = tmp_path / "ours.cfg"
+    rendered.write_text(ours)
+    check = haproxy_check(rendered)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("name", list(CASES), ids=lambda n: n[:3])
+def test_every_rendered_case_passes_haproxy_c(name, tmp_path, zk, zk_server, zk_root):
+    case = Case.load(name)
+    try:
+        ours = render_case(case, tmp_path, zk, zk_server, zk_root, trust_registry_config=True)
+    except ConfigError as e:
+        pytest.skip(f"the config does not load yet ({CASES[name][1]}): {e}")
     rendered = tmp_path / "ours.cfg"
     rendered.write_text(ours)
     check = haproxy_check(rendered)

@@ -207,6 +207,38 @@ def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
     assert len(servers_with_cookie) == 1  # web's one server; none in api (no cookie directive)
 
 
+def test_shared_frontend_routes_to_backend_only_services(rig, http_backend):
+    shared = free_port()
+    r = rig(shared_frontend=(f"bind 127.0.0.1:{shared}", "mode http", "bogus line"))
+    a, b = http_backend(), http_backend()
+    svc_a = service("a", None, listen=("mode http",), shared_frontend=(
+        "acl is_a path_beg /a", "use_backend a if is_a", "not a keyword"))  # fmt: skip
+    svc_b = service("b", free_port(), listen=("mode http",), shared_frontend=("default_backend b",))
+    r.apply([svc_a, svc_b], {"a": [member(a)], "b": [member(b)]})
+    text = Path(r.files.config).read_text()
+    assert "frontend a\n" not in text and "frontend shared-frontend" in text
+    assert "bogus line" not in text and "not a keyword" not in text
+    assert _get_path(shared, "/a/x") == a.name and _get_path(shared, "/other") == b.name
+
+
+def _get_path(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    conn.request("GET", path)
+    body = conn.getresponse().read().decode()
+    conn.close()
+    return body
+
+
+def test_placeholders_in_server_options_reach_haproxy(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port, server_options="check inter 300 port %{port} addr %{host}")
+    r.apply([svc], {"web": [member(a)]})
+    r.apply([svc], {"web": [member(a), member(b)]})  # a server's own check address: a reload
+    assert f"addr {b.host}" in Path(r.files.config).read_text() and r.gen.reloads == 2
+    assert wait_for(lambda: set(spread(port)) == names(a, b), 10)
+
+
 def test_outgrowing_the_slots_reloads_once_then_works(rig, http_backend):
     r, port = rig(), free_port()
     many = [http_backend() for _ in range(9)]

@@ -211,14 +211,17 @@ class Reconciler:
         elif isinstance(event, Reconfigure):
             self.generators = event.generators
             self._configure(event.config)
+            self.registry_configs.refresh(self.config.services, self._trusted)
             self._dirty.update(s.name for s in self.config.services)
             self._reconfigured = True
 
     def _service_data(self, service: str, data: bytes | None) -> None:
-        hap = self.config.haproxy
-        trusted = bool(hap and hap.trust_registry_config)
-        if self.registry_configs.update(self.config.service(service), data, trusted):
+        if self.registry_configs.update(self.config.service(service), data, self._trusted):
             self._reconfigured = True  # the generators get the new section at the next batch
+
+    @property
+    def _trusted(self) -> bool:
+        return bool(self.config.haproxy and self.config.haproxy.trust_registry_config)
 
     def _read(self, service: str, names: list[str]) -> None:
         if names:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterable
 from functools import lru_cache
 
 from . import schema
@@ -34,13 +35,13 @@ class RegistryConfigs:
     def __init__(self) -> None:
         self.invalid = 0  # data refused (not counted again while it stays the same)
         self._found: dict[str, ServiceHaproxyConfig] = {}
-        self._data: dict[str, bytes | None] = {}
+        self._data: dict[str, tuple[bytes | None, bool]] = {}  # what `_found` was taken from
 
     def update(self, service: ServiceConfig, data: bytes | None, trusted: bool) -> bool:
         """Take the service path's data; True if the effective haproxy section changed."""
-        if self._data.get(service.name) == data and service.name in self._data:
+        if self._data.get(service.name) == (data, trusted):
             return False
-        self._data[service.name] = data
+        self._data[service.name] = (data, trusted)
         before = self._found.pop(service.name, None)
         try:
             found = haproxy_section(service, data, trusted)
@@ -51,6 +52,11 @@ class RegistryConfigs:
         if found is not None:
             self._found[service.name] = found
         return found != before
+
+    def refresh(self, services: Iterable[ServiceConfig], trusted: bool) -> bool:
+        """Judge the data seen again (a new config may trust it or not); True if one changed."""
+        seen = [(s, self._data[s.name][0]) for s in services if s.name in self._data]
+        return any([self.update(s, data, trusted) for s, data in seen])
 
     def forget(self, name: str) -> None:
         self._found.pop(name, None)

@@ -53,3 +53,11 @@ def test_invalid_data_keeps_the_local_section_logged_and_counted(caplog):
     for harmless in (b"not json", b"[1]", json.dumps({"other": 1}).encode()):  # not config
         configs.update(LOCAL, harmless, True)
     assert configs.invalid == 4
+
+
+def test_a_new_config_judges_the_data_seen_again():
+    configs = RegistryConfigs()
+    configs.update(LOCAL, data({"port": 4599}), False)
+    assert configs.refresh([LOCAL], True) and configs.effective(LOCAL).haproxy.port == 4599
+    assert not configs.refresh([LOCAL], True)
+    assert configs.refresh([LOCAL], False) and configs.effective(LOCAL) == LOCAL

@@ -14,33 +14,48 @@ from .generators.haproxy import HaproxyGenerator
 from .generators.haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT
 from .membership import ServiceMembers, desired_backends
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
+from .registry_config import RegistryConfigs
 
 Echo = Callable[[str], None]
 
 
-def read_membership(config: SynapseConfig, timeout: float) -> dict[str, tuple[Backend, ...]]:
-    """Read every service's backends from ZooKeeper once (validated, as the daemon would)."""
+def read_membership(
+    config: SynapseConfig, timeout: float, registry: RegistryConfigs | None = None
+) -> dict[str, tuple[Backend, ...]]:
+    """Read every service's backends from ZooKeeper once (validated, as the daemon would); with
+    `registry`, the services' own znode data too."""
     clients: dict[str, KazooClient] = {}
     try:
-        return {svc.name: _read_service(svc, clients, config, timeout) for svc in config.services}
+        return {
+            svc.name: _read_service(svc, _client(svc, clients, config, timeout), registry, config)
+            for svc in config.services
+        }
     finally:
         for c in clients.values():
             c.stop()
             c.close()
 
 
-def _read_service(svc: ServiceConfig, clients: dict, config: SynapseConfig, timeout: float):
+def _client(svc: ServiceConfig, clients: dict, config: SynapseConfig, timeout: float):
     if svc.discovery.method != "zookeeper":
-        return desired_backends(svc, (), None)
+        return None
     hosts = ",".join(sorted(svc.discovery.hosts))
     if hosts not in clients:
         clients[hosts] = KazooClient(
             hosts=hosts, timeout=config.zk_session_timeout, **config.zk_security.client_options()
         )
         clients[hosts].start(timeout=timeout)
-    client = clients[hosts]
+    return clients[hosts]
+
+
+def _read_service(svc: ServiceConfig, client, registry, config: SynapseConfig):
+    if client is None:
+        return desired_backends(svc, (), None)
     try:
         names = tuple(client.get_children(svc.discovery.path))
+        if registry is not None:
+            trusted = bool(config.haproxy and config.haproxy.trust_registry_config)
+            registry.update(svc, client.get(svc.discovery.path)[0], trusted)
     except NoNodeError:
         names = ()
     found = ServiceMembers(svc).backends(names, lambda p: client.get(p)[0])
@@ -53,8 +68,10 @@ def render_haproxy_config(config: SynapseConfig, timeout: float) -> str:
         config.haproxy, do_writes=False, do_reloads=False, do_socket=False
     )
     gen = HaproxyGenerator(offline)
+    registry = RegistryConfigs()
     try:
-        return gen.render(config.services, read_membership(config, timeout))
+        membership = read_membership(config, timeout, registry)
+        return gen.render([registry.effective(s) for s in config.services], membership)
     finally:
         gen.stop()
 

@@ -14,6 +14,7 @@ from . import config_checks, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, check_schema
 from .config_sources import RawService, Sources, policy, read_all
+from .generators import haproxy_keywords
 from .zk_security import SecurityConfigError, ZkSecurity, load_security, world_readable
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,23 @@ class DiscoveryConfig:
 
 @dataclass(frozen=True)
 class ServiceHaproxyConfig:
-    port: int | None = None
+    port: int | None = None  # None: no frontend (unless bind_only)
+    bind_only: bool = False  # Ruby's `"port": null`: bind to bind_address alone (unix@...)
     bind_address: str | None = None  # None: the top-level haproxy.bind_address
+    bind_options: str | None = None  # appended to the bind line
     server_options: str = ""
     listen: tuple[str, ...] = ()
     frontend: tuple[str, ...] = ()
     backend: tuple[str, ...] = ()
     backend_name: str | None = None  # None: the service name
+    shared_frontend: tuple[str, ...] = ()
+    backend_order: str | None = None  # asc | desc | no_shuffle; else shuffled (Ruby)
+    cookie_value_method: str | None = None  # hash; else the server name (Ruby)
     disabled: bool = False
+
+    @property
+    def has_frontend(self) -> bool:
+        return self.port is not None or self.bind_only
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,10 @@ class HaproxyConfig:
     check_command: str | None = None
     candidate_config_file_path: str | None = None  # Ruby: where check_command finds the candidate
     stats: StatsConfig = field(default_factory=StatsConfig)
+    shared_frontend: tuple[str, ...] | None = None  # None: no `frontend shared-frontend`
+    use_nerve_weights: bool = False
+    server_order_seed: int | None = None  # None: the generator draws one (Ruby: rand(2000))
+    trust_registry_config: bool = False  # ours: use a service znode's own {"haproxy": ...}
 
 
 @dataclass(frozen=True)
@@ -182,7 +196,7 @@ def load_config(
     check_schema(sources.main, raw, schema.CONFIG, sources.blame)
     services = {name: sources.service(name, data) for name, data in raw.get("services", {}).items()}
     security, security_warnings = _security(sources.main, raw)
-    warnings = policy(sources, raw, services) + security_warnings
+    warnings = policy(sources, raw, services) + _dropped(services) + security_warnings
     config = SynapseConfig(
         services=tuple(_service(name, services[name]) for name in sorted(services)),
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
@@ -212,9 +226,25 @@ def _check_across(
         name: config_checks.Origin(s.source, s.prefix, partial(sources.blame_in_service, name))
         for name, s in services.items()
     }
-    problems = config_checks.problems(config, origins)
+    problems = config_checks.problems(config, origins) + list(_portless_binds(config, services))
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+_SOCKET_ADDRESSES = ("unix@", "abns@", "fd@", "sockpair@", "/")
+
+
+def _portless_binds(config: SynapseConfig, services: Mapping[str, RawService]) -> Iterator[str]:
+    """`"port": null` binds to the address alone: only a socket address can do without a port."""
+    for svc in config.services:
+        hap = svc.haproxy
+        address = hap.bind_address or (config.haproxy.bind_address if config.haproxy else "")
+        if hap.bind_only and not hap.disabled and not address.startswith(_SOCKET_ADDRESSES):
+            raw = services[svc.name]
+            yield (
+                f"{raw.source}: {raw.prefix}haproxy.port: null binds to {address!r} without a"
+                " port, which HAProxy refuses; use a unix@/abns@/fd@ bind_address or a port"
+            )
 
 
 def _state_file(source: str, raw: Mapping) -> dict[str, Any]:
@@ -245,6 +275,21 @@ def _security(source: str, raw: Mapping) -> tuple[ZkSecurity, tuple[str, ...]]:
     return security, tuple(f"{source}: {w}" for w in warnings)
 
 
+def _dropped(services: Mapping[str, RawService]) -> tuple[str, ...]:
+    return tuple(w for name in sorted(services) for w in _dropped_lines(name, services[name]))
+
+
+def _dropped_lines(name: str, service: RawService) -> Iterator[str]:
+    """The service's haproxy lines Ruby's keyword lists (or HAProxy) would not take."""
+    d = service.data.get("haproxy", {})
+    lines = [_lines(d.get(k, [])) for k in ("listen", "frontend", "backend")]
+    dropped = haproxy_keywords.sort_lines(*lines).dropped
+    if dropped:
+        haproxy_keywords.mark_said(f"{name}: haproxy", dropped)  # the generator says it here
+        message = haproxy_keywords.dropped_message(dropped)
+        yield f"{service.source}: {service.prefix}haproxy: lines {message}"
+
+
 # --- raw (schema-valid) dicts to dataclasses -------------------------------------------------
 
 
@@ -253,7 +298,7 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
     return ServiceConfig(
         name=name,
         discovery=_discovery(d["discovery"]),
-        haproxy=_service_haproxy(d.get("haproxy", {})),
+        haproxy=service_haproxy(d.get("haproxy", {})),
         envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
@@ -281,13 +326,21 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
     )
 
 
-def _service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
-    lines = {k: _lines(d[k]) for k in ("listen", "frontend", "backend") if k in d}
+def service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
+    """A schema-valid service `haproxy` section (local, or from the registry) as a dataclass."""
+    keys = ("listen", "frontend", "backend", "shared_frontend")
+    lines = {k: _lines(d[k]) for k in keys if k in d}
     port, options = d.get("port"), d.get("server_options", "")
     if isinstance(options, list):  # Ruby's YAML example writes a list of options
         options = " ".join(options)
-    port = None if port is None else int(port)
-    return _from_dict(ServiceHaproxyConfig, d, port=port, server_options=options, **lines)
+    return _from_dict(
+        ServiceHaproxyConfig,
+        d,
+        port=None if port is None else int(port),
+        server_options=options,
+        bind_only="port" in d and port is None,
+        **lines,
+    )
 
 
 def _service_envoy(raw: RawService, d: Mapping) -> ServiceEnvoyConfig:
@@ -334,6 +387,7 @@ def _haproxy(d: Mapping) -> HaproxyConfig:
         extra_sections=tuple((k, tuple(v)) for k, v in d.get("extra_sections", {}).items()),
         socket_file_path=sockets[0] if isinstance(sockets, list) else sockets,
         stats=StatsConfig(**d.get("stats", {})),
+        shared_frontend=_lines(d["shared_frontend"]) if "shared_frontend" in d else None,
     )
 
 

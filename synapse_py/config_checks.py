@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 MAX_NAME_BYTES = 200  # the atomic write's temp file `.<name>.json.<8 chars>.tmp` must fit in 255
 STATS_SECTION = "synapse_stats"  # the stats listener of templates/haproxy.cfg.j2
+SHARED_FRONTEND = "shared-frontend"  # Ruby synapse's name for it
 _SIDES = {"listen": ("frontend", "backend"), "frontend": ("frontend",), "backend": ("backend",)}
 
 
@@ -108,12 +109,12 @@ def _sections(config: SynapseConfig, origins: Mapping[str, Origin]) -> Iterator[
         origin = origins[svc.name]
         named = origin.owner()
         backend = origin.owner("haproxy.backend_name") if svc.haproxy.backend_name else named
-        if svc.haproxy.listen:
-            yield _Section("listen", svc.backend_name, backend)
-            continue
-        if svc.haproxy.port:
+        if svc.haproxy.has_frontend:
             yield _Section("frontend", svc.name, named)
         yield _Section("backend", svc.backend_name, backend)
+    if haproxy.shared_frontend is not None:
+        owner = _Owner(config.source, "haproxy.shared_frontend")
+        yield _Section("frontend", SHARED_FRONTEND, owner)
 
 
 def _section_clashes(sections: list[_Section]) -> Iterator[str]:

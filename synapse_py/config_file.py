@@ -45,6 +45,13 @@ def read_document(source: str) -> Any:
     return raw
 
 
+def check_value(source: str, raw: Any, json_schema: Mapping) -> Any:
+    """Refuse control characters in `raw` (data not from a file), validate it; return `raw`."""
+    _check_strings(source, raw, "")
+    check_schema(source, raw, json_schema)
+    return raw
+
+
 def check_schema(source: str, raw: Any, json_schema: Mapping, blame: Blame | None = None) -> None:
     """Raise ConfigError for the most relevant schema error, in the file `blame` names."""
     error = jsonschema.exceptions.best_match(_VALIDATOR(json_schema).iter_errors(raw))

@@ -155,9 +155,6 @@ def service_findings(service: Mapping) -> Iterator[Finding]:
         yield Finding(True, "discovery.method", why)
         return  # the other keys of an unknown method mean nothing to us
     yield from _apply("service.discovery", "discovery.", discovery)
-    if "port" in haproxy and haproxy["port"] is None:
-        why = "null (a bind without a port) is not implemented; no frontend"
-        yield Finding(False, "haproxy.port", why)
 
 
 def _apply(section: str, prefix: str, section_config: Mapping) -> Iterator[Finding]:

@@ -24,12 +24,14 @@ from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators import Generator
 from .membership import ExpiryGuard, ServiceMembers, desired_backends
+from .registry_config import RegistryConfigs
 from .watcher import (
     Arm,
     Children,
     Connected,
     NodeChanged,
     NodeData,
+    ServiceData,
     ServiceWatcher,
     ZkClients,
 )
@@ -78,6 +80,7 @@ class Reconciler:
         self.applies = 0
         self.apply_failures = 0  # generator or state-file writes that failed (retried)
         self.guards: dict[str, ExpiryGuard] = {}
+        self.registry_configs = RegistryConfigs()  # services' znode data as haproxy config
         self._retry_at: float | None = None
         self._read_retry_at: float | None = None
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
@@ -196,6 +199,8 @@ class Reconciler:
             if self.members[service].changed(event.name, event.kind):
                 self._read(service, [event.name])
             self._dirty.add(service)
+        elif isinstance(event, ServiceData):
+            self._service_data(service, event.data)
         elif isinstance(event, Arm):
             self.watchers[service].arm()
         elif isinstance(event, Connected):
@@ -206,8 +211,17 @@ class Reconciler:
         elif isinstance(event, Reconfigure):
             self.generators = event.generators
             self._configure(event.config)
+            self.registry_configs.refresh(self.config.services, self._trusted)
             self._dirty.update(s.name for s in self.config.services)
             self._reconfigured = True
+
+    def _service_data(self, service: str, data: bytes | None) -> None:
+        if self.registry_configs.update(self.config.service(service), data, self._trusted):
+            self._reconfigured = True  # the generators get the new section at the next batch
+
+    @property
+    def _trusted(self) -> bool:
+        return bool(self.config.haproxy and self.config.haproxy.trust_registry_config)
 
     def _read(self, service: str, names: list[str]) -> None:
         if names:
@@ -270,7 +284,7 @@ class Reconciler:
         return desired_backends(svc, discovered, previous, guard, time.monotonic())
 
     def _apply(self) -> None:
-        services = self.config.services
+        services = tuple(self.registry_configs.effective(s) for s in self.config.services)
         known = [s.name for s in services if s.name in self.membership]
         membership = {name: self.membership[name] for name in known}
         failed = False
@@ -349,6 +363,7 @@ class Reconciler:
         self.watchers.pop(name).stop()
         self.members.pop(name, None)
         self.children.pop(name, None)
+        self.registry_configs.forget(name)
         self._read_once.discard(name)
 
     # -- figures ----------------------------------------------------------------------------

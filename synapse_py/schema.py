@@ -23,20 +23,12 @@ KNOBS: dict[str, dict[str, str]] = {
     "": {"statsd": "no statsd metrics are sent (see `metrics` for Prometheus)"},
     "haproxy": {
         "max_server_id": "server ids are assigned by synapse-py",
-        # implemented by the h4 slice of issue 12; a warning until then
-        "shared_frontend": "no shared frontend is rendered",
-        "server_order_seed": "servers are ordered by name",
     },
     "service": {
         "load_test_concurrency": "one watcher runs (Ruby starts N copies, for load tests only)",
     },
     "service.haproxy": {
-        # implemented by the h4/h5 slices of issue 12; a warning until then
-        "shared_frontend": "no shared frontend is rendered",
         "server_port_override": "the port registered in ZooKeeper is used",
-        "backend_order": "servers are ordered by name",
-        "cookie_value_method": "no cookie is added to server lines",
-        "bind_options": "the bind line has no extra options",
     },
     "service.discovery": {
         "discovery_jitter": "every change is applied after `wait` (no extra sleep)",
@@ -148,6 +140,10 @@ SERVICE_HAPROXY = _object(
         "backend": _LINES,
         "backend_name": _NAME,
         "disabled": _BOOL,
+        "bind_options": _STR,
+        "shared_frontend": _LINES,
+        "backend_order": _STR,  # asc, desc, no_shuffle; anything else shuffles (as in Ruby)
+        "cookie_value_method": _STR,  # hash; anything else: the server name (as in Ruby)
     },
 )
 
@@ -238,6 +234,10 @@ HAPROXY = {
             "check_command": {"type": "string", "minLength": 1},
             "candidate_config_file_path": {"type": "string", "minLength": 1},
             "stats": STATS,
+            "shared_frontend": _LINES,
+            "use_nerve_weights": _BOOL,
+            "server_order_seed": {"type": "integer"},
+            "trust_registry_config": _BOOL,  # ours: see docs/synapse.md
         },
     ),
     "allOf": [

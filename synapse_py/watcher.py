@@ -70,6 +70,14 @@ class NodeChanged:
 
 
 @dataclass(frozen=True)
+class ServiceData:
+    """The data of the watched path itself (it may carry generator config: registry_config)."""
+
+    service: str
+    data: bytes | None
+
+
+@dataclass(frozen=True)
 class Arm:
     """The path appeared: the consumer must list its children (and watch them)."""
 
@@ -114,6 +122,7 @@ class ServiceWatcher:
         if stat is None:
             self.events.put(Children(self.service.name, None))
         else:
+            self.events.put(ServiceData(self.service.name, data))
             self.events.put(Arm(self.service.name))
         return None
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import random
 import shutil
 import threading
 import time
@@ -46,6 +47,7 @@ from .haproxy_config import (
     ConfigRejected,
     ServicePlan,
     build_context,
+    server_options,
     signature,
     validate_candidate,
     validate_text,
@@ -54,6 +56,7 @@ from .haproxy_installer import BackgroundInstaller
 from .haproxy_readback import MembershipUnknown, live_members
 from .haproxy_resolve import HostResolver
 from .haproxy_screen import NodeScreen
+from .haproxy_servers import ordered
 from .haproxy_slots import SlotTable, build_slots, runtime_commands
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,8 @@ class HaproxyGenerator:
         """`lookup(host)` resolves a hostname (tests); `wake()` is called when a background
         re-resolve changed an address (default: apply the last membership again)."""
         self.config = config
+        seed = config.server_order_seed
+        self._seed = random.randrange(2000) if seed is None else seed  # as Ruby's default
         self.haproxy_bin = haproxy_bin or shutil.which("haproxy") or "/usr/sbin/haproxy"
         self.settle_timeout = settle_timeout
         self.runtime_commands = 0
@@ -238,8 +243,11 @@ class HaproxyGenerator:
         for b in backends:  # one per host:port (membership already is; a read-back may not be)
             if addresses.get(b.host) and not self._screen.refused(svc, b):
                 usable.setdefault(b.key, b)
-        layout = self._tables[svc.backend_name].assign(list(usable.values()))
-        return build_slots(layout, svc.haproxy.server_options, addresses)
+        opts = svc.haproxy
+        order = ordered(list(usable.values()), opts.backend_order, self._seed)
+        layout = self._tables[svc.backend_name].assign(order)
+        free, occupied = server_options(self.config, svc)
+        return build_slots(layout, free, addresses, occupied)
 
     def _converge(self, plan: Plan) -> tuple[bool, bool]:
         """Runtime-apply each backend the live HAProxy has unchanged: (all done?, socket down?)."""

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ..atomic import write_atomic
-from ..config import HaproxyConfig, ServiceConfig
-from .haproxy_slots import ServerSlot, hostport
+from ..backend import Backend
+from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
+from .haproxy_keywords import Sections, log_dropped, screen, sort_lines
+from .haproxy_servers import expand, line_options, wants_cookies
+from .haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT, ServerSlot, hostport
 
 ServicePlan = tuple[ServiceConfig, tuple[ServerSlot, ...]]
+log = logging.getLogger(__name__)
 GLOBAL_KEY = ""  # the signature entry for everything that is not one service's backend
 
 
@@ -31,7 +37,67 @@ def build_context(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dic
         "extra_sections": [(header, list(lines)) for header, lines in config.extra_sections],
         "stats": _stats_context(config),
         "services": [_service_context(config, svc, slots) for svc, slots in services],
+        "shared_frontend": shared_frontend(config, [svc for svc, _ in services]),
     }
+
+
+def sections(svc: ServiceConfig) -> Sections:
+    """The service's frontend and backend lines as Ruby sorts them (dropped ones logged once)."""
+    opts = svc.haproxy
+    found = sort_lines(opts.listen, opts.frontend, opts.backend)
+    log_dropped(f"{svc.name}: haproxy", found.dropped)
+    return found
+
+
+def shared_frontend(config: HaproxyConfig, services: Sequence[ServiceConfig]) -> list[str] | None:
+    """Ruby's `frontend shared-frontend`: the global lines, then each service's (frontend
+    keywords only); None without the global `shared_frontend`."""
+    if config.shared_frontend is None:
+        for svc in services:
+            if svc.haproxy.shared_frontend:
+                _no_shared_frontend(svc.name)
+        return None
+    lines = list(_screened("haproxy.shared_frontend", config.shared_frontend))
+    for svc in services:
+        lines += _screened(f"{svc.name}: haproxy.shared_frontend", svc.haproxy.shared_frontend)
+    return lines
+
+
+@lru_cache(maxsize=1024)
+def _no_shared_frontend(service: str) -> None:
+    log.warning(
+        "%s: haproxy.shared_frontend is not written: the top-level haproxy section has no"
+        " shared_frontend (as in Ruby synapse)",
+        service,
+    )
+
+
+def _screened(where: str, lines: tuple[str, ...]) -> tuple[str, ...]:
+    kept, dropped = screen(lines, "frontend")
+    log_dropped(where, dropped)
+    return kept
+
+
+def server_options(
+    config: HaproxyConfig, svc: ServiceConfig
+) -> tuple[Callable[[str], str], Callable[[Backend], str]]:
+    """(a free slot's options by slot name, a backend's options): see haproxy_servers."""
+    opts = svc.haproxy
+    cookie = wants_cookies(sections(svc).backend, config.defaults)
+
+    def free(slot: str) -> str:
+        return expand(opts.server_options, PLACEHOLDER_HOST, PLACEHOLDER_PORT, slot).strip()
+
+    def occupied(backend: Backend) -> str:
+        return line_options(
+            backend,
+            opts.server_options,
+            config.use_nerve_weights,
+            opts.cookie_value_method,
+            cookie,
+        )
+
+    return free, occupied
 
 
 def _stats_context(config: HaproxyConfig) -> dict[str, Any] | None:
@@ -41,18 +107,25 @@ def _stats_context(config: HaproxyConfig) -> dict[str, Any] | None:
     return {"bind": hostport(stats.bind_address, stats.port), "uri": stats.uri, "auth": stats.auth}
 
 
+def _bind(config: HaproxyConfig, opts: ServiceHaproxyConfig) -> str | None:
+    """Ruby's bind line: `<address>:<port>`, the address alone for `port: null`, options after."""
+    if not opts.has_frontend:
+        return None
+    address = opts.bind_address or config.bind_address
+    bind = address if opts.port is None else hostport(address, opts.port)
+    return bind if opts.bind_options is None else f"{bind} {opts.bind_options}"
+
+
 def _service_context(
     config: HaproxyConfig, svc: ServiceConfig, slots: Sequence[ServerSlot]
 ) -> dict[str, Any]:
-    opts = svc.haproxy
-    port = opts.port
+    found = sections(svc)
     return {
         "name": svc.name,
         "backend_name": svc.backend_name,
-        "bind": hostport(opts.bind_address or config.bind_address, port) if port else None,
-        "listen": list(opts.listen),
-        "frontend": list(opts.frontend),
-        "backend": list(opts.backend),
+        "bind": _bind(config, svc.haproxy),
+        "frontend": list(found.frontend),
+        "backend": list(found.backend),
         "servers": [{"name": s.name, "address": s.hostport, "options": s.options} for s in slots],
     }
 
@@ -64,7 +137,7 @@ def signature(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dict[st
     """
     structure: dict[str, Any] = {GLOBAL_KEY: (config, tuple(s.name for s, _ in services))}
     for svc, slots in services:
-        structure[svc.backend_name] = (svc.name, svc.haproxy, tuple(s.node_options for s in slots))
+        structure[svc.backend_name] = (svc.name, svc.haproxy, tuple(s.structure for s in slots))
     return structure
 
 

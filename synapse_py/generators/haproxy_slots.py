@@ -4,14 +4,17 @@ A backend keeps its slot for as long as it stays in the membership, so an unchan
 touched. Free slots are rendered as disabled placeholders that the runtime API can later point at a
 real address and enable. A table that runs out of slots doubles; one that a quarter or less of its
 slots fill halves, down to MIN_SLOTS, and moves the servers above the new size into free slots
-below it. Those are the only membership changes that alter structure, so they alone reload (rate
-limited); the gap between the two thresholds keeps a steady membership from flapping.
+below it; the gap between the two thresholds keeps a steady membership from flapping. A slot's
+structure is its options but `weight N` and `disabled` (the runtime API sets those): a join or a
+leave changes structure, and so reloads (rate limited), only when the table grows or shrinks, or
+where a server's options differ from a free slot's (a node's haproxy_server_options, a cookie,
+`%{...}` in server_options).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..backend import Backend
@@ -28,10 +31,11 @@ class ServerSlot:
     """What one `server` line of a backend holds: a backend at a resolved address, or nothing."""
 
     name: str
-    service_options: str = ""
+    service_options: str = ""  # what the slot writes when free (the service's server_options)
     backend: Backend | None = None
     address: str = PLACEHOLDER_HOST
     port: int = PLACEHOLDER_PORT
+    server_options: str = ""  # what an occupied slot writes: Ruby's options (haproxy_servers)
 
     @property
     def node_options(self) -> str:
@@ -48,20 +52,19 @@ class ServerSlot:
         """Everything after the address on the `server` line."""
         if self.backend is None:
             return _join(self.service_options, "disabled")
-        weight = self.backend.weight
-        return _join(
-            f"weight {weight}" if weight is not None else "",
-            self.service_options,
-            self.node_options,
-            "disabled" if self.state == "maint" else "",
-        )
+        return _join(self.server_options, "disabled" if self.state == "maint" else "")
+
+    @property
+    def structure(self) -> str:
+        """The options only a reload can change: all but `weight N` and `disabled`."""
+        return _without_runtime(self.options.split())
 
     @property
     def weight(self) -> int:
         """The weight HAProxy ends up with for this line (the last `weight` keyword wins)."""
         tokens = self.options.split()
         values = [tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == "weight"]
-        return int(values[-1]) if values else DEFAULT_WEIGHT
+        return int(values[-1]) if values and values[-1].isdigit() else DEFAULT_WEIGHT
 
     @property
     def hostport(self) -> str:
@@ -79,6 +82,18 @@ def hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _without_runtime(tokens: list[str]) -> str:
+    kept, i = [], 0
+    while i < len(tokens):
+        if tokens[i] == "weight" and i + 1 < len(tokens):
+            i += 2
+            continue
+        if tokens[i] != "disabled":
+            kept.append(tokens[i])
+        i += 1
+    return " ".join(kept)
+
+
 def _join(*parts: str) -> str:
     return " ".join(p for p in parts if p)
 
@@ -91,7 +106,8 @@ class SlotTable:
         self._slot_of: dict[str, int] = {}
 
     def assign(self, backends: Sequence[Backend]) -> list[Backend | None]:
-        """Place `backends` (unique keys): known ones keep their slot, new ones take free ones.
+        """Place `backends` (unique keys): known ones keep their slot, new ones take the free
+        ones in the order of `backends` (so a first render writes them in `backend_order`).
 
         After a shrink, the ones whose slot is gone take free ones too.
         """
@@ -103,7 +119,7 @@ class SlotTable:
             self.size //= 2
         self._slot_of = {k: i for k, i in self._slot_of.items() if i < self.size}
         free = iter(sorted(set(range(self.size)) - set(self._slot_of.values())))
-        for key in sorted(k for k in wanted if k not in self._slot_of):
+        for key in [k for k in wanted if k not in self._slot_of]:  # in the order given
             self._slot_of[key] = next(free)
         layout: list[Backend | None] = [None] * self.size
         for key, index in self._slot_of.items():
@@ -112,13 +128,19 @@ class SlotTable:
 
 
 def build_slots(
-    layout: Sequence[Backend | None], service_options: str, addresses: Mapping[str, str]
+    layout: Sequence[Backend | None],
+    free_options: Callable[[str], str],
+    addresses: Mapping[str, str],
+    options_for: Callable[[Backend], str],
 ) -> tuple[ServerSlot, ...]:
-    """The server lines of one backend; `addresses` maps each backend host to its IP address."""
+    """The server lines of one backend; `addresses` maps each backend host to its IP address,
+    `free_options(slot_name)` gives a free slot's options, `options_for` a backend's."""
     return tuple(
-        ServerSlot(f"s{i}", service_options)
+        ServerSlot(f"s{i}", free_options(f"s{i}"))
         if b is None
-        else ServerSlot(f"s{i}", service_options, b, addresses[b.host], b.port)
+        else ServerSlot(
+            f"s{i}", free_options(f"s{i}"), b, addresses[b.host], b.port, options_for(b)
+        )
         for i, b in enumerate(layout, start=1)
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import http.client
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -52,6 +54,9 @@ class Rig:
 
     def worker_pid(self) -> str:
         return self.socket.show_info()["Pid"]
+
+    def weights_of(self, backend: str) -> list[int]:
+        return [w for _, _, w in self.servers(backend).values()]
 
     def servers(self, backend: str) -> dict[str, tuple]:
         """Live servers that can take traffic: slot -> (addr, port, weight)."""
@@ -131,7 +136,7 @@ def test_an_unchanged_server_keeps_its_slot(rig, http_backend):
 
 
 def test_weight_and_maintenance_apply_with_zero_reloads(rig, http_backend):
-    r, port = rig(), free_port()
+    r, port = rig(use_nerve_weights=True), free_port()
     a, b = http_backend(), http_backend()
     svc = service("web", port)
     r.apply([svc], {"web": [member(a, 1), member(b, 1)]})
@@ -145,6 +150,93 @@ def test_weight_and_maintenance_apply_with_zero_reloads(rig, http_backend):
     r.apply([svc], {"web": [member(a, 1), member(b, 1)]})
     assert set(spread(port)) == names(a, b)
     assert (r.gen.reloads, r.worker_pid()) == (1, pid)
+
+
+def test_a_nodes_weight_is_not_applied_unless_use_nerve_weights(rig, http_backend):
+    # Ruby synapse applies a nerve weight only with haproxy.use_nerve_weights (default false)
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    r.apply([service("web", port)], {"web": [member(a, 1), member(b, 0)]})
+    assert set(spread(port)) == names(a, b)  # weight 0 is not applied: b takes traffic
+    assert "weight" not in Path(r.files.config).read_text()
+    r.apply([service("web", port, server_options="weight 3")], {"web": [member(a, 1)]})
+    assert r.weights_of("web") == [3]  # server_options apply as written
+
+
+def test_nerve_weights_replace_the_server_options_weight_without_a_reload(rig, http_backend):
+    r, port = rig(use_nerve_weights=True), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port, server_options="check inter 500 weight 50")
+    r.apply([svc], {"web": [member(a, 1), member(b, None)]})
+    pid = r.worker_pid()
+    assert sorted(r.weights_of("web")) == [1, 50]
+    r.apply([svc], {"web": [member(a, 1), member(b, 4)]})
+    assert sorted(r.weights_of("web")) == [1, 4]
+    assert spread(port, 50) == {a.name: 10, b.name: 40}
+    assert (r.gen.reloads, r.worker_pid()) == (1, pid)
+
+
+def _get_with_cookie(port: int, cookie: str | None = None) -> tuple[str, str | None]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    conn.request("GET", "/", headers={"Cookie": f"SRV={cookie}"} if cookie else {})
+    resp = conn.getresponse()
+    body, set_cookie = resp.read().decode(), resp.getheader("Set-Cookie")
+    conn.close()
+    return body, set_cookie
+
+
+def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    sticky = ("mode http", "cookie SRV insert indirect nocache")
+    svc = service("web", port, listen=sticky, cookie_value_method="hash")
+    r.apply([svc], {"web": [member(a), member(b)]})
+    body, set_cookie = _get_with_cookie(port)
+    value = set_cookie.split(";")[0].split("=", 1)[1]
+    named = {x.name: x for x in (a, b)}[body]
+    assert value == hashlib.sha1(f"{named.name}_{named.host}:{named.port}".encode()).hexdigest()
+    assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}
+    c = http_backend()
+    r.apply([svc], {"web": [member(a), member(b), member(c)]})  # a cookie is structure
+    assert r.gen.reloads == 2
+    assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}  # still sticky
+    plain = service("api", free_port())
+    r.apply([svc, plain], {"web": [member(a)], "api": [member(a)]})
+    text = Path(r.files.config).read_text()
+    servers_with_cookie = [x for x in text.splitlines() if "server " in x and " cookie " in x]
+    assert len(servers_with_cookie) == 1  # web's one server; none in api (no cookie directive)
+
+
+def test_shared_frontend_routes_to_backend_only_services(rig, http_backend):
+    shared = free_port()
+    r = rig(shared_frontend=(f"bind 127.0.0.1:{shared}", "mode http", "bogus line"))
+    a, b = http_backend(), http_backend()
+    svc_a = service("a", None, listen=("mode http",), shared_frontend=(
+        "acl is_a path_beg /a", "use_backend a if is_a", "not a keyword"))  # fmt: skip
+    svc_b = service("b", free_port(), listen=("mode http",), shared_frontend=("default_backend b",))
+    r.apply([svc_a, svc_b], {"a": [member(a)], "b": [member(b)]})
+    text = Path(r.files.config).read_text()
+    assert "frontend a\n" not in text and "frontend shared-frontend" in text
+    assert "bogus line" not in text and "not a keyword" not in text
+    assert _get_path(shared, "/a/x") == a.name and _get_path(shared, "/other") == b.name
+
+
+def _get_path(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    conn.request("GET", path)
+    body = conn.getresponse().read().decode()
+    conn.close()
+    return body
+
+
+def test_placeholders_in_server_options_reach_haproxy(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port, server_options="check inter 300 port %{port} addr %{host}")
+    r.apply([svc], {"web": [member(a)]})
+    r.apply([svc], {"web": [member(a), member(b)]})  # a server's own check address: a reload
+    assert f"addr {b.host}" in Path(r.files.config).read_text() and r.gen.reloads == 2
+    assert wait_for(lambda: set(spread(port)) == names(a, b), 10)
 
 
 def test_outgrowing_the_slots_reloads_once_then_works(rig, http_backend):
@@ -177,10 +269,10 @@ def test_a_config_haproxy_rejects_is_never_installed(rig, http_backend, caplog):
     web = service("web", port)
     r.apply([web], {"web": [member(a)]})
     good = Path(r.files.config).read_text()
-    bad = service("bad", free_port(), backend=("no-such-keyword 1",))
+    bad = service("bad", free_port(), backend=("balance no-such-algorithm",))  # a known keyword
     r.apply([web, bad], {"web": [member(a)], "bad": []})
     assert (r.gen.failed_validations, r.gen.reloads) == (1, 1)
-    assert "no-such-keyword" in caplog.text  # HAProxy's reason, never an empty one
+    assert "balance only supports" in caplog.text  # HAProxy's reason, never an empty one
     with_options = member(c, haproxy_server_options="check")  # refused too, but not its fault
     r.apply([web, bad], {"web": [member(a), with_options], "bad": []})
     assert (r.gen.failed_validations, r.gen.rejected_nodes) == (2, {})

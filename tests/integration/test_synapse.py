@@ -59,6 +59,7 @@ def test_traffic_follows_zookeeper_with_zero_reloads(synapse, zk, http_backend):
 
 def test_weight_change_applies_without_reload(synapse, zk, http_backend):
     a, b = http_backend(), http_backend()
+    synapse.haproxy_extra["use_nerve_weights"] = True  # Ruby's key: nerve weights apply
     synapse.add_service("web")
     register(zk, synapse.path("web"), a, weight=10)
     node_b = register(zk, synapse.path("web"), b, weight=10)
@@ -135,7 +136,7 @@ def test_rejected_config_is_never_installed(synapse, zk, http_backend):
         lambda: addr(a) in Path(synapse.hx.config).read_text(), 10, message="web in haproxy.cfg"
     )
     before = Path(synapse.hx.config).read_text()
-    synapse.add_service("bad", backend=["this-is-not-a-haproxy-keyword 1"])
+    synapse.add_service("bad", backend=["balance no-such-algorithm"])  # a known keyword
     synapse.write()
     proc.signal(signal.SIGHUP)
     wait_for(lambda: "refused" in proc.output(), 10, message="validation failure logged")

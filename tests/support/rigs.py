@@ -103,6 +103,7 @@ class SynapseRig:
         self.services: dict[str, dict] = {}
         self.proc: DaemonProcess | None = None
         self.extra: dict = {}
+        self.haproxy_extra: dict = {}  # more keys of the top-level haproxy section
         self.use_state_file = True  # haproxy.state_file_path in the config
 
     def path(self, name: str) -> str:
@@ -131,6 +132,7 @@ class SynapseRig:
                 "socket_file_path": self.hx.socket,
                 **({"state_file_path": str(self.state_path)} if self.use_state_file else {}),
                 "restart_interval": 0.5,
+                **self.haproxy_extra,
                 "global": ["maxconn 256"],
                 "defaults": [
                     "mode http",

@@ -349,10 +349,19 @@ def test_do_checks_needs_a_check_command_and_takes_rubys_candidate_path(tmp_path
     assert loaded.haproxy.candidate_config_file_path == "/tmp/c.cfg"
 
 
-def test_null_port_is_accepted_with_a_warning(tmp_path):
-    loaded = load_config(write(tmp_path, changed(services__web__haproxy__port=None)))
-    assert loaded.service("web").haproxy.port is None
-    assert "services.web.haproxy.port: null" in loaded.warnings[0]
+def test_null_port_binds_to_the_address_alone(tmp_path):
+    unix = "unix@/run/web.sock"
+    config = changed(services__web__haproxy__port=None, services__web__haproxy__bind_address=unix)
+    loaded = load_config(write(tmp_path, config))
+    web = loaded.service("web").haproxy
+    assert (web.port, web.bind_only, web.has_frontend) == (None, True, True)
+    assert not loaded.warnings
+    assert not load_config(write(tmp_path, changed())).service("web").haproxy.bind_only
+    (line,) = error_lines(tmp_path, changed(services__web__haproxy__port=None))
+    assert line.endswith(
+        "services.web.haproxy.port: null binds to 'localhost' without a port,"
+        " which HAProxy refuses; use a unix@/abns@/fd@ bind_address or a port"
+    )
 
 
 # --- collisions across services (config_checks): refused at load, all at once ----------------
@@ -448,16 +457,17 @@ def test_a_backend_name_used_twice_is_refused(tmp_path):
 
 
 def test_a_frontend_and_a_backend_may_share_a_name_but_a_listen_section_may_not(tmp_path):
-    # HAProxy 2.6 accepts `frontend x` + `backend x` (what every plain service renders) but
-    # refuses a `listen x` beside either, as it refuses two backends of one name
+    # HAProxy 2.6 accepts `frontend x` + `backend x` (what every service renders, `listen`
+    # lines or not, as in Ruby synapse) but refuses a `listen x` beside either
     config = with_services(api=service(3214, backend_name="web"), x=service(3215))
     config["services"].pop("web")
     assert load_config(write(tmp_path, config)).service("api").backend_name == "web"
     config["services"]["x"]["haproxy"]["listen"] = ["mode http"]
     config["services"]["x"]["haproxy"]["backend_name"] = "api"
-    (line,) = error_lines(tmp_path, config)
-    assert "services.x.haproxy.backend_name: HAProxy listen 'api' has the same name" in line
-    assert "the frontend section of services.api;" in line
+    assert load_config(write(tmp_path, config)).service("x").backend_name == "api"
+    config["haproxy"]["extra_sections"] = {"listen api": ["bind 127.0.0.1:3299"]}
+    lines = error_lines(tmp_path, config)
+    assert any("HAProxy frontend 'api' has the same name as the listen section" in x for x in lines)
 
 
 def test_a_service_named_as_the_stats_listener_is_refused_while_stats_are_enabled(tmp_path):

@@ -10,26 +10,18 @@ differences each test names (see DIFFERENCES).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import ruby_reference
+
 RECORDED_ROOT = "/srv/smartstack-ref"
 
 
-def _reference() -> Path | None:
-    candidates = [
-        os.environ.get("RUBY_REFERENCE", ""),
-        str(Path(__file__).resolve().parents[1] / "ruby_reference"),
-        "/work/shared/ruby-reference",
-    ]
-    return next((Path(c) for c in candidates if c and (Path(c) / "synapse").is_dir()), None)
-
-
-REFERENCE = _reference()
+REFERENCE = ruby_reference.ROOT
 
 # What may differ between Ruby's haproxy.cfg and ours, by name (docs/synapse.md explains each).
 DIFFERENCES = {
@@ -52,7 +44,6 @@ class Case:
 
     @classmethod
     def load(cls, name: str) -> Case:
-        assert REFERENCE is not None
         base = REFERENCE / "synapse" / name
         config = json.loads(Path(f"{base}.config.json").read_text())
         nodes = json.loads(Path(f"{base}.nodes.json").read_text())

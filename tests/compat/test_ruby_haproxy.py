@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import pytest
 from compat.ruby_cases import (
-    REFERENCE,
     Case,
     compare,
     haproxy_check,
@@ -34,8 +33,6 @@ from synapse_py.commands import render_haproxy_config
 from synapse_py.config import load_config
 from synapse_py.config_file import ConfigError
 from synapse_py.generators.haproxy import HaproxyGenerator
-
-pytestmark = pytest.mark.skipif(REFERENCE is None, reason="ruby-reference not found")
 
 USUAL = {"slots", "cookie", "section-order"}
 H5 = "needs h5: "

@@ -11,14 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-from compat.ruby_cases import REFERENCE, Case, compare, haproxy_check, our_sections
+from compat.ruby_cases import Case, compare, haproxy_check, our_sections
 from support.haproxy import wait_for
 from support.procs import DaemonProcess
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(REFERENCE is None, reason="ruby-reference not found"),
-]
+pytestmark = pytest.mark.integration
 USUAL = {"slots", "cookie", "section-order"}
 
 

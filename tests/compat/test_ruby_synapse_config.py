@@ -17,14 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import ruby_reference
 from support.procs import wait_for
 
 from synapse_py.config import load_config
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "ruby-reference"
-EXAMPLES = Path(os.environ.get("RUBY_REFERENCE", REFERENCE)) / "examples"
+EXAMPLES = ruby_reference.ROOT / "examples"
 SYNAPSE = EXAMPLES / "synapse"
-pytestmark = pytest.mark.skipif(not SYNAPSE.is_dir(), reason="ruby-reference is not here")
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ROOT = Path(os.environ.get("RUBY_REFERENCE", REPO.parent / "shared" / "ruby-reference"))
+from support import ruby_reference
+
+ROOT = ruby_reference.ROOT
 RUBY_ZK = "127.0.0.1:22181"  # the ZooKeeper and the endpoint the cases were recorded with
 RUBY_ENDPOINT_PORT = 28080
 

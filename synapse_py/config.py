@@ -24,9 +24,9 @@ class DiscoveryConfig:
     method: str  # "zookeeper" | "base"
     hosts: tuple[str, ...] = ()
     path: str = ""
-    label_filters: tuple[
-        dict, ...
-    ] = ()  # Ruby synapse: [{"label":..., "value":..., "condition": "equals"}]
+    # Ruby synapse: label_filter (deprecated) and label_filters, ANDed:
+    # ({"label": ..., "value": ..., "condition": "equals" | "not-equals"}, ...)
+    label_filters: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class ServiceHaproxyConfig:
     backend: tuple[str, ...] = ()
     backend_name: str | None = None  # None: the service name
     disabled: bool = False
+    server_port_override: int | str | None = None  # legacy; backend_port_override wins
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,37 @@ class ServiceEnvoyConfig:
 
 
 @dataclass(frozen=True)
+class ServiceFileOutputConfig:
+    """Ruby synapse's per-service generator section: `"file_output": {"disabled": true}`."""
+
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     discovery: DiscoveryConfig
     haproxy: ServiceHaproxyConfig = field(default_factory=ServiceHaproxyConfig)
     envoy: ServiceEnvoyConfig | None = None
+    file_output: ServiceFileOutputConfig = field(default_factory=ServiceFileOutputConfig)
     default_servers: tuple[Backend, ...] = ()
     keep_default_servers: bool = False
     use_previous_backends: bool = True
+    backend_port_override: int | str | None = None  # as configured: "7778" stays a string
     mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
     mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
 
     @property
     def backend_name(self) -> str:
         return self.haproxy.backend_name or self.name
+
+    @property
+    def port_override(self) -> int | str | None:
+        """The port every discovered backend gets (Ruby: backend_port_override, else the
+        legacy haproxy.server_port_override), raw as configured; None: the registered port."""
+        if self.backend_port_override is not None:
+            return self.backend_port_override
+        return self.haproxy.server_port_override
 
 
 @dataclass(frozen=True)
@@ -287,11 +305,13 @@ def _service(name: str, raw: _RawService) -> ServiceConfig:
     return ServiceConfig(
         name=name,
         discovery=_discovery(d["discovery"]),
-        haproxy=_service_haproxy(d.get("haproxy", {})),
+        haproxy=_service_haproxy(raw, d.get("haproxy", {})),
         envoy=_service_envoy(raw, d["envoy"]) if "envoy" in d else None,
+        file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
+        backend_port_override=_port_override(raw, "backend_port_override", d),
         mass_expiry_threshold=float(d.get("mass_expiry_threshold", 0.5)),
         mass_expiry_grace=float(d.get("mass_expiry_grace", 30.0)),
     )
@@ -305,16 +325,29 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
         method=d["method"],
         hosts=tuple(d.get("hosts", ())),
         path=path.rstrip("/") or path,
-        label_filters=tuple(
-            {**f, "condition": f.get("condition", "equals")} for f in d.get("label_filters", ())
-        ),
+        label_filters=tuple([d["label_filter"]] if "label_filter" in d else [])
+        + tuple(d.get("label_filters", ())),
     )
 
 
-def _service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
+def _service_haproxy(raw: _RawService, d: Mapping) -> ServiceHaproxyConfig:
     lines = {k: _lines(d[k]) for k in ("listen", "frontend", "backend") if k in d}
     port = d.get("port")
-    return _from_dict(ServiceHaproxyConfig, d, port=None if port is None else int(port), **lines)
+    return _from_dict(
+        ServiceHaproxyConfig,
+        d,
+        port=None if port is None else int(port),
+        server_port_override=_port_override(raw, "haproxy.server_port_override", d),
+        **lines,
+    )
+
+
+def _port_override(raw: _RawService, key_path: str, d: Mapping) -> int | str | None:
+    """A port override, raw as configured (Ruby: an integer or a digit string)."""
+    value = d.get(key_path.rpartition(".")[2])
+    if value is not None and not 1 <= int(value) <= 65535:
+        raise ConfigError(f"{raw.source}: {raw.prefix}{key_path}: not a port in 1..65535")
+    return value
 
 
 def _service_envoy(raw: _RawService, d: Mapping) -> ServiceEnvoyConfig:

@@ -26,7 +26,6 @@ NOT_IMPLEMENTED: dict[str, dict[str, str]] = {
     "service": {"nginx": "there is no nginx generator"},
     "service.haproxy": {
         "shared_frontend": "no shared frontend is rendered",
-        "server_port_override": "the port registered in ZooKeeper is used",
         "backend_order": "servers are ordered by name",
         "cookie_value_method": "no cookie is added to server lines",
         "bind_options": "the bind line has no extra options",
@@ -58,37 +57,44 @@ def _object(section: str | None, props: dict, required: tuple[str, ...] = ()) ->
     }
 
 
+# Ruby synapse drops every node for a filter without a (known) condition: required here
 LABEL_FILTER = _object(
     None,
     {"label": _STR, "value": _STR, "condition": {"enum": ["equals", "not-equals"]}},
-    required=("label", "value"),
+    required=("label", "value", "condition"),
 )
+_PORT_STRING = {"type": "string", "pattern": "^[0-9]{1,5}$"}  # range: config.py
+PORT_OVERRIDE = {"anyOf": [_PORT, _PORT_STRING, {"type": "null"}]}  # Ruby: digits only
 
 DEFAULT_SERVER = _object(
     None,
     {
-        "name": _NAME,
+        "name": {"anyOf": [_NAME, {"const": ""}, {"type": "null"}]},
         "host": _STR,
-        "port": _PORT,
+        "port": {"anyOf": [_PORT, _PORT_STRING]},
         "weight": {"type": ["integer", "null"], "minimum": 0, "maximum": 256},
         "haproxy_server_options": {"type": ["string", "null"]},
-        "labels": {"type": ["object", "null"], "additionalProperties": _STR},
+        "labels": {
+            "type": ["object", "null"],
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        },
     },
-    required=("name", "host", "port"),
+    required=("host", "port"),
 )
 
 _FILTERS = {"type": "array", "items": LABEL_FILTER}
+_FILTER_KEYS = {"label_filters": _FILTERS, "label_filter": LABEL_FILTER}  # singular: deprecated
 _ZOOKEEPER = _object(
     "service.discovery",
     {
         "method": {"const": "zookeeper"},
         "hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "path": {"type": "string", "pattern": "^/"},
-        "label_filters": _FILTERS,
+        **_FILTER_KEYS,
     },
     required=("hosts", "path"),
 )
-_BASE = _object("service.discovery", {"method": {"const": "base"}, "label_filters": _FILTERS})
+_BASE = _object("service.discovery", {"method": {"const": "base"}, **_FILTER_KEYS})
 
 
 def _when_method(method: str, then: dict) -> dict:
@@ -114,6 +120,7 @@ SERVICE_HAPROXY = _object(
         "backend": _LINES,
         "backend_name": _NAME,
         "disabled": _BOOL,
+        "server_port_override": PORT_OVERRIDE,  # legacy: backend_port_override wins
     },
 )
 
@@ -149,6 +156,8 @@ SERVICE = _object(
         "haproxy": SERVICE_HAPROXY,
         "envoy": SERVICE_ENVOY,
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},
+        "backend_port_override": PORT_OVERRIDE,
+        "file_output": _object(None, {"disabled": _BOOL}),
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
         "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},
@@ -274,6 +283,8 @@ def service_warnings(prefix: str, service: Mapping) -> Iterator[str]:
             f"{prefix}discovery.method: {discovery['method']!r} is not implemented; "
             "the service uses only its default_servers (as method 'base')"
         )
+    if "label_filter" in discovery:
+        yield f"{prefix}discovery.label_filter: deprecated (as in Ruby); use label_filters, a list"
     if "port" in haproxy and haproxy["port"] is None:
         yield f"{prefix}haproxy.port: null (a bind without a port) is not implemented; no frontend"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from synapse_py.backend import Backend
 from synapse_py.config import ConfigError, load_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "synapse.md"
@@ -96,7 +95,10 @@ def test_full_config_maps_every_key(tmp_path):
         {"label": "az", "value": "us-east-1a", "condition": "equals"},
     )
     assert db.haproxy.frontend == ("mode tcp",) and db.haproxy.backend_name == "postgres"
-    assert db.default_servers == (Backend("10.0.0.5", 5432, "db-default"),)
+    assert [(b.host, b.port, b.name) for b in db.default_servers] == [
+        ("10.0.0.5", 5432, "db-default")
+    ]
+    assert db.default_servers[0].record == '{"name":"db-default","host":"10.0.0.5","port":5432}'
     assert db.keep_default_servers and not db.use_previous_backends
     assert config.haproxy.extra_sections == (("listen admin", ("bind 127.0.0.1:3210",)),)
     assert config.haproxy.stats.enabled and config.haproxy.stats.auth == "admin:secret"
@@ -170,7 +172,11 @@ def test_service_conf_dir_problems(tmp_path, files, expected):
         ({"zk_session_timeout": 0}, "zk_session_timeout", "minimum"),
         ({"file_output": {}}, "file_output", "'output_directory'"),
         (
-            {"services__web__discovery__label_filters": [{"label": "a", "value": "b", "x": 1}]},
+            {
+                "services__web__discovery__label_filters": [
+                    {"label": "a", "value": "b", "condition": "equals", "x": 1}
+                ]
+            },
             "services.web.discovery.label_filters.0.x",
             "unknown key",
         ),
@@ -251,16 +257,14 @@ def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, capl
         statsd={"host": "localhost", "port": 8125},
         haproxy__shared_frontend=["bind 127.0.0.1:80"],
         haproxy__socket_file_path=["/run/a.sock", "/run/b.sock"],
-        services__web__haproxy__server_port_override=8080,
         services__web__discovery__decode={"method": "nerve"},
     )
     config["services"]["dns"] = {"discovery": {"method": "dns", "nameserver": "10.0.0.2"}}
     with caplog.at_level(logging.WARNING, logger="synapse_py.config"):
         loaded = load_config(write(tmp_path, config))
-    assert len(loaded.warnings) == 6
+    assert len(loaded.warnings) == 5
     expected = ["statsd", "haproxy.shared_frontend", "haproxy.socket_file_path",
-                "services.dns.discovery.method", "services.web.haproxy.server_port_override",
-                "services.web.discovery.decode"]  # fmt: skip
+                "services.dns.discovery.method", "services.web.discovery.decode"]  # fmt: skip
     for key, warning in zip(expected, loaded.warnings, strict=True):
         assert f"synapse.json: {key}: " in warning and "not implemented" in warning
     assert [r.getMessage() for r in caplog.records] == list(loaded.warnings)

@@ -8,35 +8,13 @@ Documented differences are listed in KNOWN (see docs/synapse.md).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from support import ruby_nodes
-from support.ruby_nodes import CASES, REFERENCE
+from support.ruby_nodes import CASES, KNOWN, REFERENCE
 
 from synapse_py.config import FileOutputConfig
 from synapse_py.generators.file_output import FileOutputGenerator
 
-
-def _newest_duplicate_wins(files: dict[str, bytes]) -> dict[str, bytes]:
-    """s16: dup-a_0000000012 and dup-b_0000000013 register one host:port. Ruby keeps the first
-    in ZooKeeper's (arbitrary) order; we keep the newest, in the first one's place."""
-    entries = json.loads(files["dec.json"])
-    for entry in entries:
-        if entry["name"] == "dup":
-            entry.update(id=13, weight=9)
-    dumped = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode()
-    return {**files, "dec.json": dumped}
-
-
-KNOWN = {
-    # Ruby exits (a bug) and writes nothing; we skip the bad child and serve the other
-    "s17_invalid_child_data": lambda files: {
-        "bad.json": b'[{"name":"i-aaa","host":"10.0.7.1","port":8080,"id":0,"weight":null,'
-        b'"haproxy_server_options":null,"labels":null}]'
-    },
-    "s16_child_decoding": _newest_duplicate_wins,
-}
 # the watched znode's own data as generator config (Ruby: zc gets no file) is not implemented
 NOT_IMPLEMENTED = {"s18_zk_parent_generator_config"}
 

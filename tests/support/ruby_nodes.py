@@ -66,3 +66,27 @@ def discovered(service: ServiceConfig, listing: list[tuple[str, bytes]]) -> tupl
 
 def membership(case: str, cfg: SynapseConfig) -> dict[str, tuple[Backend, ...]]:
     return {s.name: discovered(s, children(case, s.discovery.path)) for s in cfg.services}
+
+
+# -- documented differences (docs/synapse.md): Ruby's files -> ours --
+
+
+def _newest_duplicate_wins(files: dict[str, bytes]) -> dict[str, bytes]:
+    """s16: dup-a_0000000012 and dup-b_0000000013 register one host:port. Ruby keeps the first
+    in ZooKeeper's (arbitrary) order; we keep the newest, in the first one's place."""
+    entries = json.loads(files["dec.json"])
+    for entry in entries:
+        if entry["name"] == "dup":
+            entry.update(id=13, weight=9)
+    dumped = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode()
+    return {**files, "dec.json": dumped}
+
+
+KNOWN = {
+    # Ruby exits (a bug) and writes nothing; we skip the bad child and serve the other
+    "s17_invalid_child_data": lambda files: {
+        "bad.json": b'[{"name":"i-aaa","host":"10.0.7.1","port":8080,"id":0,"weight":null,'
+        b'"haproxy_server_options":null,"labels":null}]'
+    },
+    "s16_child_decoding": _newest_duplicate_wins,
+}

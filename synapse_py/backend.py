@@ -13,7 +13,7 @@ import ipaddress
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from .server_options import BadOptions, checked_options
@@ -170,20 +170,6 @@ def backend_from_dict(d: object, node: str = "", node_id: int | None = None) -> 
         id=node_id,
         record=_dump(d),
     )
-
-
-def matches_label_filters(backend: Backend, filters: Iterable[Mapping]) -> bool:
-    """True if the backend passes every Ruby-synapse label filter (ANDed).
-
-    A label that is missing, or not a string, never `equals` a value and always passes
-    `not-equals`, as in Ruby.
-    """
-    labels = dict(backend.labels)
-    for f in filters:
-        equal = labels.get(f["label"]) == f["value"]
-        if equal != (f["condition"] == "equals"):
-            return False
-    return True
 
 
 def _utf8(data: bytes) -> str:

@@ -11,8 +11,9 @@ is served, default servers included. The mass-expiry hold is ours (see `ExpiryGu
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 
-from .backend import Backend, matches_label_filters
+from .backend import Backend
 from .config import ServiceConfig
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,20 @@ def _only_defaults(service: ServiceConfig, previous: tuple[Backend, ...]) -> boo
     """The backends in force are the default servers (before discovery answered, or after it
     found nothing): Ruby replaces them at once, so no hold."""
     return set(previous) <= set(service.default_servers)
+
+
+def matches_label_filters(backend: Backend, filters: Iterable[Mapping]) -> bool:
+    """True if the backend passes every Ruby-synapse label filter (ANDed).
+
+    A label that is missing, or not a string, never `equals` a value and always passes
+    `not-equals`, as in Ruby.
+    """
+    labels = dict(backend.labels)
+    for f in filters:
+        equal = labels.get(f["label"]) == f["value"]
+        if equal != (f["condition"] == "equals"):
+            return False
+    return True
 
 
 class ExpiryGuard:

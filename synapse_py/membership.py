@@ -72,11 +72,7 @@ class ServiceMembers:
         """
         self._order = tuple(names)
         listed = frozenset(self._order)
-        for name in self._names - listed:
-            self._cache.pop(name, None)
-            self._stale.discard(name)
-            self.retry.discard(name)
-            self._from_name.discard(name)
+        self._forget(self._names - listed)
         added = listed - self._names
         back = self._deleted & listed  # deleted, then listed again: re-created under its name
         self._deleted.clear()
@@ -94,6 +90,13 @@ class ServiceMembers:
                 if name not in self.inflight:
                     to_read.append(name)
         return sorted(to_read)
+
+    def _forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._cache.pop(name, None)
+            self._stale.discard(name)
+            self.retry.discard(name)
+            self._from_name.discard(name)
 
     def wanted(self) -> list[str]:
         """Listed children that need a read now (unknown or stale, not in flight or retrying)."""

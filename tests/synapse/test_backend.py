@@ -12,10 +12,10 @@ from synapse_py.backend import (
     InvalidNode,
     backend_from_dict,
     decode_node,
-    matches_label_filters,
     name_payload,
     numeric_id,
 )
+from synapse_py.desired import matches_label_filters
 
 GOOD = {"host": "10.0.0.1", "port": 8080, "name": "i-1a"}
 

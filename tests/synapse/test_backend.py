@@ -186,6 +186,8 @@ HOSTILE_OPTIONS = [
     "sni %{nope}",
     "namespace other",
     "source 0.0.0.0 usesrc clientip",
+    "shard 1",  # HAProxy 2.7+
+    "curves X25519",  # not a 2.6 server keyword
     "inter",
     "inter 2 s",
     "inter forever",
@@ -248,7 +250,7 @@ def test_hostile_field_rejects_the_node(field, value):
         "ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256 no-tls-tickets",
         "sni req.hdr(host),lower addr 10.0.0.9 agent-addr 10.0.0.10 socks4 10.0.0.11:1080",
         "redir http://%{host}:%{port} sni str(%{name})",
-        "resolve-net 10.0.0.0/8,fd00::/8 resolve-opts allow-dup-ip tcp-ut 30s shard 1",
+        "resolve-net 10.0.0.0/8,fd00::/8 resolve-opts allow-dup-ip tcp-ut 30s",
     ],
 )
 def test_allowed_server_options(options):

@@ -72,6 +72,9 @@ class Demo:
             svc.update(port=backend.port, zk_hosts=[zk])
             path.write_text(json.dumps(svc, indent=2))
         nerve = self._rewrite(nerve_dir / "nerve.json")
+        conf = json.loads(nerve.read_text())  # relative to the working directory, as in Ruby
+        conf["service_conf_dir"] = str(nerve_dir / conf["service_conf_dir"])
+        nerve.write_text(json.dumps(conf, indent=2))
         synapse = self._rewrite(HERE / "synapse" / "synapse.json", self.work / "synapse.json")
         conf = json.loads(synapse.read_text())
         conf["services"]["web"]["discovery"]["hosts"] = [zk]

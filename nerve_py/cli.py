@@ -1,8 +1,15 @@
-"""nerve-py command line. The only place where errors become exit codes."""
+"""nerve-py command line. The only place where errors become exit codes.
+
+Ruby nerve's command line works unchanged: `nerve-py -c FILE` (or NERVE_CONFIG) runs the daemon,
+`-i/--instance_id` (or NERVE_INSTANCE_ID) overrides the file's instance_id, `-k/--check-config`
+(or NERVE_CHECK_CONFIG set to anything, as Ruby reads it) checks the config and exits.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 
 import click
 
@@ -14,59 +21,139 @@ from .logs import setup_logging
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="nerve JSON config file (Ruby nerve format).",
-)
+
+@dataclass(frozen=True)
+class ConfigArgs:
+    """Which files to load, from the options (a subcommand's win over the top level's)."""
+
+    path: str | None = None
+    overlay: str | None = None
+    instance_id: str | None = None
+
+    def over(self, other: ConfigArgs) -> ConfigArgs:
+        return ConfigArgs(
+            self.path or other.path,
+            self.overlay or other.overlay,
+            self.instance_id or other.instance_id,
+        )
 
 
-def _load(path: str) -> NerveConfig:
+def config_options(f, env: bool = False):
+    """-c, --config-overlay and -i, on the top level (Ruby style) and on every subcommand.
+
+    Only the top level reads the environment: a subcommand falls back to it, so an option given
+    on either level wins over a variable.
+    """
+    f = click.option(
+        "-i",
+        "--instance_id",
+        "--instance-id",
+        "instance_id",
+        envvar="NERVE_INSTANCE_ID" if env else None,
+        help="Reported as `name` to ZooKeeper; overrides instance_id from the config "
+        "(env NERVE_INSTANCE_ID).",
+    )(f)
+    f = click.option(
+        "--config-overlay",
+        "overlay",
+        type=click.Path(dir_okay=False),
+        envvar="NERVE_CONFIG_OVERLAY" if env else None,
+        help="A second file (JSON or YAML) merged over the config: objects key by key, lists "
+        "and values replaced. Keep nerve-py's own keys there so the config stays loadable by "
+        "Ruby nerve (env NERVE_CONFIG_OVERLAY).",
+    )(f)
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        envvar="NERVE_CONFIG" if env else None,
+        help="nerve config file, JSON or YAML, Ruby nerve's format (env NERVE_CONFIG).",
+    )(f)
+
+
+def top_level_config_options(f):
+    return config_options(f, env=True)
+
+
+def log_options(f):
+    f = click.option(
+        "--log-format",
+        default="text",
+        show_default=True,
+        type=click.Choice(["text", "json"]),
+        help="json: one JSON object per line (ts, level, logger, msg, service when known).",
+    )(f)
+    return click.option(
+        "--log-level",
+        default="info",
+        show_default=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+    )(f)
+
+
+def _load(args: ConfigArgs) -> NerveConfig:
+    if not args.path:
+        raise click.UsageError("no config: give -c FILE or set NERVE_CONFIG")
     try:
-        return load_config(path)
+        return load_config(args.path, args.overlay, args.instance_id)
     except NerveError as e:
         click.echo(f"nerve-py: config error: {e}", err=True)
         sys.exit(EXIT_CONFIG)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _args(ctx: click.Context, config_path, overlay, instance_id) -> ConfigArgs:
+    return ConfigArgs(config_path, overlay, instance_id).over(ctx.obj or ConfigArgs())
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nerve-py")
-def main() -> None:
+@top_level_config_options
+@click.option(
+    "-k",
+    "--check-config",
+    is_flag=True,
+    help="Validate the config only and exit 0 if valid, non-zero otherwise (as Ruby nerve -k; "
+    "also when NERVE_CHECK_CONFIG is set).",
+)
+@log_options
+@click.pass_context
+def main(ctx, config_path, overlay, instance_id, check_config, log_level, log_format) -> None:
     """nerve-py: health-check local services and register the healthy ones in ZooKeeper.
 
+    `nerve-py -c FILE` runs the daemon as Ruby's `nerve -c FILE` does (the same as
+    `nerve-py run -c FILE`); `nerve-py -c FILE -k` checks the config and exits.
+
     A service's ZooKeeper node exists only while all its checks pass (with rise/fall) and it is
-    not in maintenance. Signals for `run`: SIGHUP reloads the config, SIGTERM/SIGINT deregister
-    every node and exit 0.
+    not in maintenance. Signals for the daemon: SIGHUP reloads the config (and the overlay),
+    SIGTERM/SIGINT deregister every node and exit 0.
 
     Exit codes: 0 success; 1 a runtime failure (a failing check, ZooKeeper writes failing in a
     row); 2 a bad config, named by file and key path. Every key: docs/nerve.md.
     """
+    ctx.obj = ConfigArgs(config_path, overlay, instance_id)
+    if ctx.invoked_subcommand is not None:
+        return
+    if check_config or "NERVE_CHECK_CONFIG" in os.environ:
+        _validate(ctx.obj)
+    else:
+        _run(ctx.obj, log_level, log_format)
 
 
 @main.command()
-@CONFIG_OPTION
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
-@click.option(
-    "--log-format",
-    default="text",
-    show_default=True,
-    type=click.Choice(["text", "json"]),
-    help="json: one JSON object per line (ts, level, logger, msg, service when known).",
-)
-def run(config_path: str, log_level: str, log_format: str) -> None:
+@config_options
+@log_options
+@click.pass_context
+def run(ctx, config_path, overlay, instance_id, log_level: str, log_format: str) -> None:
     """Run the daemon in the foreground."""
+    _run(_args(ctx, config_path, overlay, instance_id), log_level, log_format)
+
+
+def _run(args: ConfigArgs, log_level: str, log_format: str) -> None:
     from .daemon import Daemon
 
     setup_logging(log_level, log_format)
-    config = _load(config_path)
+    config = _load(args)
     try:
         Daemon(config).run()
     except NerveError as e:
@@ -75,42 +162,50 @@ def run(config_path: str, log_level: str, log_format: str) -> None:
 
 
 @main.command()
-@CONFIG_OPTION
-def validate(config_path: str) -> None:
-    """Check the config file (and service_conf_dir) and exit 0 if it is valid."""
-    config = _load(config_path)
+@config_options
+@click.pass_context
+def validate(ctx, config_path, overlay, instance_id) -> None:
+    """Check the config file (with service_conf_dir and overlay); exit 0 if it is valid."""
+    _validate(_args(ctx, config_path, overlay, instance_id))
+
+
+def _validate(args: ConfigArgs) -> None:
+    config = _load(args)
     for w in config.warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"{config_path}: OK ({len(config.services)} service(s))")
+    click.echo(f"{args.path}: OK ({len(config.services)} service(s))")
 
 
 @main.command()
-@CONFIG_OPTION
+@config_options
 @click.argument("service", required=False)
-def check(config_path: str, service: str | None) -> None:
+@click.pass_context
+def check(ctx, config_path, overlay, instance_id, service: str | None) -> None:
     """Run each check once and print a table; exit 0 only if all pass."""
     from .commands import run_checks_once
 
-    config = _load(config_path)
+    config = _load(_args(ctx, config_path, overlay, instance_id))
     ok = run_checks_once(config, service, click.echo)
     sys.exit(0 if ok else EXIT_RUNTIME)
 
 
 @main.command()
-@CONFIG_OPTION
-def status(config_path: str) -> None:
+@config_options
+@click.pass_context
+def status(ctx, config_path, overlay, instance_id) -> None:
     """Show each service: health, maintenance and its ZooKeeper node."""
     from .commands import show_status
 
-    show_status(_load(config_path), click.echo)
+    show_status(_load(_args(ctx, config_path, overlay, instance_id)), click.echo)
 
 
 @main.command()
 @click.argument("direction", type=click.Choice(["down", "up"]))
 @click.argument("service", required=False)
 @click.option("--all", "all_services", is_flag=True, help="Every service in the config.")
-@CONFIG_OPTION
-def maint(direction: str, service: str | None, all_services: bool, config_path: str) -> None:
+@config_options
+@click.pass_context
+def maint(ctx, direction, service, all_services, config_path, overlay, instance_id) -> None:
     """Put SERVICE in maintenance (down) or take it out (up).
 
     In maintenance the node is removed within one check interval while the service keeps
@@ -118,7 +213,7 @@ def maint(direction: str, service: str | None, all_services: bool, config_path: 
     """
     from .commands import set_maintenance
 
-    config = _load(config_path)
+    config = _load(_args(ctx, config_path, overlay, instance_id))
     if bool(service) == all_services:
         raise click.UsageError("name one SERVICE or give --all")
     try:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from . import schema
 from .checks import CheckConfigError, build_check
+from .config_file import join, merge_overlay, read_document
 from .errors import ConfigError
-from .zk_security import SECRET_KEYS, SecurityConfigError, ZkSecurity, load_security
+from .service_files import RawService, gather_services
+from .validation import PARTIAL_CONFIG, ruby_only_warnings, validate
+from .zk_security import SecurityConfigError, ZkSecurity, load_security
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = "/var/lib/nerve-py"
+INSTANCE_ID_FLAG = "-i/--instance_id (or NERVE_INSTANCE_ID)"
+_INSTANCE_ID_ONLY = {
+    "properties": {"instance_id": schema.CONFIG_SCHEMA["properties"]["instance_id"]}
+}
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,21 @@ class ServiceConfig:
     check_interval: float = 0.5
     weight: int | None = None
     haproxy_server_options: str | None = None
-    labels: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, Any], ...] | None = None  # config order; None when not configured
     node_type: str = "ephemeral_sequential"
     use_path_encoding: bool = False
     rate_limiting: RateLimit | None = None
+    port_string: str | None = None  # the port as the config spelled it, when a digit string
 
     @property
     def ensemble(self) -> str:
         """The ZooKeeper connection string; services with the same one share a client."""
         return ",".join(sorted(self.zk_hosts))
+
+    @property
+    def wire_port(self) -> int | str:
+        """The port as the node carries it: Ruby nerve publishes a digit string verbatim."""
+        return self.port if self.port_string is None else self.port_string
 
 
 @dataclass(frozen=True)
@@ -83,21 +93,29 @@ class NerveConfig:
     metrics: MetricsConfig | None = None
     zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    overlay: str | None = None  # --config-overlay
+    instance_id_override: str | None = None  # -i / NERVE_INSTANCE_ID
 
     def service(self, name: str) -> ServiceConfig:
         return next(s for s in self.services if s.name == name)
 
 
-def load_config(path: str | Path) -> NerveConfig:
-    """Read, validate and freeze the config at `path` (plus its service_conf_dir)."""
-    source = str(path)
-    raw = _read_json(source)
-    warnings = _validate(raw, schema.CONFIG_SCHEMA, source, schema.RUBY_UNIMPLEMENTED_TOP)
-    services = dict(_services_in(raw, source, warnings))
-    if not services:
-        raise ConfigError(source, "services", "no services defined (services or service_conf_dir)")
-    built = tuple(_service(n, s, raw["instance_id"], src) for n, (s, src) in services.items())
-    security = _security(raw, source, warnings)
+def load_config(
+    path: str | Path, overlay: str | Path | None = None, instance_id: str | None = None
+) -> NerveConfig:
+    """Read, validate and freeze the config at `path`, its service_conf_dir and `overlay`.
+
+    `instance_id` (Ruby's `-i`) replaces the file's instance_id when given and not empty.
+    """
+    source, warnings = str(path), []
+    main = (source, _read_top(source, warnings))
+    over = (str(overlay), _read_top(str(overlay), warnings)) if overlay else None
+    raw, where = _top_level(main, over, instance_id)
+    services = gather_services(main, over, warnings)
+    if not services:  # Ruby nerve runs (and a SIGHUP reaps every watcher): so do we, and say so
+        warnings.append(f"{where}: no services defined (services or service_conf_dir)")
+    built = tuple(_service(s, raw["instance_id"], warnings) for s in services.values())
+    security = _security(raw, source, over, warnings)
     for w in warnings:
         log.warning("%s", w)
     return NerveConfig(
@@ -111,10 +129,44 @@ def load_config(path: str | Path) -> NerveConfig:
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         zk_security=security,
         warnings=tuple(warnings),
+        overlay=over[0] if over else None,
+        instance_id_override=instance_id or None,
     )
 
 
-def _security(raw: dict, source: str, warnings: list[str]) -> ZkSecurity:
+def _top_level(main: tuple, over: tuple | None, instance_id: str | None) -> tuple[dict, str]:
+    """The merged top level, validated whole, and how to name the files in an error."""
+    raw = merge_overlay(main[1], over[1]) if over else dict(main[1])
+    if instance_id:
+        validate({"instance_id": instance_id}, _INSTANCE_ID_ONLY, INSTANCE_ID_FLAG)
+        raw["instance_id"] = instance_id
+    where = f"{main[0]} (with overlay {over[0]})" if over else main[0]
+    validate({**raw, "services": {}}, schema.CONFIG_SCHEMA, where)
+    return raw, where
+
+
+def reload_config(config: NerveConfig) -> NerveConfig:
+    """Read `config`'s files again, the same way (SIGHUP)."""
+    return load_config(config.source, config.overlay, config.instance_id_override)
+
+
+def _read_top(source: str, warnings: list[str]) -> dict:
+    doc = read_document(source)
+    validate(doc, PARTIAL_CONFIG, source)
+    warnings += ruby_only_warnings(doc, source, schema.RUBY_UNIMPLEMENTED_TOP)
+    return doc
+
+
+def _security(raw: dict, source: str, over: tuple | None, warnings: list[str]) -> ZkSecurity:
+    """zk_auth and zk_tls, each read relative to the file that holds it."""
+    found = {}
+    for key in ("zk_auth", "zk_tls"):
+        holder = over[0] if over and key in over[1] else source
+        found[key] = _security_part({key: raw[key]} if key in raw else {}, holder, warnings)
+    return ZkSecurity(found["zk_auth"].auth, found["zk_tls"].tls)
+
+
+def _security_part(raw: dict, source: str, warnings: list[str]) -> ZkSecurity:
     try:
         security, found = load_security(raw, source)
     except SecurityConfigError as e:
@@ -123,112 +175,83 @@ def _security(raw: dict, source: str, warnings: list[str]) -> ZkSecurity:
     return security
 
 
-def _read_json(source: str) -> Any:
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(source, "", f"cannot read: {e}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(source, "", f"not valid JSON: {e}") from None
-
-
-def _services_in(raw: dict, source: str, warnings: list[str]) -> Iterator[tuple[str, tuple]]:
-    """Yield (name, (service dict, file)) from `services` and every file of `service_conf_dir`."""
-    for name, svc in raw.get("services", {}).items():
-        yield name, (svc, source)
-    conf_dir = raw.get("service_conf_dir")
-    if conf_dir:
-        folder = Path(source).parent / conf_dir
-        if not folder.is_dir():
-            raise ConfigError(source, "service_conf_dir", f"{folder} is not a directory")
-        for file in sorted(folder.glob("*.json")):
-            svc = _read_json(str(file))
-            warnings += _validate(
-                svc, schema.SERVICE_SCHEMA, str(file), schema.RUBY_UNIMPLEMENTED_SERVICE
-            )
-            yield file.stem, (svc, str(file))
-
-
-def _service(name: str, svc: dict, instance_id: str, source: str) -> ServiceConfig:
-    prefix = f"services.{name}" if not source.endswith(f"{name}.json") else ""
-    checks = tuple(
-        _check(c, svc, source, _join(prefix, f"checks[{i}]")) for i, c in enumerate(svc["checks"])
-    )
+def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceConfig:
+    svc, at = raw.doc, _At(raw.source, raw.prefix)
+    validate(svc, schema.SERVICE_SCHEMA, raw.source, raw.prefix)
+    port, port_string = _port(svc["port"], at)
+    listed = enumerate(svc.get("checks", []))
+    checks = tuple(_check(c, svc["host"], port, at, f"checks[{i}]") for i, c in listed)
     rate = svc.get("rate_limiting")
     return ServiceConfig(
-        name=name,
+        name=raw.name,
         instance_id=instance_id,
         host=svc["host"],
-        port=svc["port"],
+        port=port,
         zk_hosts=tuple(svc["zk_hosts"]),
         zk_path=svc["zk_path"],
         checks=checks,
         check_interval=float(svc.get("check_interval", 0.5)),
-        weight=svc.get("weight"),
+        weight=_weight(svc, at, warnings),
         haproxy_server_options=svc.get("haproxy_server_options"),
-        labels=tuple(sorted(svc.get("labels", {}).items())),
+        labels=tuple(svc["labels"].items()) if "labels" in svc else None,
         node_type=svc.get("node_type", "ephemeral_sequential"),
-        use_path_encoding=bool(svc.get("use_path_encoding", False)),
+        use_path_encoding=_path_encoding(svc, at, warnings),
         rate_limiting=RateLimit(**rate) if rate is not None else None,
+        port_string=port_string,
     )
 
 
-def _check(conf: dict, svc: dict, source: str, key_path: str) -> CheckSpec:
+@dataclass(frozen=True)
+class _At:
+    """Where a service is: its file and key path, for messages."""
+
+    source: str
+    prefix: str
+
+    def key(self, rest: str) -> str:
+        return join(self.prefix, rest)
+
+    def error(self, rest: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key(rest), problem)
+
+
+def _port(value: int | str, at: _At) -> tuple[int, str | None]:
+    """(port as a number, the digit string the config gave or None)."""
+    if type(value) is not int and not isinstance(value, str):  # 8080.0 passes the schema
+        raise at.error("port", f"{value!r}: must be an integer or a digit string")
+    if not 1 <= int(value) <= 65535:
+        raise at.error("port", f"{value!r}: must be 1..65535")
+    return int(value), value if isinstance(value, str) else None
+
+
+def _weight(svc: dict, at: _At, warnings: list[str]) -> int | None:
+    """Ruby nerve's rule: a non-negative integer or digit string, published as the integer."""
+    if "weight" not in svc:
+        return None
+    if type(svc["weight"]) is not int and not isinstance(svc["weight"], str):
+        raise at.error("weight", f"{svc['weight']!r}: must be an integer or a digit string")
+    weight = int(svc["weight"])
+    if weight > 256:
+        warnings.append(
+            f"{at.source}: {at.key('weight')}: {weight} is above HAProxy's maximum (256); "
+            "published as is, synapse-py clamps it to 256"
+        )
+    return weight
+
+
+def _path_encoding(svc: dict, at: _At, warnings: list[str]) -> bool:
+    value = svc.get("use_path_encoding", False)
+    if not isinstance(value, bool):
+        warnings.append(
+            f"{at.source}: {at.key('use_path_encoding')}: {value!r} is not the boolean true; "
+            "path encoding stays off, as in Ruby nerve"
+        )
+    return value is True
+
+
+def _check(conf: dict, host: str, port: int, at: _At, key: str) -> CheckSpec:
     try:
-        build_check(conf, svc["host"], svc["port"]).close()
+        build_check(conf, host, port).close()
     except CheckConfigError as e:
-        raise ConfigError(source, key_path, str(e)) from None
+        raise at.error(key, str(e)) from None
     return CheckSpec(conf["type"], json.dumps(conf, sort_keys=True))
-
-
-def _validate(doc: Any, sch: Mapping, source: str, ruby_only: frozenset[str]) -> list[str]:
-    """Raise ConfigError for the first schema violation; return warnings for Ruby-only keys.
-
-    `ruby_only` is the set that applies to `doc`'s own keys: the main file's top level and a
-    service_conf_dir file (one service) differ, and a top-level `zk_auth` is ours, implemented.
-    """
-    validator = jsonschema.Draft7Validator(sch)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
-    if error is not None:
-        raise ConfigError(source, *_describe(error, ""))
-    return [
-        f"{source}: {key}: accepted for compatibility with Ruby nerve but not implemented; ignored"
-        for key in _ruby_only_keys(doc, ruby_only)
-    ]
-
-
-def _ruby_only_keys(doc: dict, ruby_only: frozenset[str]) -> Iterator[str]:
-    yield from sorted(set(doc) & ruby_only)
-    for name, svc in doc.get("services", {}).items():
-        for k in sorted(set(svc) & schema.RUBY_UNIMPLEMENTED_SERVICE):
-            yield f"services.{name}.{k}"
-
-
-def _describe(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
-    path = _join(prefix, _key_path(error.absolute_path))
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return _join(path, extra[0]), "unknown key"
-    if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        return _join(path, missing[0]), "required key is missing"
-    if path.startswith(SECRET_KEYS):
-        return path, f"invalid value ({error.validator}; not shown: it may hold a secret)"
-    return path or "(top level)", error.message
-
-
-def _key_path(parts) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def _join(prefix: str, rest: str) -> str:
-    if not prefix:
-        return rest
-    if not rest:
-        return prefix
-    return prefix + rest if rest.startswith("[") else f"{prefix}.{rest}"

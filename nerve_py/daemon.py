@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from .config import NerveConfig, ServiceConfig, load_config
+from .config import NerveConfig, ServiceConfig, reload_config
 from .errors import NerveError
 from .metrics import MetricsServer, NerveCollector
 from .reporter import Reporter
@@ -99,7 +99,7 @@ class Daemon:
     def reload(self) -> None:
         """Apply a re-read config: unchanged services untouched, changed ones make-before-break."""
         try:
-            new = load_config(self.config.source)
+            new = reload_config(self.config)
         except NerveError as e:
             log.error("reload failed, keeping the running config: %s", e)
             return

@@ -165,8 +165,12 @@ class Reporter:
             return False  # a live sibling of this process (make-before-break on reload)
         if identity is None:
             identity = _identity_from_data(data)
-        s = self.service
-        return identity == (s.instance_id, s.host, s.port)
+        s, (name, host, port) = self.service, identity
+        # a digit-string port (Ruby accepts one) is published verbatim: compare as text
+        return (name, host, str(port)) in {
+            (s.instance_id, s.host, str(s.port)),
+            (s.instance_id, s.host, str(s.wire_port)),
+        }
 
     def deregister(self) -> None:
         """Remove the node now (shutdown, service removed); ignores rate limits."""

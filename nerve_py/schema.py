@@ -14,6 +14,7 @@ COMMON_CHECK_KEYS = ("type", "name", "host", "port", "timeout", "rise", "fall")
 
 _POS_NUMBER = {"type": "number", "exclusiveMinimum": 0}
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}  # Ruby accepts a digit string; see config.py
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]+$", "maxLength": 255}
 
 CHECK_SCHEMA = {
@@ -33,26 +34,29 @@ CHECK_SCHEMA = {
 
 SERVICE_SCHEMA = {
     "type": "object",
-    "required": ["host", "port", "zk_hosts", "zk_path", "checks"],
+    "required": ["host", "port", "zk_hosts", "zk_path"],
     "additionalProperties": False,
     "properties": {
         "host": {"type": "string", "minLength": 1},
-        "port": _PORT,
+        "port": {"anyOf": [_PORT, _DIGITS]},
         "reporter_type": {"enum": ["zookeeper"]},
         "zk_hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "zk_path": {"type": "string", "pattern": "^/.*[^/]$|^/[^/]+$"},
         "check_interval": _POS_NUMBER,
         "checks": {"type": "array", "items": CHECK_SCHEMA},
-        "weight": {"type": "integer", "minimum": 0, "maximum": 256},
+        "weight": {"anyOf": [{"type": "integer", "minimum": 0}, _DIGITS]},
         "haproxy_server_options": {"type": "string", "maxLength": 512},
         "labels": {
             "type": "object",
             "maxProperties": 64,
             "propertyNames": {"maxLength": 128},
-            "additionalProperties": {"type": "string", "maxLength": 512},
+            "additionalProperties": {
+                "type": ["string", "number", "boolean", "null"],
+                "maxLength": 512,
+            },
         },
         "node_type": {"enum": NODE_TYPES},
-        "use_path_encoding": {"type": "boolean"},
+        "use_path_encoding": {},  # any value; only the boolean true turns it on, as in Ruby
         "rate_limiting": {
             "type": "object",
             "additionalProperties": False,

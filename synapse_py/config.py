@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import config_checks, schema
 from .backend import Backend, InvalidNode, backend_from_dict
-from .config_file import ConfigError, load_checked
+from .config_file import ConfigError, check_schema
+from .config_sources import RawService, Sources, policy, read_all
 from .zk_security import SecurityConfigError, ZkSecurity, load_security, world_readable
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
-    method: str  # "zookeeper" | "base"
+    method: str  # one of schema.DISCOVERY_METHODS
     hosts: tuple[str, ...] = ()
     path: str = ""
     # Ruby synapse: label_filter (deprecated) and label_filters, ANDed:
@@ -84,6 +84,7 @@ class ServiceConfig:
     use_previous_backends: bool = True
     backend_port_override: int | str | None = None  # as configured: "7778" stays a string
     mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
+    mass_expiry_min_count: int = 3  # our addition: ... and how many must, for a hold
     mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
 
     @property
@@ -128,6 +129,7 @@ class HaproxyConfig:
     state_file_ttl: float = 86400.0
     do_checks: bool = False
     check_command: str | None = None
+    candidate_config_file_path: str | None = None  # Ruby: where check_command finds the candidate
     stats: StatsConfig = field(default_factory=StatsConfig)
 
 
@@ -170,6 +172,7 @@ class SynapseConfig:
     state_file_path: str | None = None  # top level, or Ruby's haproxy.state_file_path
     state_file_ttl: float = 86400.0
     source: str = ""  # the file it was read from, for messages
+    overlay: str | None = None  # the --config-overlay file merged over it
     zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
 
@@ -185,49 +188,48 @@ class SynapseConfig:
 # --- loading ---------------------------------------------------------------------------------
 
 
-class _RawService(NamedTuple):
-    """A schema-valid service dict and where it came from, for messages."""
+def load_config(
+    path: str | Path, overlay: str | Path | None = None, log_warnings: bool = True
+) -> SynapseConfig:
+    """Read, validate and convert a (Ruby synapse compatible) config; raise `ConfigError`.
 
-    source: str
-    prefix: str  # its key path in that file: "services.web." or "" for a service_conf_dir file
-    data: Mapping[str, Any]
-
-
-def load_config(path: str | Path) -> SynapseConfig:
-    """Read, validate and convert a (Ruby synapse compatible) config; raise `ConfigError`."""
-    source = str(path)
-    raw = load_checked(source, schema.CONFIG)
-    services = {
-        name: _RawService(source, f"services.{name}.", data)
-        for name, data in raw.get("services", {}).items()
-    }
-    if "service_conf_dir" in raw:
-        services.update(_conf_dir_services(source, raw["service_conf_dir"]))
-    security, security_warnings = _security(source, raw)
-    warnings = tuple(_warnings(source, raw, services)) + security_warnings
+    `overlay` (`--config-overlay`) is merged over it, see config_overlay. The warnings are in
+    `.warnings`, and logged unless `log_warnings` is false.
+    """
+    raw, sources = read_all(str(path), None if overlay is None else str(overlay))
+    check_schema(sources.main, raw, schema.CONFIG, sources.blame)
+    services = {name: sources.service(name, data) for name, data in raw.get("services", {}).items()}
+    security, security_warnings = _security(sources.main, raw)
+    warnings = policy(sources, raw, services) + security_warnings
     config = SynapseConfig(
         services=tuple(_service(name, services[name]) for name in sorted(services)),
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
-        envoy=_envoy(source, raw["envoy"]) if "envoy" in raw else None,
+        envoy=_envoy(sources.main, raw["envoy"]) if "envoy" in raw else None,
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         wait_min=float(raw.get("wait", {}).get("min", 0.005)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
-        **_state_file(source, raw),
-        source=source,
+        **_state_file(sources.main, raw),
+        source=sources.main,
+        overlay=sources.overlay,
         zk_security=security,
         warnings=warnings,
     )
-    _check_across(config, services)
-    for warning in warnings:
+    _check_across(config, services, sources)
+    for warning in warnings if log_warnings else ():
         log.warning("%s", warning)
     return config
 
 
-def _check_across(config: SynapseConfig, services: Mapping[str, _RawService]) -> None:
+def _check_across(
+    config: SynapseConfig, services: Mapping[str, RawService], sources: Sources
+) -> None:
     """Names and addresses that collide between services (config_checks), all in one error."""
-    origins = {name: config_checks.Origin(s.source, s.prefix) for name, s in services.items()}
+    origins = {
+        name: config_checks.Origin(s.source, s.prefix, partial(sources.blame_in_service, name))
+        for name, s in services.items()
+    }
     problems = config_checks.problems(config, origins)
     if problems:
         raise ConfigError("\n".join(problems))
@@ -261,65 +263,33 @@ def _security(source: str, raw: Mapping) -> tuple[ZkSecurity, tuple[str, ...]]:
     return security, tuple(f"{source}: {w}" for w in warnings)
 
 
-def _conf_dir_services(source: str, directory: str) -> dict[str, _RawService]:
-    """Ruby synapse: every `<name>.json` in the folder is the service `<name>`; it wins.
-
-    A relative folder is taken relative to the config file (the same in nerve-py), not to the
-    working directory as in Ruby: a daemon's working directory is rarely what the author meant.
-    """
-    folder = Path(source).parent / directory
-    if not folder.is_dir():
-        raise ConfigError(f"{source}: service_conf_dir: {directory} is not a folder")
-    services = {}
-    for file in sorted(folder.iterdir()):
-        if file.suffix in (".yaml", ".yml"):
-            raise ConfigError(f"{file}: YAML service files are not supported; convert to JSON")
-        if file.suffix == ".json":
-            name = _name_from_file(file)
-            services[name] = _RawService(str(file), "", load_checked(str(file), schema.SERVICE))
-    return services
-
-
-def _name_from_file(file: Path) -> str:
-    if not re.fullmatch(schema.NAME_PATTERN, file.stem):
-        raise ConfigError(
-            f"{file}: the service name from the file name must match [A-Za-z0-9_.:-]+"
-        )
-    return file.stem
-
-
-def _warnings(source: str, raw: Mapping, services: Mapping[str, _RawService]) -> Iterator[str]:
-    for warning in schema.not_implemented_warnings(raw):
-        yield f"{source}: {warning}"
-    for name in sorted(services):
-        service = services[name]
-        for warning in schema.service_warnings(service.prefix, service.data):
-            yield f"{service.source}: {warning}"
-
-
 # --- raw (schema-valid) dicts to dataclasses -------------------------------------------------
 
 
-def _service(name: str, raw: _RawService) -> ServiceConfig:
+def _service(name: str, raw: RawService) -> ServiceConfig:
     d = raw.data
     return ServiceConfig(
         name=name,
         discovery=_discovery(d["discovery"]),
         haproxy=_service_haproxy(raw, d.get("haproxy", {})),
-        envoy=_service_envoy(raw, d["envoy"]) if "envoy" in d else None,
+        envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
         file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
         backend_port_override=_port_override(raw, "backend_port_override", d),
         mass_expiry_threshold=float(d.get("mass_expiry_threshold", 0.5)),
+        mass_expiry_min_count=int(d.get("mass_expiry_min_count", 3)),
         mass_expiry_grace=float(d.get("mass_expiry_grace", 30.0)),
     )
 
 
+def _enabled(service: Mapping, generator: str) -> bool:
+    """Whether the service has a section for `generator` without `"disabled": true`."""
+    return generator in service and not service[generator].get("disabled", False)
+
+
 def _discovery(d: Mapping) -> DiscoveryConfig:
-    if d["method"] not in schema.DISCOVERY_METHODS:
-        return DiscoveryConfig(method="base")  # warned about in schema.service_warnings
     path = d.get("path", "")
     return DiscoveryConfig(
         method=d["method"],
@@ -330,19 +300,22 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
     )
 
 
-def _service_haproxy(raw: _RawService, d: Mapping) -> ServiceHaproxyConfig:
+def _service_haproxy(raw: RawService, d: Mapping) -> ServiceHaproxyConfig:
     lines = {k: _lines(d[k]) for k in ("listen", "frontend", "backend") if k in d}
-    port = d.get("port")
+    port, options = d.get("port"), d.get("server_options", "")
+    if isinstance(options, list):  # Ruby's YAML example writes a list of options
+        options = " ".join(options)
     return _from_dict(
         ServiceHaproxyConfig,
         d,
         port=None if port is None else int(port),
+        server_options=options,
         server_port_override=_port_override(raw, "haproxy.server_port_override", d),
         **lines,
     )
 
 
-def _port_override(raw: _RawService, key_path: str, d: Mapping) -> int | str | None:
+def _port_override(raw: RawService, key_path: str, d: Mapping) -> int | str | None:
     """A port override, raw as configured (Ruby: an integer or a digit string)."""
     value = d.get(key_path.rpartition(".")[2])
     if value is not None and not 1 <= int(value) <= 65535:
@@ -350,11 +323,12 @@ def _port_override(raw: _RawService, key_path: str, d: Mapping) -> int | str | N
     return value
 
 
-def _service_envoy(raw: _RawService, d: Mapping) -> ServiceEnvoyConfig:
+def _service_envoy(raw: RawService, d: Mapping) -> ServiceEnvoyConfig:
     _check_ip(raw.source, f"{raw.prefix}envoy.bind_address", d.get("bind_address"))
     check = d.get("health_check")
     health = EnvoyHealthCheckConfig(**check) if check is not None else None
-    return _from_dict(ServiceEnvoyConfig, d, health_check=health)
+    return _from_dict(ServiceEnvoyConfig, {k: v for k, v in d.items() if k != "disabled"},
+                      health_check=health)  # fmt: skip
 
 
 def _envoy(source: str, d: Mapping) -> EnvoyConfig:
@@ -375,7 +349,7 @@ def _lines(value: str | list[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _default_servers(raw: _RawService, servers: list[Mapping]) -> Iterator[Backend]:
+def _default_servers(raw: RawService, servers: list[Mapping]) -> Iterator[Backend]:
     for i, server in enumerate(servers):
         try:
             yield backend_from_dict(server)

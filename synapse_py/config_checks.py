@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -24,10 +24,14 @@ _SIDES = {"listen": ("frontend", "backend"), "frontend": ("frontend",), "backend
 
 
 class Origin(NamedTuple):
-    """Where a service was defined: its file, and its key path prefix ("" in service_conf_dir)."""
+    """Where a service was defined: its file, and its key path prefix ("" in service_conf_dir).
+
+    `blame`, when given, names the file and key path of one of its keys (an overlay may set it).
+    """
 
     source: str
     prefix: str
+    blame: Callable[[str], tuple[str, str]] | None = None
 
     def key(self, rest: str = "") -> str:
         if not self.prefix:
@@ -35,6 +39,8 @@ class Origin(NamedTuple):
         return f"{self.prefix}{rest}" if rest else self.prefix.removesuffix(".")
 
     def owner(self, rest: str = "") -> _Owner:
+        if rest and self.blame is not None:
+            return _Owner(*self.blame(rest))
         return _Owner(self.source, self.key(rest))
 
 

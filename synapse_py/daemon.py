@@ -174,10 +174,12 @@ class SynapseDaemon:
     def reload(self) -> None:
         """Re-read the config file and hand it to the reconciler; a bad file changes nothing."""
         try:
-            new = load_config(self.config.source)
+            new = load_config(self.config.source, self.config.overlay, log_warnings=False)
         except ConfigError as e:
             log.error("reload failed, keeping the running config: %s", e)
             return
+        for warning in set(new.warnings) - set(self.config.warnings):
+            log.warning("%s", warning)  # each warning once, not at every reload
         if new.metrics != self.config.metrics:
             log.warning("metrics: a changed bind or port takes effect on restart")
         for key in _restart_only_changes(self.reconciler.clients, new):

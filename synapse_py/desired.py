@@ -104,10 +104,12 @@ class ExpiryGuard:
     """Holds a service's backends for `mass_expiry_grace` when too many vanish at once.
 
     Like Envoy's panic threshold: when a change shrinks the backends in force by more than
-    `mass_expiry_threshold` of them (mass session expiry, a registry hiccup), the registry is more
-    likely wrong than the fleet, so the old set stays (new arrivals are added) until the count
-    recovers or the grace period ends. A replacement (as many new as gone) is not a drop. An empty
-    read is left to `use_previous_backends`.
+    `mass_expiry_threshold` of them, and by at least `mass_expiry_min_count` (mass session expiry,
+    a registry hiccup), the registry is more likely wrong than the fleet, so the old set stays (new
+    arrivals are added) until the count recovers or the grace period ends. The count keeps an
+    ordinary scale-down of a small service (2 of 3 leaving) applied at once, as Ruby synapse
+    applies every change. A replacement (as many new as gone) is not a drop. An empty read is left
+    to `use_previous_backends`.
     """
 
     def __init__(self, service: ServiceConfig):
@@ -165,10 +167,12 @@ class ExpiryGuard:
         return _merge(self.held, desired)
 
     def _sharp_drop(self, before: tuple[Backend, ...], after: tuple[Backend, ...]) -> bool:
-        """More than the threshold share of `before` is gone and not replaced (a count drop)."""
+        """More than the threshold share of `before`, and at least the minimum count, is gone
+        and not replaced (a count drop)."""
         svc = self.service
         lost = len(before) - len(after)
-        return svc.mass_expiry_grace > 0 and lost > svc.mass_expiry_threshold * len(before)
+        sharp = lost > svc.mass_expiry_threshold * len(before)
+        return svc.mass_expiry_grace > 0 and lost >= svc.mass_expiry_min_count and sharp
 
 
 def _merge(held, desired) -> tuple[Backend, ...]:

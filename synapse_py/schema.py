@@ -1,38 +1,67 @@
 """JSON Schema of the synapse config: the Ruby synapse's keys plus ours (see docs/synapse.md).
 
-Ruby keys we accept but do not implement are listed in `NOT_IMPLEMENTED`; the schema lets them
-through (any value) and `not_implemented_warnings` names each one that is present.
+The key policy (docs/migration.md) for the Ruby synapse 0.18.9 keys we do not implement:
+
+- `KNOBS`: tuning or telemetry; ignoring one changes neither what is registered nor where traffic
+  goes. The schema lets them through (any value); config_sources warns once per key.
+- `UNSUPPORTED`: ignoring one would change routing. The schema lets them through so that
+  config_sources can refuse them with a message that says why (a value equal to Ruby's default,
+  listed in `HARMLESS`, is accepted).
+- A discovery `method` other than those in `DISCOVERY` (the one list of implemented methods) is an
+  error naming it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from typing import Any
 
 from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
-# section -> {key: what happens instead}. Sections: "" (top level), "haproxy", "service",
+# section -> {key: what synapse-py does instead}. Sections: "" (top level), "haproxy", "service",
 # "service.haproxy", "service.discovery".
-NOT_IMPLEMENTED: dict[str, dict[str, str]] = {
-    "": {
-        "statsd": "no statsd metrics are sent",
-        "generator_config_path": "generator config is not read from a separate file",
-        "nginx": "there is no nginx generator",
-    },
+KNOBS: dict[str, dict[str, str]] = {
+    "": {"statsd": "no statsd metrics are sent (see `metrics` for Prometheus)"},
     "haproxy": {
+        "max_server_id": "server ids are assigned by synapse-py",
+        # implemented by the h4 slice of issue 12; a warning until then
         "shared_frontend": "no shared frontend is rendered",
         "server_order_seed": "servers are ordered by name",
-        "max_server_id": "server ids are assigned by synapse-py",
     },
-    "service": {"nginx": "there is no nginx generator"},
+    "service": {
+        "load_test_concurrency": "one watcher runs (Ruby starts N copies, for load tests only)",
+    },
     "service.haproxy": {
+        # implemented by the h4/h5 slices of issue 12; a warning until then
         "shared_frontend": "no shared frontend is rendered",
         "backend_order": "servers are ordered by name",
         "cookie_value_method": "no cookie is added to server lines",
         "bind_options": "the bind line has no extra options",
     },
-    "service.discovery": {"decode": "nodes are decoded in the nerve format"},
+    "service.discovery": {
+        "discovery_jitter": "every change is applied after `wait` (no extra sleep)",
+        "retry_policy": "ZooKeeper calls are retried by synapse-py's own policy",
+    },
 }
-DISCOVERY_METHODS = ("zookeeper", "base")
+UNSUPPORTED: dict[str, dict[str, str]] = {
+    "": {"nginx": "there is no nginx generator"},
+    "service": {
+        "nginx": "there is no nginx generator",
+        "discovery_multi": "the multi watcher (several discoveries per service) is not implemented",
+        "leader_election": "leader election (route to one backend only) is not implemented",
+    },
+    "service.discovery": {
+        "decode": "only the nerve format is decoded (no serverset)",
+        "generator_config_path": (
+            'generator config from ZooKeeper is not read; only "disabled" is supported'
+        ),
+    },
+}
+# values of UNSUPPORTED keys that ask for what synapse-py does anyway
+HARMLESS: dict[str, tuple[Any, ...]] = {
+    "leader_election": (False,),
+    "decode": ({"method": "nerve"},),
+    "generator_config_path": ("disabled",),
+}
 NAME_PATTERN = "^[A-Za-z0-9_.:-]+$"  # service and backend names become HAProxy ids and file names
 
 _STR = {"type": "string"}
@@ -47,8 +76,9 @@ _LINES = {"anyOf": [_STR, _STR_LIST]}  # Ruby examples use both `"frontend": "mo
 
 
 def _object(section: str | None, props: dict, required: tuple[str, ...] = ()) -> dict:
-    """A closed object: unknown keys are errors, except the Ruby keys we only warn about."""
-    accepted = dict.fromkeys(NOT_IMPLEMENTED.get(section, {}), True)
+    """A closed object: unknown keys are errors; the policy's Ruby keys pass (see `findings`)."""
+    ruby = {} if section is None else {**KNOBS[section], **UNSUPPORTED.get(section, {})}
+    accepted = dict.fromkeys(ruby, True)
     return {
         "type": "object",
         "properties": {**accepted, **props},
@@ -96,17 +126,21 @@ _ZOOKEEPER = _object(
 )
 _BASE = _object("service.discovery", {"method": {"const": "base"}, **_FILTER_KEYS})
 
+# the discovery methods synapse-py implements, and the schema of each
+DISCOVERY: dict[str, dict] = {"zookeeper": _ZOOKEEPER, "base": _BASE}
+DISCOVERY_METHODS = tuple(DISCOVERY)
+
 
 def _when_method(method: str, then: dict) -> dict:
     return {"if": {"properties": {"method": {"const": method}}}, "then": then}
 
 
-DISCOVERY = {
-    # any other method is accepted (with a warning) and behaves as "base"
+DISCOVERY_SCHEMA = {
+    # any other method is refused by `findings`, with the method's name
     "type": "object",
     "required": ["method"],
     "properties": {"method": {"type": "string", "minLength": 1}},
-    "allOf": [_when_method("zookeeper", _ZOOKEEPER), _when_method("base", _BASE)],
+    "allOf": [_when_method(method, then) for method, then in DISCOVERY.items()],
 }
 
 SERVICE_HAPROXY = _object(
@@ -114,7 +148,7 @@ SERVICE_HAPROXY = _object(
     {
         "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
         "bind_address": _STR,
-        "server_options": _STR,
+        "server_options": {"anyOf": [_STR, _STR_LIST]},  # a list is joined with spaces
         "listen": _LINES,
         "frontend": _LINES,
         "backend": _LINES,
@@ -139,6 +173,7 @@ ENVOY_HEALTH_CHECK = _object(
 SERVICE_ENVOY = _object(
     None,
     {
+        "disabled": _BOOL,  # as the Ruby generators' per-service `disabled`
         "port": _PORT,
         "bind_address": _IP,
         "mode": {"enum": ["tcp", "http"]},
@@ -146,13 +181,14 @@ SERVICE_ENVOY = _object(
         "lb_policy": {"enum": ["round_robin", "least_request", "random", "ring_hash", "maglev"]},
         "health_check": ENVOY_HEALTH_CHECK,
     },
-    required=("port",),
 )
+SERVICE_ENVOY["if"] = {"properties": {"disabled": {"const": True}}, "required": ["disabled"]}
+SERVICE_ENVOY["else"] = {"required": ["port"]}
 
 SERVICE = _object(
     "service",
     {
-        "discovery": DISCOVERY,
+        "discovery": DISCOVERY_SCHEMA,
         "haproxy": SERVICE_HAPROXY,
         "envoy": SERVICE_ENVOY,
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},
@@ -161,6 +197,7 @@ SERVICE = _object(
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
         "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "mass_expiry_min_count": {"type": "integer", "minimum": 1},
         "mass_expiry_grace": _SECONDS,
     },
     required=("discovery",),
@@ -208,6 +245,7 @@ HAPROXY = {
             "state_file_ttl": {"type": "number", "exclusiveMinimum": 0},
             "do_checks": _BOOL,
             "check_command": {"type": "string", "minLength": 1},
+            "candidate_config_file_path": {"type": "string", "minLength": 1},
             "stats": STATS,
         },
     ),
@@ -215,6 +253,10 @@ HAPROXY = {
         _required_unless_false("do_writes", "config_file_path"),
         _required_unless_false("do_reloads", "reload_command"),
         _required_unless_false("do_socket", "socket_file_path"),
+        {  # Ruby synapse: do_checks (default false) needs a check_command
+            "if": {"properties": {"do_checks": {"const": True}}, "required": ["do_checks"]},
+            "then": {"required": ["check_command"]},
+        },
     ],
 }
 
@@ -260,36 +302,3 @@ CONFIG = _object(
         ),
     },
 )
-
-
-def not_implemented_warnings(config: Mapping) -> Iterator[str]:
-    """One message per accepted-but-not-implemented top-level or `haproxy` key in a valid config."""
-    yield from _present("", "", config)
-    haproxy = config.get("haproxy", {})
-    yield from _present("haproxy", "haproxy.", haproxy)
-    sockets = haproxy.get("socket_file_path")
-    if isinstance(sockets, list) and len(sockets) > 1:
-        yield "haproxy.socket_file_path: several sockets are not implemented; the first is used"
-
-
-def service_warnings(prefix: str, service: Mapping) -> Iterator[str]:
-    """The same for one valid service; `prefix` is its key path (e.g. "services.web.")."""
-    discovery, haproxy = service["discovery"], service.get("haproxy", {})
-    yield from _present("service", prefix, service)
-    yield from _present("service.haproxy", f"{prefix}haproxy.", haproxy)
-    yield from _present("service.discovery", f"{prefix}discovery.", discovery)
-    if discovery["method"] not in DISCOVERY_METHODS:
-        yield (
-            f"{prefix}discovery.method: {discovery['method']!r} is not implemented; "
-            "the service uses only its default_servers (as method 'base')"
-        )
-    if "label_filter" in discovery:
-        yield f"{prefix}discovery.label_filter: deprecated (as in Ruby); use label_filters, a list"
-    if "port" in haproxy and haproxy["port"] is None:
-        yield f"{prefix}haproxy.port: null (a bind without a port) is not implemented; no frontend"
-
-
-def _present(section: str, prefix: str, section_config: Mapping) -> Iterator[str]:
-    for key, instead in NOT_IMPLEMENTED[section].items():
-        if key in section_config:
-            yield f"{prefix}{key}: accepted but not implemented by synapse-py; {instead}"

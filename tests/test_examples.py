@@ -14,7 +14,8 @@ from synapse_py.config import load_config as load_synapse
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_nerve_example_is_valid():
+def test_nerve_example_is_valid(monkeypatch):
+    monkeypatch.chdir(EXAMPLES / "nerve")  # service_conf_dir is relative to it, as in Ruby nerve
     config = load_nerve(EXAMPLES / "nerve" / "nerve.json")
     assert [s.name for s in config.services] == ["web-1", "web-2", "web-3"]
     assert not config.warnings

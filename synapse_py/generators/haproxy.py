@@ -312,16 +312,22 @@ class HaproxyGenerator:
         return True
 
     def _validate(self, candidate: str) -> None:
-        check = self.config.check_command if self.config.do_checks else None
-        validate_candidate(candidate, self.haproxy_bin, check)
+        validate_candidate(candidate, self.haproxy_bin, **self._checks())
+
+    def _checks(self) -> dict[str, str | None]:
+        """check_command and Ruby's candidate path for it, when do_checks is on."""
+        cfg = self.config
+        if not cfg.do_checks:
+            return {"check_command": None}
+        candidate = cfg.candidate_config_file_path
+        return {"check_command": cfg.check_command, "candidate_path": candidate}
 
     def _validates(self) -> bool:
         """Candidates are validated only when they are written."""
         return bool(self.config.do_writes and self.config.config_file_path)
 
     def _validate_text(self, text: str) -> None:
-        check = self.config.check_command if self.config.do_checks else None
-        validate_text(text, self.config.config_file_path or "", self.haproxy_bin, check)
+        validate_text(text, self.config.config_file_path or "", self.haproxy_bin, **self._checks())
         self._accepted = text
 
     def _make_reloader(self) -> Reloader | None:

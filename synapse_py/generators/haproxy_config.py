@@ -6,9 +6,11 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ..atomic import write_atomic
 from ..config import HaproxyConfig, ServiceConfig
 from .haproxy_slots import ServerSlot, hostport
 
@@ -67,19 +69,36 @@ def signature(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dict[st
 
 
 def validate_candidate(
-    path: str, haproxy_bin: str, check_command: str | None, timeout: float = 30.0
+    path: str,
+    haproxy_bin: str,
+    check_command: str | None,
+    timeout: float = 30.0,
+    candidate_path: str | None = None,
 ) -> None:
     """Raise ConfigRejected unless `haproxy -c` (and `check_command`, if any) accept the file.
 
-    Not `-q`: with it HAProxy prints nothing, and the reason of a refusal would be lost.
+    As in Ruby synapse, `check_command` checks the candidate at `candidate_path`
+    (`candidate_config_file_path`): the text is written there first. Without one, `{candidate}`
+    in the command stands for the candidate's temp file. Not `-q`: with it HAProxy prints
+    nothing, and the reason of a refusal would be lost.
     """
     _check([haproxy_bin, "-c", "-f", path], path, timeout, shell=False)
-    if check_command:
-        _check(check_command.replace("{candidate}", path), path, timeout, shell=True)
+    if check_command and candidate_path:
+        with _CANDIDATE_LOCK:  # the installer's and the node screen's threads both check
+            with open(path, encoding="utf-8") as f:
+                write_atomic(candidate_path, f.read(), mode=0o600)  # may hold a stats password
+            _check(check_command.replace("{candidate}", candidate_path), candidate_path, timeout)
+    elif check_command:
+        _check(check_command.replace("{candidate}", path), path, timeout)
 
 
 def validate_text(
-    text: str, target: str, haproxy_bin: str, check_command: str | None, timeout: float = 30.0
+    text: str,
+    target: str,
+    haproxy_bin: str,
+    check_command: str | None,
+    timeout: float = 30.0,
+    candidate_path: str | None = None,
 ) -> None:
     """validate_candidate on `text` in a temp file beside `target`, named as write_atomic does."""
     folder, name = os.path.split(os.path.abspath(target))
@@ -87,12 +106,15 @@ def validate_text(
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        validate_candidate(path, haproxy_bin, check_command, timeout)
+        validate_candidate(path, haproxy_bin, check_command, timeout, candidate_path)
     finally:
         os.unlink(path)
 
 
-def _check(command: str | list[str], path: str, timeout: float, shell: bool) -> None:
+_CANDIDATE_LOCK = threading.Lock()
+
+
+def _check(command: str | list[str], path: str, timeout: float, shell: bool = True) -> None:
     env = {**os.environ, "SYNAPSE_PY_CANDIDATE": path}
     try:
         proc = subprocess.run(

@@ -6,7 +6,6 @@ Tests may import both packages; the packages never import each other.
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
@@ -42,12 +41,32 @@ def test_plain_form_pinned():
     reg = registration_for(service(weight=3))
     assert reg.path_prefix == "/nerve/services/web/services/i-0abc_"
     assert reg.ephemeral and reg.sequence
-    assert json.loads(reg.payload) == {
-        "host": "10.1.2.3",
-        "port": 8080,
-        "name": "i-0abc",
-        "weight": 3,
-    }
+    assert reg.payload == RUBY_DATA  # byte for byte what Ruby nerve writes
+
+
+def test_payload_bytes_pinned_as_ruby_writes_them():
+    """Compact, raw UTF-8, Ruby's key order, labels in config order, empty values kept."""
+    reg = registration_for(
+        service(
+            port_string="8080",
+            haproxy_server_options="",
+            labels=(("zone", "Zürich"), ("az", 'a"\\/<>&'), ("n", 1)),
+        )
+    )
+    expected = (
+        '{"host":"10.1.2.3","port":"8080","name":"i-0abc","haproxy_server_options":"",'
+        '"labels":{"zone":"Zürich","az":"a\\"\\\\/<>&","n":1}}'
+    )
+    assert reg.payload == expected.encode()
+    assert registration_for(service(labels=())).payload.endswith(b',"labels":{}}')
+
+
+def test_label_numbers_as_ruby_writes_them():
+    labels = (("a", 0.5), ("b", 1e-05), ("c", 1e16), ("d", 1e15), ("e", 3), ("f", True))
+    payload = registration_for(service(labels=labels)).payload
+    assert payload.endswith(
+        b'"labels":{"a":0.5,"b":1.0e-05,"c":1.0e+16,"d":1000000000000000.0,"e":3,"f":true}}'
+    )
 
 
 @pytest.mark.parametrize("encoded", [False, True])

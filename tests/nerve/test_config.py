@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from nerve_py.cli import main
@@ -51,11 +52,129 @@ def test_ruby_config_loads_unchanged(tmp_path):
     assert cfg.zk_session_timeout == 10.0
 
 
-def test_service_conf_dir(tmp_path):
+def test_service_conf_dir(tmp_path, monkeypatch):
     (tmp_path / "services").mkdir()
     write(tmp_path / "services", RUBY_SERVICE, "api.json")
+    monkeypatch.chdir(tmp_path)
     cfg = load_config(write(tmp_path, {"instance_id": "i-1", "service_conf_dir": "services"}))
     assert [s.name for s in cfg.services] == ["api"]
+
+
+def test_yaml_service_files_register(tmp_path, monkeypatch):
+    """Ruby reads `*.yaml` (and `*.json`) service files; fc1ff2a skipped the YAML ones."""
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "api.yaml").write_text(yaml.safe_dump(dict(RUBY_SERVICE, port=9090)))
+    (conf_d / "web.json").write_text(json.dumps(RUBY_SERVICE))
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(write(tmp_path, {"instance_id": "i-1", "service_conf_dir": "conf.d"}))
+    assert [(s.name, s.port) for s in cfg.services] == [("api", 9090), ("web", 8080)]
+
+
+def conf_dir_config(tmp_path):
+    (tmp_path / "d").mkdir()
+    return tmp_path / "d", write(
+        tmp_path, {"instance_id": "i", "service_conf_dir": str(tmp_path / "d")}
+    )
+
+
+def test_service_files_ruby_skips_are_skipped(tmp_path):
+    folder, path = conf_dir_config(tmp_path)
+    write(folder, RUBY_SERVICE, "web.json")
+    write(folder, yaml.safe_dump(RUBY_SERVICE), "old.yml")  # Ruby globs *.{yaml,json} only
+    write(folder, "{", ".hidden.json")  # and `*` skips dot files
+    write(folder, "{", "notes.txt")
+    cfg = load_config(path)
+    assert [s.name for s in cfg.services] == ["web"]
+    assert any("old.yml: ignored" in w for w in cfg.warnings)
+
+
+def test_yaml_main_file(tmp_path):
+    conf = {"instance_id": "i-1", "services": {"web": RUBY_SERVICE}}
+    cfg = load_config(write(tmp_path, yaml.safe_dump(conf, sort_keys=False), "nerve.yaml"))
+    assert cfg.service("web").weight == 2
+    # Ruby parses a .json file with its YAML parser too
+    cfg = load_config(write(tmp_path, yaml.safe_dump(conf), "nerve.conf.json"))
+    assert cfg.service("web").labels == (("az", "us-east-1a"),)
+
+
+def test_service_conf_dir_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "etc" / "services").mkdir(parents=True)
+    (tmp_path / "run" / "services").mkdir(parents=True)
+    write(tmp_path / "run" / "services", RUBY_SERVICE, "from_cwd.json")
+    write(tmp_path / "etc" / "services", RUBY_SERVICE, "beside_config.json")
+    path = write(tmp_path / "etc", {"instance_id": "i-1", "service_conf_dir": "services"})
+    monkeypatch.chdir(tmp_path / "run")
+    assert [s.name for s in load_config(path).services] == ["from_cwd"]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert "service_conf_dir" in str(e.value) and "working directory" in str(e.value)
+    assert str(tmp_path / "etc" / "services") in str(e.value)  # the hint names the one beside
+
+
+def test_two_files_for_one_service_is_an_error(tmp_path):
+    folder, path = conf_dir_config(tmp_path)
+    write(folder, RUBY_SERVICE, "api.json")
+    write(folder, yaml.safe_dump(RUBY_SERVICE), "api.yaml")
+    with pytest.raises(ConfigError, match="api.yaml: service 'api' is also .*api.json"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"instance_id": "<%= @id %>"}', "line 1: ERB templates"),
+        ("instance_id: [unclosed", "not valid YAML"),
+        ("instance_id: 2024-01-01\n", "instance_id: a YAML date is not supported"),
+        ("- a list", "the top level must be a mapping"),
+        ("instance_id: i\n1: x\n", "1: a key must be a string"),
+        ('{"instance_id": "i", "services": {"w": {"weight": NaN}}}', "not a finite number"),
+    ],
+)
+def test_unreadable_yaml_and_erb(tmp_path, text, words):
+    path = write(tmp_path, text.replace("\\n", "\n"), "nerve.json" if "NaN" in text else "n.yaml")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(path) in str(e.value) and words in str(e.value)
+
+
+def test_ruby_service_semantics(tmp_path):
+    """checks optional (always up, as Ruby); weight digit string; port string; path encoding."""
+    svc = {k: v for k, v in RUBY_SERVICE.items() if k != "checks"}
+    svc.update(weight="10", port="8080", use_path_encoding="true", labels={"b": 1, "a": None})
+    cfg = load_config(write(tmp_path, {"instance_id": "i", "services": {"w": svc}}))
+    w = cfg.service("w")
+    assert (w.checks, w.weight, w.port, w.wire_port) == ((), 10, 8080, "8080")
+    assert w.use_path_encoding is False
+    assert w.labels == (("b", 1), ("a", None))  # config order, JSON scalars kept
+    assert any("use_path_encoding: 'true' is not the boolean true" in x for x in cfg.warnings)
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("weight", -1, "non-negative integer or a digit string"),
+        ("weight", "1.5", "digit string"),
+        ("weight", 2.0, "must be an integer or a digit string"),
+        ("port", "0", "must be 1..65535"),
+        ("port", "80a", "digit string"),
+        ("port", 8080.0, "must be an integer or a digit string"),
+        ("labels", {"a": [1]}, "labels.a"),
+        ("reporter_type", "etcd", "the etcd reporter is not supported"),
+    ],
+)
+def test_ruby_values_we_refuse(tmp_path, key, value, words):
+    conf = {"instance_id": "i", "services": {"w": dict(RUBY_SERVICE, **{key: value})}}
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, conf))
+    assert f"services.w.{key}" in str(e.value) and words in str(e.value)
+
+
+def test_weight_above_haproxy_maximum_is_published_with_a_warning(tmp_path):
+    conf = {"instance_id": "i", "services": {"w": dict(RUBY_SERVICE, weight=300)}}
+    cfg = load_config(write(tmp_path, conf))
+    assert cfg.service("w").weight == 300 and any("above HAProxy" in w for w in cfg.warnings)
 
 
 def test_ruby_only_key_is_a_warning(tmp_path):
@@ -151,3 +270,78 @@ def test_help_explains():
     assert r.exit_code == 0
     for cmd in ("run", "validate", "check", "status", "maint"):
         assert cmd in r.output
+
+
+def overlay_pair(tmp_path, main: dict, overlay: dict | str, name="overlay.json"):
+    return write(tmp_path, main), write(tmp_path, overlay, name)
+
+
+def test_overlay_holds_our_keys_so_the_main_file_stays_ruby(tmp_path):
+    main = {"instance_id": "i-1", "statsd": {}, "services": {"web": RUBY_SERVICE}}
+    ours = {"state_dir": str(tmp_path / "st"), "zk_session_timeout": 4, "metrics": {"port": 9}}
+    path, over = overlay_pair(tmp_path, main, ours)
+    cfg = load_config(path, over)
+    assert (cfg.state_dir, cfg.zk_session_timeout, cfg.metrics.port) == (ours["state_dir"], 4, 9)
+    assert (cfg.source, cfg.overlay) == (str(path), str(over))
+    assert load_config(path).state_dir == "/var/lib/nerve-py"  # the main file alone still loads
+
+
+def test_overlay_merges_objects_and_replaces_lists(tmp_path, monkeypatch):
+    (tmp_path / "conf.d").mkdir()
+    write(tmp_path / "conf.d", dict(RUBY_SERVICE, port=7000), "api.json")
+    main = {"instance_id": "i-1", "service_conf_dir": "conf.d", "services": {"web": RUBY_SERVICE}}
+    overlay = {
+        "services": {
+            "web": {"labels": {"tier": "1"}, "checks": [{"type": "tcp"}], "weight": 9},
+            "api": {"weight": 1},  # a service_conf_dir service: merged too
+            "new": dict(RUBY_SERVICE, port=7001),  # added
+        }
+    }
+    path, over = overlay_pair(tmp_path, main, yaml.safe_dump(overlay), "overlay.yaml")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(path, over)
+    web = cfg.service("web")
+    assert web.labels == (("az", "us-east-1a"), ("tier", "1"))
+    assert [c.type for c in web.checks] == ["tcp"] and web.weight == 9
+    assert (cfg.service("api").port, cfg.service("api").weight) == (7000, 1)
+    assert [s.name for s in cfg.services] == ["web", "api", "new"]
+
+
+@pytest.mark.parametrize(
+    "main_patch, overlay, guilty, key_path",
+    [
+        ({}, {"bogus": 1}, "overlay", "bogus"),
+        ({}, {"services": {"web": {"port": "x"}}}, "overlay", "services.web.port"),
+        ({"zk_session_timeout": "x"}, {}, "main", "zk_session_timeout"),
+        ({}, {"services": {"new": {"port": 1}}}, "overlay", "services.new.host"),
+        ({}, {"zk_tls": {"ca": "missing.pem"}}, "overlay", "zk_tls.ca"),
+    ],
+)
+def test_overlay_errors_name_the_file(tmp_path, main_patch, overlay, guilty, key_path):
+    main = {"instance_id": "i-1", "services": {"web": RUBY_SERVICE}, **main_patch}
+    path, over = overlay_pair(tmp_path, main, overlay)
+    with pytest.raises(ConfigError) as e:
+        load_config(path, over)
+    assert e.value.source == str(over if guilty == "overlay" else path)
+    assert e.value.key_path == key_path
+
+
+def test_an_error_from_both_files_names_both(tmp_path):
+    path, over = overlay_pair(tmp_path, {"services": {"web": RUBY_SERVICE}}, {"state_dir": "/x"})
+    with pytest.raises(ConfigError) as e:
+        load_config(path, over)
+    assert e.value.source == f"{path} (with overlay {over})" and e.value.key_path == "instance_id"
+
+
+def test_instance_id_override(tmp_path):
+    path = write(tmp_path, {"instance_id": "from-file", "services": {"web": RUBY_SERVICE}})
+    assert load_config(path, instance_id="i-cli").service("web").instance_id == "i-cli"
+    assert load_config(path, instance_id="").instance_id == "from-file"  # Ruby: empty is unset
+    with pytest.raises(ConfigError, match="^-i/--instance_id .*'bad name' does not match"):
+        load_config(path, instance_id="bad name")
+
+
+def test_no_services_is_a_warning_as_ruby_runs_idle(tmp_path):
+    """Ruby nerve runs with no services (a SIGHUP that removes them all reaps every watcher)."""
+    cfg = load_config(write(tmp_path, {"instance_id": "i", "services": {}}))
+    assert cfg.services == () and any("no services defined" in w for w in cfg.warnings)

@@ -105,7 +105,8 @@ def test_top_level_zk_auth_is_not_called_not_implemented(tmp_path):
     assert result.exit_code == 0 and "not implemented" not in result.output
 
 
-def test_a_per_service_zk_auth_is_still_warned_about(tmp_path):
+def test_a_per_service_zk_auth_is_still_warned_about(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = write(tmp_path)
     config = json.loads(path.read_text())
     service = {**config["services"]["web"], "zk_auth": {}}

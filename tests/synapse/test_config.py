@@ -128,7 +128,8 @@ def test_service_conf_dir_errors_name_the_service_file(tmp_path):
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
-        ({"api.yaml": "x: 1"}, "YAML service files are not supported"),
+        ({"api.yaml": "x: 1"}, "api.yaml: 'discovery' is a required property"),
+        ({"api.json": "{}", "api.yaml": "{}"}, "service 'api' is also defined by"),
         ({"bad name.json": "{}"}, "service name from the file name"),
         ({}, None),
     ],
@@ -230,7 +231,7 @@ def test_bad_service_name_is_an_error(tmp_path):
     ("text", "expected"),
     [
         ('{"services": {"web": <%= @web %>}}', "line 1: ERB templates"),
-        ('{\n"haproxy": {"global": ["<%= x %>"]}}', "haproxy.global.0: ERB templates"),
+        ('{\n"haproxy": {"global": ["<%= x %>"]}}', "line 2: ERB templates other than"),
         ('{"services": {', "not valid JSON"),
         ('{"services": {}, "services": {}}', "'services' appears twice"),
         ("[1, 2]", "not of type 'object'"),
@@ -240,8 +241,18 @@ def test_unusable_files(tmp_path, text, expected):
     assert expected in load_error(tmp_path, text)
 
 
-def test_yaml_file_says_yaml_is_not_supported(tmp_path):
-    assert "YAML config files are not supported" in load_error(tmp_path, "services: {}", "s.yaml")
+def test_a_yaml_config_loads_as_its_json_twin(tmp_path):
+    import yaml
+
+    from_yaml = load_config(write(tmp_path, yaml.safe_dump(MINIMAL), "synapse.yaml"))
+    from_json = load_config(write(tmp_path, MINIMAL))
+    assert from_yaml.services == from_json.services and from_yaml.haproxy == from_json.haproxy
+
+
+def test_yaml_errors_name_the_file_and_line(tmp_path):
+    assert "s.yaml: not valid YAML" in load_error(tmp_path, "services: [", "s.yaml")
+    twice = "services: {}\nservices: {}\n"
+    assert "'services' appears twice" in load_error(tmp_path, twice, "s.yaml")
 
 
 def test_missing_and_non_utf8_files(tmp_path):
@@ -252,24 +263,96 @@ def test_missing_and_non_utf8_files(tmp_path):
         load_config(str(tmp_path / "latin1.json"))
 
 
-def test_ruby_keys_we_do_not_implement_are_accepted_with_warnings(tmp_path, caplog):
+def test_ruby_knobs_we_do_not_implement_are_accepted_with_one_warning_each(tmp_path, caplog):
     config = changed(
         statsd={"host": "localhost", "port": 8125},
-        haproxy__shared_frontend=["bind 127.0.0.1:80"],
+        haproxy__max_server_id=100,
         haproxy__socket_file_path=["/run/a.sock", "/run/b.sock"],
-        services__web__discovery__decode={"method": "nerve"},
+        services__web__discovery__discovery_jitter=5,
+        services__web__discovery__retry_policy={"max_attempts": 3},
+        services__web__load_test_concurrency=2,
     )
-    config["services"]["dns"] = {"discovery": {"method": "dns", "nameserver": "10.0.0.2"}}
+    config["services"]["api"] = copy.deepcopy(config["services"]["web"])
+    config["services"]["api"]["haproxy"]["port"] = 3214
     with caplog.at_level(logging.WARNING, logger="synapse_py.config"):
         loaded = load_config(write(tmp_path, config))
-    assert len(loaded.warnings) == 5
-    expected = ["statsd", "haproxy.shared_frontend", "haproxy.socket_file_path",
-                "services.dns.discovery.method", "services.web.discovery.decode"]  # fmt: skip
+    expected = ["statsd", "haproxy.max_server_id", "haproxy.socket_file_path",
+                "services.api.load_test_concurrency", "services.api.discovery.discovery_jitter",
+                "services.api.discovery.retry_policy"]  # fmt: skip
+    assert len(loaded.warnings) == len(expected)
     for key, warning in zip(expected, loaded.warnings, strict=True):
-        assert f"synapse.json: {key}: " in warning and "not implemented" in warning
+        assert f"synapse.json: {key}: " in warning
+    assert all("(and in 1 more service(s))" in w for w in loaded.warnings[3:])
     assert [r.getMessage() for r in caplog.records] == list(loaded.warnings)
-    assert loaded.service("dns").discovery.method == "base"
     assert loaded.haproxy.socket_file_path == "/run/a.sock"
+
+
+@pytest.mark.parametrize(
+    ("edits", "key", "why"),
+    [
+        ({"nginx": {}}, "nginx", "no nginx generator"),
+        ({"services__web__nginx": {"port": 1}}, "services.web.nginx", "no nginx generator"),
+        ({"services__web__leader_election": True}, "services.web.leader_election", "leader"),
+        ({"services__web__discovery_multi": {}}, "services.web.discovery_multi", "multi watcher"),
+        (
+            {"services__web__discovery__decode": {"method": "serverset"}},
+            "services.web.discovery.decode",
+            "serverset",
+        ),
+        (
+            {"services__web__discovery__generator_config_path": "/cfg/web"},
+            "services.web.discovery.generator_config_path",
+            "not read",
+        ),
+    ],
+)
+def test_ruby_keys_that_route_are_refused_unless_they_ask_for_the_default(
+    tmp_path, edits, key, why
+):
+    message = load_error(tmp_path, changed(**edits))
+    assert message.startswith(f"{tmp_path / 'synapse.json'}: {key}: not supported: ")
+    assert why in message
+
+
+def test_ruby_routing_keys_with_their_default_value_are_fine(tmp_path):
+    loaded = load_config(write(tmp_path, changed(
+        services__web__leader_election=False,
+        services__web__discovery__decode={"method": "nerve"},
+        services__web__discovery__generator_config_path="disabled",
+    )))  # fmt: skip
+    assert loaded.warnings == ()
+
+
+@pytest.mark.parametrize("method", ["dns", "zookeeper_poll", "zookeeper_dns", "multi", "ec2tag",
+                                    "docker", "marathon", "Zookeeper"])  # fmt: skip
+def test_every_discovery_method_we_do_not_implement_is_an_error_naming_it(tmp_path, method):
+    config = changed()
+    config["services"]["dns"] = {"discovery": {"method": method, "nameserver": "10.0.0.2"}}
+    message = load_error(tmp_path, config)
+    assert f"services.dns.discovery.method: discovery method {method!r} is not implemented" in (
+        message
+    )
+
+
+def test_every_refusal_is_reported_at_once(tmp_path):
+    config = changed(nginx={}, services__web__leader_election=True)
+    config["services"]["dns"] = {"discovery": {"method": "dns"}}
+    assert len(load_error(tmp_path, config).splitlines()) == 3
+
+
+def test_server_options_may_be_a_list_joined_with_spaces(tmp_path):
+    loaded = load_config(write(tmp_path, changed(services__web__haproxy__server_options=[
+        "check", "inter 2s"])))  # fmt: skip
+    assert loaded.service("web").haproxy.server_options == "check inter 2s"
+
+
+def test_do_checks_needs_a_check_command_and_takes_rubys_candidate_path(tmp_path):
+    message = load_error(tmp_path, changed(haproxy__do_checks=True))
+    assert "haproxy: 'check_command' is a required property" in message
+    loaded = load_config(write(tmp_path, changed(
+        haproxy__do_checks=True, haproxy__check_command="haproxy -c -f /tmp/c.cfg",
+        haproxy__candidate_config_file_path="/tmp/c.cfg")))  # fmt: skip
+    assert loaded.haproxy.candidate_config_file_path == "/tmp/c.cfg"
 
 
 def test_null_port_is_accepted_with_a_warning(tmp_path):

@@ -194,10 +194,17 @@ def test_mass_expiry_threshold_and_what_is_not_a_drop():
     assert desired_backends(svc(), FOUR[:2], FOUR, guard, now=0) == FOUR[:2]  # 50%: not over
     replaced = tuple(b(p) for p in (5, 6, 7, 8))
     assert desired_backends(svc(), replaced, FOUR, guard, now=0) == replaced  # a replacement
-    strict = svc(mass_expiry_threshold=0.2)
+    strict = svc(mass_expiry_threshold=0.2, mass_expiry_min_count=1)
     assert desired_backends(strict, FOUR[:3], FOUR, ExpiryGuard(strict), now=0) == FOUR
     off = svc(mass_expiry_grace=0)
     assert desired_backends(off, FOUR[:1], FOUR, ExpiryGuard(off), now=0) == FOUR[:1]
+
+
+def test_a_small_scale_down_is_applied_at_once_as_in_ruby():
+    s = svc()  # mass_expiry_min_count 3: fewer leavers are never held
+    three, five = FOUR[:3], (*FOUR, b(5))
+    assert desired_backends(s, three[:1], three, ExpiryGuard(s), now=0) == three[:1]  # 2 of 3
+    assert desired_backends(s, five[:2], five, ExpiryGuard(s), now=0) == five  # 3 of 5: held
 
 
 def test_an_empty_read_is_left_to_use_previous_backends():

@@ -1,6 +1,8 @@
 """A backend read from the registry: the reader side of the znode contract (see DESIGN.md).
 
-Everything in a `Backend` has been validated: it is safe to render into a proxy config.
+Everything in a `Backend` has been validated: its host, port, name, integer weight and server
+options are safe to render into a proxy config. `record` is what Ruby synapse's file_output
+writes for it, byte for byte (raw values: a port given as "8080", a weight of "7" or 2.5).
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ import base64
 import binascii
 import ipaddress
 import json
+import logging
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from .server_options import BadOptions, checked_options
+
+log = logging.getLogger(__name__)
 
 
 class InvalidNode(ValueError):
@@ -25,11 +31,17 @@ class Backend:
 
     host: str
     port: int
-    name: str
-    weight: int | None = None
+    name: str = ""  # "" when the registration has none: Ruby names the server host:port
+    weight: int | None = None  # an integer weight (clamped to 256); None: none, or not an integer
     haproxy_server_options: str | None = None
-    labels: tuple[tuple[str, str], ...] = ()  # compared: a label-only change is a change
+    labels: tuple[tuple[str, str], ...] = ()  # the string-valued labels, for label filters
     node: str = field(default="", compare=False)  # the child name it came from ("" for defaults)
+    id: int | None = field(default=None, compare=False)  # the child name's numeric suffix
+    record: str = ""  # compared: a change in any raw value is a change
+
+    def __post_init__(self) -> None:
+        if not self.record:
+            object.__setattr__(self, "record", _dump(ruby_record(self._fields(), self.id)))
 
     @property
     def key(self) -> str:
@@ -37,25 +49,51 @@ class Backend:
         return f"{self.host}:{self.port}"
 
     def to_json(self) -> dict:
-        """The backend as the Ruby synapse's file_output writes it."""
-        d: dict = {"name": self.name, "host": self.host, "port": self.port}
-        if self.weight is not None:
-            d["weight"] = self.weight
-        if self.haproxy_server_options:
-            d["haproxy_server_options"] = self.haproxy_server_options
-        if self.labels:
-            d["labels"] = dict(self.labels)
-        return d
+        """The backend as Ruby synapse's file_output writes it (keys in Ruby's order)."""
+        return json.loads(self.record)
+
+    def with_port(self, port: int | str) -> Backend:
+        """The backend with its port overridden (`backend_port_override`, raw as configured)."""
+        return replace(self, port=int(port), record=_dump({**self.to_json(), "port": port}))
+
+    def _fields(self) -> dict:
+        return {
+            "name": self.name or None,
+            "host": self.host,
+            "port": self.port,
+            "weight": self.weight,
+            "haproxy_server_options": self.haproxy_server_options,
+            "labels": dict(self.labels) if self.labels else None,
+        }
+
+
+def ruby_record(d: Mapping, node_id: int | None) -> dict:
+    """A registration as Ruby's ZooKeeper watcher keeps it: these keys, this order, nulls."""
+    return {
+        "name": d.get("name"),
+        "host": d.get("host"),
+        "port": d.get("port"),
+        "id": node_id,
+        "weight": d.get("weight"),
+        "haproxy_server_options": d.get("haproxy_server_options"),
+        "labels": d.get("labels"),
+    }
+
+
+def _dump(value: object) -> str:
+    """Compact JSON with raw UTF-8, as Ruby's `to_json` writes it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 # --- decoding and validating untrusted registry nodes ---
 
 MAX_NODE_BYTES = 64 * 1024
 MAX_NAME_LEN = 255
-MAX_OPTIONS_LEN = 512
 MAX_LABELS = 64
 MAX_LABEL_KEY_LEN = 128
 MAX_LABEL_VALUE_LEN = 512
+MAX_WEIGHT = 256  # HAProxy's
+MAX_RAW_WEIGHT_LEN = 32  # a non-integer weight (Ruby ignores it) is kept for file_output
 
 _NAME_RE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAME_LEN}}}")
 _HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -63,66 +101,75 @@ _IP_CHARS_RE = re.compile(r"[0-9A-Fa-f.:]{2,45}")
 _ENCODED_NAME_RE = re.compile(r"base64_([0-9]{1,5})_(.*)", re.DOTALL)
 _B64_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _SEQUENCE_RE = re.compile(r"_[0-9]*")  # empty for non-sequential node types
-
-
-class ChildName(NamedTuple):
-    """A parsed child name: plain (`instance_id` set) or path-encoded (`payload` set)."""
-
-    instance_id: str | None
-    payload: dict | None
-    sequence: str
+_DIGITS_RE = re.compile(r"[0-9]+")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_clamp_warned: set[object] = set()
 
 
 def decode_node(child_name: str, data: bytes | None) -> Backend:
     """Decode one registry child into a validated `Backend`; raise `InvalidNode` if anything is off.
 
-    A path-encoded child is decoded from its name alone (`data` is not needed); a plain child needs
-    its data.
+    As Ruby synapse: a `base64_` child name that decodes to a JSON object is the registration
+    (its data is not needed); any other name, including a `base64_` one that does not decode,
+    needs the data.
     """
-    parsed = parse_child_name(child_name)
-    if parsed.payload is not None:
-        return backend_from_dict(parsed.payload, node=child_name)
-    if data is None:
-        raise InvalidNode("no data")
-    return backend_from_dict(_json_object(_utf8(data)), node=child_name)
+    payload = name_payload(child_name)
+    if payload is None:
+        if data is None:
+            raise InvalidNode("no data")
+        payload = _json_object(_utf8(data))
+    return backend_from_registration(payload, child_name)
 
 
-def parse_child_name(child_name: str) -> ChildName:
-    """Split a child name (plain or path-encoded); a bad `base64_<len>_...` name is invalid."""
+def name_payload(child_name: str) -> dict | None:
+    """The registration a path-encoded child name carries; None if the name carries none."""
     match = _ENCODED_NAME_RE.fullmatch(child_name)
     if match is None:
-        instance_id, _, sequence = child_name.rpartition("_")
-        return ChildName(instance_id or child_name, None, sequence if instance_id else "")
+        return None
     length, rest = int(match.group(1)), match.group(2)
     encoded, tail = rest[:length], rest[length:]
     if len(encoded) != length or not _SEQUENCE_RE.fullmatch(tail):
-        raise InvalidNode("malformed path-encoded child name")
-    return ChildName(None, _json_object(_utf8(_b64decode(encoded))), tail[1:])
+        return None
+    try:
+        return _json_object(_utf8(_b64decode(encoded)))
+    except InvalidNode:
+        return None
 
 
-def backend_from_dict(d: object, node: str = "") -> Backend:
-    """Validate a decoded registration (or default server, or state-file entry) into a `Backend`."""
+def numeric_id(child_name: str) -> int | None:
+    """Ruby's `id`: the part of the child name after its last `_` if all digits (a trailing `_`
+    is dropped first, as Ruby's `split` does), else None."""
+    suffix = child_name.rstrip("_").rpartition("_")[2]
+    return int(suffix) if _DIGITS_RE.fullmatch(suffix) else None
+
+
+def backend_from_registration(d: object, child_name: str) -> Backend:
+    """Validate a decoded registration into a `Backend`, recorded in Ruby's form."""
+    node_id = numeric_id(child_name)
+    backend = backend_from_dict(d, child_name, node_id)
+    return replace(backend, record=_dump(ruby_record(d, node_id)))
+
+
+def backend_from_dict(d: object, node: str = "", node_id: int | None = None) -> Backend:
+    """Validate a registration, a default server or a state-file entry into a `Backend`.
+
+    The record is the dict as it is (default servers are written as configured).
+    """
     if not isinstance(d, dict):
         raise InvalidNode("not a JSON object")
+    if node_id is None and type(d.get("id")) is int:
+        node_id = d["id"]  # a state-file entry: the record of a discovered node
     return Backend(
         host=_host(d.get("host")),
-        port=_int_in(d.get("port"), "port", 1, 65535),
+        port=_port(d.get("port")),
         name=_name(d.get("name")),
-        weight=None if d.get("weight") is None else _int_in(d["weight"], "weight", 0, 256),
+        weight=_weight(d.get("weight")),
         haproxy_server_options=_server_options(d.get("haproxy_server_options")),
         labels=_labels(d.get("labels")),
         node=node,
+        id=node_id,
+        record=_dump(d),
     )
-
-
-def matches_label_filters(backend: Backend, filters: Iterable[Mapping]) -> bool:
-    """True if the backend passes every Ruby-synapse label filter (`equals` when no condition)."""
-    labels = dict(backend.labels)
-    for f in filters:
-        equal = labels.get(f.get("label")) == f.get("value")
-        if equal != (f.get("condition", "equals") == "equals"):
-            return False
-    return True
 
 
 def _utf8(data: bytes) -> str:
@@ -164,13 +211,43 @@ def _b64decode(encoded: str) -> bytes:
         raise InvalidNode("path-encoded child name is not urlsafe base64") from None
 
 
-def _int_in(value: object, what: str, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:  # bool is an int subclass: excluded
-        raise InvalidNode(f"{what} must be an integer in {low}..{high}")
+def _port(value: object) -> int:
+    """An integer, or a digit string as Ruby passes it through, in 1..65535."""
+    if isinstance(value, str) and _PORT_RE.fullmatch(value):
+        value = int(value)
+    if type(value) is not int or not 1 <= value <= 65535:  # bool is an int subclass: excluded
+        raise InvalidNode("port must be an integer (or a digit string) in 1..65535")
     return value
 
 
+def _weight(value: object) -> int | None:
+    """Ruby applies only an integer weight; other scalars are kept (file_output) and ignored."""
+    if value is None or type(value) is float or isinstance(value, str):
+        if isinstance(value, str) and len(value) > MAX_RAW_WEIGHT_LEN:
+            raise InvalidNode("weight string too long")
+        return None
+    if type(value) is not int or value < 0:
+        raise InvalidNode("weight must be a number >= 0 (or a string, which is ignored)")
+    if value > MAX_WEIGHT:
+        _warn_clamped(value)
+        return MAX_WEIGHT
+    return value
+
+
+def _warn_clamped(value: int) -> None:
+    if value not in _clamp_warned and len(_clamp_warned) < 100:  # once per value, bounded
+        _clamp_warned.add(value)
+        log.warning(
+            "a registration has weight %d, above HAProxy's %d: using %d",
+            value,
+            MAX_WEIGHT,
+            MAX_WEIGHT,
+        )
+
+
 def _name(value: object) -> str:
+    if value is None or value == "":
+        return ""  # Ruby's fallback: the server is named host:port
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise InvalidNode("name must match [A-Za-z0-9_.:-]{1,255}")
     return value
@@ -201,90 +278,26 @@ def _is_hostname(host: str) -> bool:
 
 
 def _labels(value: object) -> tuple[tuple[str, str], ...]:
+    """Labels are never rendered into a proxy config; values may be any JSON scalar (as nerve
+    passes them through); the string ones are what label filters compare."""
     if value is None:
         return ()
     if not isinstance(value, dict) or len(value) > MAX_LABELS:
-        raise InvalidNode(f"labels must be an object of at most {MAX_LABELS} strings")
+        raise InvalidNode(f"labels must be an object of at most {MAX_LABELS} entries")
     for k, v in value.items():
-        if not (isinstance(v, str) and 0 < len(k) <= MAX_LABEL_KEY_LEN):
-            raise InvalidNode("label keys and values must be strings of bounded length")
-        if len(v) > MAX_LABEL_VALUE_LEN:
+        if not 0 < len(k) <= MAX_LABEL_KEY_LEN or isinstance(v, dict | list):
+            raise InvalidNode("label keys must be short strings and values JSON scalars")
+        if isinstance(v, str) and len(v) > MAX_LABEL_VALUE_LEN:
             raise InvalidNode("label value too long")
-    return tuple(sorted(value.items()))
-
-
-# haproxy_server_options: keyword -> value check (None: a flag without a value). Anything else,
-# e.g. `id`, `cookie`, `track`, `ca-file`, `disabled` (maintenance is ours to set), is refused.
-_TIME_RE = re.compile(r"[0-9]{1,9}(?:us|ms|s|m|h|d)?")
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_SNI_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}(?:\([A-Za-z0-9_.,-]{0,128}\))?")
-_COUNT_RE = re.compile(r"[0-9]{1,6}")
-_OPTION_CHARS_RE = re.compile(r"[A-Za-z0-9 _.,:()-]*")
-
-
-def _count(low: int, high: int):
-    return lambda v: bool(_COUNT_RE.fullmatch(v)) and low <= int(v) <= high
-
-
-def _one_of(*choices: str):
-    return lambda v: v in choices
-
-
-def _init_addr(value: str) -> bool:
-    return all(m in ("last", "libc", "none") or is_ip_literal(m) for m in value.split(","))
-
-
-_SERVER_KEYWORDS = {
-    **dict.fromkeys(
-        (
-            "check",
-            "backup",
-            "send-proxy",
-            "send-proxy-v2",
-            "ssl",
-            "check-ssl",
-            "agent-check",
-            "check-send-proxy",
-            "no-check",
-        ),
-        None,
-    ),
-    **dict.fromkeys(
-        ("inter", "fastinter", "downinter", "slowstart", "agent-inter"), _TIME_RE.fullmatch
-    ),
-    **dict.fromkeys(("rise", "fall", "error-limit"), _count(1, 1000)),
-    **dict.fromkeys(("maxconn", "maxqueue", "minconn"), _count(0, 1000000)),
-    **dict.fromkeys(("port", "agent-port"), _count(1, 65535)),
-    "weight": _count(0, 256),
-    "verify": _one_of("none", "required"),
-    "observe": _one_of("layer4", "layer7"),
-    "on-error": _one_of("fastinter", "fail-check", "sudden-death", "mark-down"),
-    "resolve-prefer": _one_of("ipv4", "ipv6"),
-    "sni": _SNI_RE.fullmatch,
-    "resolvers": _TOKEN_RE.fullmatch,
-    "init-addr": _init_addr,
-}
+    return tuple((k, v) for k, v in value.items() if isinstance(v, str))
 
 
 def _server_options(value: object) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > MAX_OPTIONS_LEN:
-        raise InvalidNode(f"haproxy_server_options must be a string of at most {MAX_OPTIONS_LEN}")
-    if not _OPTION_CHARS_RE.fullmatch(value):
-        raise InvalidNode("haproxy_server_options holds a forbidden character")
-    return " ".join(_checked_options(value.split()))
-
-
-def _checked_options(words: list[str]) -> Iterable[str]:
-    it = iter(words)
-    for word in it:
-        if word not in _SERVER_KEYWORDS:
-            raise InvalidNode(f"haproxy_server_options: keyword {word[:32]!r} is not allowed")
-        check = _SERVER_KEYWORDS[word]
-        yield word
-        if check is not None:
-            arg = next(it, "")
-            if not check(arg):
-                raise InvalidNode(f"haproxy_server_options: bad value for {word}")
-            yield arg
+    if not isinstance(value, str):
+        raise InvalidNode("haproxy_server_options must be a string")
+    try:
+        return checked_options(value) or None
+    except BadOptions as e:
+        raise InvalidNode(f"haproxy_server_options: {e}") from None

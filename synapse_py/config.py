@@ -25,9 +25,9 @@ class DiscoveryConfig:
     method: str  # one of schema.DISCOVERY_METHODS
     hosts: tuple[str, ...] = ()
     path: str = ""
-    label_filters: tuple[
-        dict, ...
-    ] = ()  # Ruby synapse: [{"label":..., "value":..., "condition": "equals"}]
+    # Ruby synapse: label_filter (deprecated) and label_filters, ANDed:
+    # ({"label": ..., "value": ..., "condition": "equals" | "not-equals"}, ...)
+    label_filters: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ServiceHaproxyConfig:
     backend_order: str | None = None  # asc | desc | no_shuffle; else shuffled (Ruby)
     cookie_value_method: str | None = None  # hash; else the server name (Ruby)
     disabled: bool = False
+    server_port_override: int | str | None = None  # legacy; backend_port_override wins
 
     @property
     def has_frontend(self) -> bool:
@@ -75,14 +76,23 @@ class ServiceEnvoyConfig:
 
 
 @dataclass(frozen=True)
+class ServiceFileOutputConfig:
+    """Ruby synapse's per-service generator section: `"file_output": {"disabled": true}`."""
+
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     discovery: DiscoveryConfig
     haproxy: ServiceHaproxyConfig = field(default_factory=ServiceHaproxyConfig)
     envoy: ServiceEnvoyConfig | None = None
+    file_output: ServiceFileOutputConfig = field(default_factory=ServiceFileOutputConfig)
     default_servers: tuple[Backend, ...] = ()
     keep_default_servers: bool = False
     use_previous_backends: bool = True
+    backend_port_override: int | str | None = None  # as configured: "7778" stays a string
     mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
     mass_expiry_min_count: int = 3  # our addition: ... and how many must, for a hold
     mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
@@ -90,6 +100,14 @@ class ServiceConfig:
     @property
     def backend_name(self) -> str:
         return self.haproxy.backend_name or self.name
+
+    @property
+    def port_override(self) -> int | str | None:
+        """The port every discovered backend gets (Ruby: backend_port_override, else the
+        legacy haproxy.server_port_override), raw as configured; None: the registered port."""
+        if self.backend_port_override is not None:
+            return self.backend_port_override
+        return self.haproxy.server_port_override
 
 
 @dataclass(frozen=True)
@@ -298,11 +316,13 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
     return ServiceConfig(
         name=name,
         discovery=_discovery(d["discovery"]),
-        haproxy=service_haproxy(d.get("haproxy", {})),
+        haproxy=service_haproxy(d.get("haproxy", {}), raw),
         envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
+        file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),
+        backend_port_override=_port_override(raw, "backend_port_override", d),
         mass_expiry_threshold=float(d.get("mass_expiry_threshold", 0.5)),
         mass_expiry_min_count=int(d.get("mass_expiry_min_count", 3)),
         mass_expiry_grace=float(d.get("mass_expiry_grace", 30.0)),
@@ -320,13 +340,12 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
         method=d["method"],
         hosts=tuple(d.get("hosts", ())),
         path=path.rstrip("/") or path,
-        label_filters=tuple(
-            {**f, "condition": f.get("condition", "equals")} for f in d.get("label_filters", ())
-        ),
+        label_filters=tuple([d["label_filter"]] if "label_filter" in d else [])
+        + tuple(d.get("label_filters", ())),
     )
 
 
-def service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
+def service_haproxy(d: Mapping, raw: RawService | None = None) -> ServiceHaproxyConfig:
     """A schema-valid service `haproxy` section (local, or from the registry) as a dataclass."""
     keys = ("listen", "frontend", "backend", "shared_frontend")
     lines = {k: _lines(d[k]) for k in keys if k in d}
@@ -339,8 +358,18 @@ def service_haproxy(d: Mapping) -> ServiceHaproxyConfig:
         port=None if port is None else int(port),
         server_options=options,
         bind_only="port" in d and port is None,
+        server_port_override=_port_override(raw, "haproxy.server_port_override", d),
         **lines,
     )
+
+
+def _port_override(raw: RawService | None, key_path: str, d: Mapping) -> int | str | None:
+    """A port override, raw as configured (Ruby: an integer or a digit string)."""
+    value = d.get(key_path.rpartition(".")[2])
+    if value is not None and not 1 <= int(value) <= 65535:
+        where = f"{raw.source}: {raw.prefix}" if raw else ""
+        raise ConfigError(f"{where}{key_path}: not a port in 1..65535")
+    return value
 
 
 def _service_envoy(raw: RawService, d: Mapping) -> ServiceEnvoyConfig:

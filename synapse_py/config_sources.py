@@ -155,6 +155,8 @@ def service_findings(service: Mapping) -> Iterator[Finding]:
         yield Finding(True, "discovery.method", why)
         return  # the other keys of an unknown method mean nothing to us
     yield from _apply("service.discovery", "discovery.", discovery)
+    if "label_filter" in discovery:
+        yield Finding(False, "discovery.label_filter", "deprecated (as in Ruby); use label_filters")
 
 
 def _apply(section: str, prefix: str, section_config: Mapping) -> Iterator[Finding]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from kazoo.exceptions import (
     ConnectionLoss,
@@ -23,8 +24,17 @@ from kazoo.exceptions import (
     ZookeeperError,
 )
 
-from .backend import Backend, InvalidNode, decode_node, matches_label_filters
+from .backend import (
+    Backend,
+    InvalidNode,
+    backend_from_registration,
+    decode_node,
+    name_payload,
+)
 from .config import ServiceConfig
+from .desired import ExpiryGuard, desired_backends, served_defaults
+
+__all__ = ["ExpiryGuard", "ServiceMembers", "desired_backends", "served_defaults"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,8 @@ class ServiceMembers:
     def __init__(self, service: ServiceConfig):
         self.service = service
         self._names: frozenset[str] = frozenset()
+        self._order: tuple[str, ...] = ()  # the listing, in ZooKeeper's order (Ruby's)
+        self._from_name: set[str] = set()  # path-encoded children decoded from their name
         self._cache: dict[str, Backend | None] = {}  # child name -> backend (None: skipped)
         self._stale: set[str] = set()  # data watch fired: read again; the old value stays
         self._deleted: set[str] = set()  # deletion seen; the next listing says if it came back
@@ -52,29 +64,39 @@ class ServiceMembers:
     # -- the listing and the reads -------------------------------------------------------
 
     def set_names(self, names: Iterable[str]) -> list[str]:
-        """The service's children are now `names`: forget the others; the names to read.
+        """The service's children are now `names` (in ZooKeeper's order): forget the others;
+        the names to read.
 
         The cost is in what changed (a listing of 20,000 children that adds one reads one),
         plus building the set of names.
         """
-        listed = frozenset(names)
-        for name in self._names - listed:
-            self._cache.pop(name, None)
-            self._stale.discard(name)
-            self.retry.discard(name)
+        self._order = tuple(names)
+        listed = frozenset(self._order)
+        self._forget(self._names - listed)
         added = listed - self._names
         back = self._deleted & listed  # deleted, then listed again: re-created under its name
         self._deleted.clear()
         self._names = listed
         to_read = []
         for name in added | back:
-            if name.startswith("base64_"):
-                self._cache[name] = self._checked(name, None)
+            payload = name_payload(name) if name.startswith("base64_") else None
+            if payload is not None:  # Ruby: the name wins; its data is never read
+                self._from_name.add(name)
+                self._cache[name] = self._checked(
+                    name, partial(backend_from_registration, payload, name)
+                )
             elif name in back or name not in self._cache:
                 self._stale.add(name)
                 if name not in self.inflight:
                     to_read.append(name)
         return sorted(to_read)
+
+    def _forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._cache.pop(name, None)
+            self._stale.discard(name)
+            self.retry.discard(name)
+            self._from_name.discard(name)
 
     def wanted(self) -> list[str]:
         """Listed children that need a read now (unknown or stale, not in flight or retrying)."""
@@ -99,7 +121,7 @@ class ServiceMembers:
             return  # gone from the listing meanwhile
         if error is None:
             self._stale.discard(name)
-            self._cache[name] = self._checked(name, data)
+            self._cache[name] = self._checked(name, partial(decode_node, name, data))
         elif isinstance(error, NoNodeError):  # deleted: the listing that follows tells more
             self._cache.pop(name, None)
             self._stale.discard(name)
@@ -119,7 +141,7 @@ class ServiceMembers:
         is, so that several leaves are seen together): gone, or back under the same name and
         read again. A lost watch is read on reconnect.
         """
-        if name not in self._names or name.startswith("base64_"):
+        if name not in self._names or name in self._from_name:
             return False
         if kind == "deleted":
             self._deleted.add(name)
@@ -145,26 +167,28 @@ class ServiceMembers:
     # -- the backends ----------------------------------------------------------------------
 
     def current(self) -> tuple[Backend, ...]:
-        """Validated, label-filtered backends of the listed children, one per host:port, sorted.
+        """Validated backends of the listed children, in listing order, one per host:port.
 
-        Of several nodes for one host:port, the newest registration wins: the highest sequence
-        number (nerve's nodes are sequential), then the child name that sorts last.
+        Of several nodes for one host:port, the newest registration wins (the highest sequence
+        number: nerve's nodes are sequential, then the child name that sorts last), in the place
+        of the first one listed. Ruby keeps the first listed of those with the same host, port
+        and name, but ZooKeeper's listing order is arbitrary (see docs/synapse.md).
         """
         found: dict[str, tuple[tuple[int, str], Backend]] = {}
         clashes: dict[str, list[str]] = {}
-        for name in self._names:
+        for name in self._order:
             backend = self._cache.get(name)
-            if backend is None or not matches_label_filters(backend, self._filters):
+            if backend is None:
                 continue
             rank = (_sequence(name), name)
             if backend.key in found:
                 clashes.setdefault(backend.key, [found[backend.key][0][1]]).append(name)
                 if rank < found[backend.key][0]:
                     continue
-            found[backend.key] = (rank, backend)
+            found[backend.key] = (rank, backend)  # a dict keeps the first one's place
         for key, names in clashes.items():
             self._log_clash(key, names, found[key][1].node)
-        return tuple(sorted(b for _, b in found.values()))
+        return tuple(b for _, b in found.values())
 
     def backends(self, names: tuple[str, ...], read: Reader) -> tuple[Backend, ...]:
         """Blocking form (the CLI): list `names`, read what is needed with `read`, decode."""
@@ -177,16 +201,15 @@ class ServiceMembers:
             self.result(name, data, error)
         return self.current()
 
-    @property
-    def _filters(self):
-        return self.service.discovery.label_filters
-
-    def _checked(self, name: str, data: bytes | None) -> Backend | None:
+    def _checked(self, name: str, decode: Callable[[], Backend]) -> Backend | None:
+        """The decoded node, with the service's port override (Ruby applies it on discovery)."""
         try:
-            return decode_node(name, data)
+            backend = decode()
         except InvalidNode as e:
             self._skip(name, str(e))
             return None
+        override = self.service.port_override
+        return backend if override is None else backend.with_port(override)
 
     def _skip(self, name: str, reason: str) -> None:
         """Count and log a skipped node (bounded: a flood of them logs a summary)."""
@@ -227,111 +250,3 @@ def _sequence(name: str) -> int:
 def _transient(error: ZookeeperError) -> bool:
     """Errors worth a retry (the connection, not the node)."""
     return isinstance(error, ConnectionLoss | SessionExpiredError | OperationTimeoutError)
-
-
-def desired_backends(
-    service: ServiceConfig,
-    discovered: tuple[Backend, ...],
-    previous: tuple[Backend, ...] | None,
-    guard: ExpiryGuard | None = None,
-    now: float = 0.0,
-) -> tuple[Backend, ...]:
-    """Apply default_servers, keep_default_servers, the use_previous_backends guard and, given
-    `guard`, the mass-expiry hold (an empty read is left to use_previous_backends alone)."""
-    if guard is not None and not discovered:
-        guard.release()
-    if not discovered and previous and service.use_previous_backends:
-        log.warning(
-            "%s: discovery returned no backends; keeping the previous %d",
-            service.name,
-            len(previous),
-        )
-        return previous
-    if service.keep_default_servers:
-        merged = {b.key: b for b in (*service.default_servers, *discovered)}
-        desired = tuple(sorted(merged.values()))
-    else:
-        desired = discovered or tuple(sorted(service.default_servers))
-    return guard.filter(previous, desired, now) if guard and discovered else desired
-
-
-class ExpiryGuard:
-    """Holds a service's backends for `mass_expiry_grace` when too many vanish at once.
-
-    Like Envoy's panic threshold: when a change shrinks the backends in force by more than
-    `mass_expiry_threshold` of them, and by at least `mass_expiry_min_count` (mass session expiry,
-    a registry hiccup), the registry is more likely wrong than the fleet, so the old set stays (new
-    arrivals are added) until the count recovers or the grace period ends. The count keeps an
-    ordinary scale-down of a small service (2 of 3 leaving) applied at once, as Ruby synapse
-    applies every change. A replacement (as many new as gone) is not a drop. An empty read is left
-    to `use_previous_backends`.
-    """
-
-    def __init__(self, service: ServiceConfig):
-        self.service = service
-        self.held: tuple[Backend, ...] = ()  # the set in force when the hold began
-        self.since: float | None = None
-        self.holds = 0
-
-    @property
-    def deadline(self) -> float | None:
-        """When the current hold ends (monotonic seconds); None when not holding."""
-        return None if self.since is None else self.since + self.service.mass_expiry_grace
-
-    def filter(
-        self, previous: tuple[Backend, ...] | None, desired: tuple[Backend, ...], now: float
-    ) -> tuple[Backend, ...]:
-        """The backends to put in force instead of `desired`, given those in force now."""
-        if self.since is not None:
-            return self._holding(desired, now)
-        if previous and self._sharp_drop(previous, desired):
-            return self._begin(previous, desired, now)
-        return desired
-
-    def _begin(self, previous, desired, now: float) -> tuple[Backend, ...]:
-        self.held, self.since = previous, now
-        self.holds += 1
-        log.warning(
-            "%s: mass expiry: %d of %d backends vanished at once (over %.0f%%); keeping them "
-            "for %gs (mass_expiry_grace)",
-            self.service.name,
-            len(previous) - len(desired),
-            len(previous),
-            self.service.mass_expiry_threshold * 100,
-            self.service.mass_expiry_grace,
-        )
-        return _merge(previous, desired)
-
-    def release(self) -> None:
-        """End a hold without applying anything (an empty read is not ours to judge)."""
-        self.since = None
-
-    def _holding(self, desired, now: float) -> tuple[Backend, ...]:
-        if now >= self.deadline:
-            self.since = None
-            log.warning(
-                "%s: mass_expiry_grace over; applying the %d backends the registry lists",
-                self.service.name,
-                len(desired),
-            )
-            return desired
-        if not self._sharp_drop(self.held, desired):
-            self.since = None
-            log.info("%s: backends came back; mass expiry hold ended", self.service.name)
-            return desired
-        return _merge(self.held, desired)
-
-    def _sharp_drop(self, before: tuple[Backend, ...], after: tuple[Backend, ...]) -> bool:
-        """More than the threshold share of `before`, and at least the minimum count, is gone
-        and not replaced (a count drop)."""
-        svc = self.service
-        lost = len(before) - len(after)
-        sharp = lost > svc.mass_expiry_threshold * len(before)
-        return svc.mass_expiry_grace > 0 and lost >= svc.mass_expiry_min_count and sharp
-
-
-def _merge(held, desired) -> tuple[Backend, ...]:
-    """`desired` plus the held backends it lacks (a held backend's newer data wins)."""
-    merged = {b.key: b for b in held}
-    merged.update({b.key: b for b in desired})
-    return tuple(sorted(merged.values()))

@@ -5,7 +5,8 @@ listing has changed for `wait_min` and a touched service is ready (its reads ans
 `wait_max`. A service in a flood (FLOOD_READS reads outstanding) does not count as a listing
 change. Only services whose membership is known are handed to the generators: a service is
 known once its first complete read succeeded, from the state file, or from its
-`default_servers` (`base`); until then every output keeps what it has. A service whose reads are
+`default_servers` (served, as in Ruby, until discovery finds backends); until then every
+output keeps what it has. A service whose reads are
 still in flight (a flood of new children) never holds back another service's change.
 """
 
@@ -23,7 +24,7 @@ from . import state_file
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators import Generator
-from .membership import ExpiryGuard, ServiceMembers, desired_backends
+from .membership import ExpiryGuard, ServiceMembers, desired_backends, served_defaults
 from .registry_config import RegistryConfigs
 from .watcher import (
     Arm,
@@ -96,7 +97,7 @@ class Reconciler:
     def start(self, seed: Mapping[str, Sequence[Backend]] | None = None) -> None:
         """Apply the last known membership (state file) at once, then follow ZooKeeper."""
         for name, backends in (seed or {}).items():
-            self.membership[name] = tuple(sorted(backends))
+            self.membership[name] = tuple(backends)
         self._configure(self.config)
         self._dirty.update(s.name for s in self.config.services)
         self._refresh()
@@ -346,6 +347,9 @@ class Reconciler:
                 self._watch(svc)
         for name in set(self.membership) - set(wanted):
             del self.membership[name]
+        for name, svc in wanted.items():  # Ruby serves them until discovery finds backends
+            if name not in self.membership and svc.default_servers:
+                self.membership[name] = served_defaults(svc)
         self._dirty &= set(wanted)
         self.guards = {n: self._guard(s) for n, s in wanted.items()}
 

@@ -27,9 +27,7 @@ KNOBS: dict[str, dict[str, str]] = {
     "service": {
         "load_test_concurrency": "one watcher runs (Ruby starts N copies, for load tests only)",
     },
-    "service.haproxy": {
-        "server_port_override": "the port registered in ZooKeeper is used",
-    },
+    "service.haproxy": {},
     "service.discovery": {
         "discovery_jitter": "every change is applied after `wait` (no extra sleep)",
         "retry_policy": "ZooKeeper calls are retried by synapse-py's own policy",
@@ -80,37 +78,44 @@ def _object(section: str | None, props: dict, required: tuple[str, ...] = ()) ->
     }
 
 
+# Ruby synapse drops every node for a filter without a (known) condition: required here
 LABEL_FILTER = _object(
     None,
     {"label": _STR, "value": _STR, "condition": {"enum": ["equals", "not-equals"]}},
-    required=("label", "value"),
+    required=("label", "value", "condition"),
 )
+_PORT_STRING = {"type": "string", "pattern": "^[0-9]{1,5}$"}  # range: config.py
+PORT_OVERRIDE = {"anyOf": [_PORT, _PORT_STRING, {"type": "null"}]}  # Ruby: digits only
 
 DEFAULT_SERVER = _object(
     None,
     {
-        "name": _NAME,
+        "name": {"anyOf": [_NAME, {"const": ""}, {"type": "null"}]},
         "host": _STR,
-        "port": _PORT,
+        "port": {"anyOf": [_PORT, _PORT_STRING]},
         "weight": {"type": ["integer", "null"], "minimum": 0, "maximum": 256},
         "haproxy_server_options": {"type": ["string", "null"]},
-        "labels": {"type": ["object", "null"], "additionalProperties": _STR},
+        "labels": {
+            "type": ["object", "null"],
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        },
     },
-    required=("name", "host", "port"),
+    required=("host", "port"),
 )
 
 _FILTERS = {"type": "array", "items": LABEL_FILTER}
+_FILTER_KEYS = {"label_filters": _FILTERS, "label_filter": LABEL_FILTER}  # singular: deprecated
 _ZOOKEEPER = _object(
     "service.discovery",
     {
         "method": {"const": "zookeeper"},
         "hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "path": {"type": "string", "pattern": "^/"},
-        "label_filters": _FILTERS,
+        **_FILTER_KEYS,
     },
     required=("hosts", "path"),
 )
-_BASE = _object("service.discovery", {"method": {"const": "base"}, "label_filters": _FILTERS})
+_BASE = _object("service.discovery", {"method": {"const": "base"}, **_FILTER_KEYS})
 
 # the discovery methods synapse-py implements, and the schema of each
 DISCOVERY: dict[str, dict] = {"zookeeper": _ZOOKEEPER, "base": _BASE}
@@ -144,6 +149,7 @@ SERVICE_HAPROXY = _object(
         "shared_frontend": _LINES,
         "backend_order": _STR,  # asc, desc, no_shuffle; anything else shuffles (as in Ruby)
         "cookie_value_method": _STR,  # hash; anything else: the server name (as in Ruby)
+        "server_port_override": PORT_OVERRIDE,  # legacy: backend_port_override wins
     },
 )
 
@@ -181,6 +187,8 @@ SERVICE = _object(
         "haproxy": SERVICE_HAPROXY,
         "envoy": SERVICE_ENVOY,
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},
+        "backend_port_override": PORT_OVERRIDE,
+        "file_output": _object(None, {"disabled": _BOOL}),
         "keep_default_servers": _BOOL,
         "use_previous_backends": _BOOL,
         "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},

@@ -30,7 +30,9 @@ def save(path: str, membership: Mapping[str, Sequence[Backend]], now: float | No
             name: [b.to_json() for b in backends] for name, backends in membership.items()
         },
     }
-    write_atomic(path, json.dumps(document, sort_keys=True, indent=1) + "\n")
+    write_atomic(
+        path, json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    )  # records keep their order
 
 
 def load(path: str, ttl: float, now: float | None = None) -> dict[str, list[Backend]]:

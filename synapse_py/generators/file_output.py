@@ -1,13 +1,15 @@
-"""The file_output generator: `<output_directory>/<service>.json`, as the Ruby synapse writes it.
+"""The file_output generator: `<output_directory>/<service>.json`, as Ruby synapse writes it.
 
-Each file is a JSON array of the service's backends, sorted by host, port and name, replaced
-atomically and only when its content changes (readers may watch the file). Like the Ruby synapse,
-`*.json` files of services that are no longer configured are removed from the folder.
+Each file holds the bytes Ruby writes: a compact JSON array of the backends served, in the order
+served (ZooKeeper's listing order, then kept default servers), each as its `Backend.record`
+(Ruby's keys and order with nulls; default servers as configured), no final newline. It is
+replaced atomically and only when its content changes (readers may watch the file). As in Ruby,
+every other `*.json` file in the folder is removed: those of services no longer configured and
+of services with `"file_output": {"disabled": true}`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -33,15 +35,16 @@ class FileOutputGenerator:
     def apply(
         self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
     ) -> None:
-        """Write the file of every service in `membership`; remove files of unconfigured ones.
+        """Write the file of every enabled service in `membership`; remove the other files.
 
-        A configured service missing from `membership` (not discovered yet) keeps its old file.
+        An enabled service missing from `membership` (not discovered yet) keeps its old file.
         """
         os.makedirs(self.config.output_directory, exist_ok=True)
-        for service in services:
+        enabled = [s for s in services if not s.file_output.disabled]
+        for service in enabled:
             if service.name in membership:
                 self._write(self._path(service.name), render(membership[service.name]))
-        self._purge({f"{s.name}.json" for s in services})
+        self._purge({f"{s.name}.json" for s in enabled})
 
     def _path(self, service_name: str) -> str:
         return os.path.join(self.config.output_directory, f"{service_name}.json")
@@ -55,14 +58,13 @@ class FileOutputGenerator:
     def _purge(self, keep: set[str]) -> None:
         for entry in os.scandir(self.config.output_directory):
             if _is_service_file(entry) and entry.name not in keep:
-                log.info("file_output: removing %s (service no longer configured)", entry.path)
+                log.info("file_output: removing %s (not a service it writes)", entry.path)
                 os.unlink(entry.path)
 
 
 def render(backends: Sequence[Backend]) -> str:
-    """The file content: backends as `Backend.to_json()`, in a stable order."""
-    ordered = sorted(backends, key=lambda b: (b.host, b.port, b.name))
-    return json.dumps([b.to_json() for b in ordered], sort_keys=True) + "\n"
+    """The file content: the backends' records, in order, as Ruby's `to_json` writes the list."""
+    return "[" + ",".join(b.record for b in backends) + "]"
 
 
 def _is_service_file(entry: os.DirEntry) -> bool:

@@ -38,6 +38,7 @@ from typing import Any
 from ..atomic import write_atomic
 from ..backend import Backend
 from ..config import HaproxyConfig, ServiceConfig
+from ..desired import served_defaults
 from ..proxy.haproxy_monitor import HaproxyMonitor
 from ..proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
 from ..proxy.reloader import Reloader
@@ -234,7 +235,7 @@ class HaproxyGenerator:
             )
             return live
         if svc.default_servers:
-            return svc.default_servers
+            return served_defaults(svc)
         raise MembershipUnknown(svc.name)
 
     def _slots(self, svc: ServiceConfig, backends: Sequence[Backend]):

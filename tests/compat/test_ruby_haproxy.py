@@ -13,9 +13,8 @@ the differences named per case (ruby_cases.DIFFERENCES). Every rendered file pas
 
 slots: server names, free slots, no automatic `id`. cookie: Ruby's `cookie <value>` is expected
 only in backends with a `cookie` directive (s08's `ck_default` and `ck_hash`: compared).
-Cases that need another helper's work (node decoding, default servers, label filters, port
-overrides, per-service generator sections) are xfail(strict=False) until it is merged; the
-generator alone renders Ruby's servers for s01-s04 and s10 (test_the_generator_alone_...).
+The generator alone, fed the nodes, also renders Ruby's servers for s01-s04 and s10
+(test_the_generator_alone_...).
 """
 
 from __future__ import annotations
@@ -31,38 +30,35 @@ from compat.ruby_cases import (
 
 from synapse_py.commands import render_haproxy_config
 from synapse_py.config import load_config
-from synapse_py.config_file import ConfigError
 from synapse_py.generators.haproxy import HaproxyGenerator
 
 USUAL = {"slots", "cookie", "section-order"}
-H5 = "needs h5: "
 CASES = {
-    "s01_basic_http": (USUAL, H5 + "a node without name"),
-    "s02_nerve_weights_true": (USUAL, H5 + "weights '7' and 2.5 are nodes Ruby accepts"),
-    "s03_nerve_weights_false": (USUAL, H5 + "weights '7' and 2.5 are nodes Ruby accepts"),
-    "s04_server_options_templates": (USUAL, H5 + "node options redir/sni, a node without name"),
-    "s05_bind_and_frontends": (USUAL, None),
-    "s06_shared_frontend": (USUAL, None),
-    "s07_port_overrides": (USUAL, H5 + "server_port_override, backend_port_override"),
-    "s08_cookies_and_modes": (USUAL, None),
-    "s09_defaults_mode_tcp": (USUAL, None),
-    "s10_backend_order": (USUAL, H5 + "a node named '' or without name"),
-    "s11_default_servers": (USUAL, H5 + "default servers"),
-    "s12_label_filters": (USUAL, H5 + "label filters"),
-    "s13_generator_disabled": (USUAL, "needs h3: a per-service file_output section"),
-    "s14_listen_filtering": (USUAL, None),
-    "s15_listen_prefix_quirk": (USUAL | {"prefix-quirk"}, None),
-    "s16_child_decoding": (USUAL, H5 + "child decoding"),
-    "s18_zk_parent_generator_config": (USUAL, None),
+    "s01_basic_http": USUAL,
+    "s02_nerve_weights_true": USUAL,
+    "s03_nerve_weights_false": USUAL,
+    "s04_server_options_templates": USUAL,
+    "s05_bind_and_frontends": USUAL,
+    "s06_shared_frontend": USUAL,
+    "s07_port_overrides": USUAL,
+    "s08_cookies_and_modes": USUAL,
+    "s09_defaults_mode_tcp": USUAL,
+    "s10_backend_order": USUAL,
+    "s11_default_servers": USUAL,
+    "s12_label_filters": USUAL,
+    "s13_generator_disabled": USUAL,
+    "s14_listen_filtering": USUAL,
+    "s15_listen_prefix_quirk": USUAL | {"prefix-quirk"},
+    "s16_child_decoding": USUAL,
+    "s18_zk_parent_generator_config": USUAL,
 }
 # s15: what Ruby wrote minus the lines HAProxy refuses; the rest must match
 S15_REFUSED = ("modebogus 1", "identity-crisis", "logfoo bar", "aclx y", "  Option   Forwardfor  ")
 
 
 def _params():
-    for name, (differences, needs) in CASES.items():
-        marks = [pytest.mark.xfail(strict=False, reason=needs)] if needs else []
-        yield pytest.param(name, differences, marks=marks, id=name[:3])
+    for name, differences in CASES.items():
+        yield pytest.param(name, differences, id=name[:3])
 
 
 def render_case(case: Case, tmp_path, zk, zk_server, zk_root, **haproxy) -> str:
@@ -93,10 +89,7 @@ def test_haproxy_cfg_is_equivalent_to_rubys(name, differences, tmp_path, zk, zk_
 @pytest.mark.parametrize("name", list(CASES), ids=lambda n: n[:3])
 def test_every_rendered_case_passes_haproxy_c(name, tmp_path, zk, zk_server, zk_root):
     case = Case.load(name)
-    try:
-        ours = render_case(case, tmp_path, zk, zk_server, zk_root, trust_registry_config=True)
-    except ConfigError as e:
-        pytest.skip(f"the config does not load yet ({CASES[name][1]}): {e}")
+    ours = render_case(case, tmp_path, zk, zk_server, zk_root, trust_registry_config=True)
     rendered = tmp_path / "ours.cfg"
     rendered.write_text(ours)
     check = haproxy_check(rendered)

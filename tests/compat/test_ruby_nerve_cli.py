@@ -6,6 +6,7 @@ real ZooKeeper and finds the node.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from kazoo.exceptions import NoNodeError
 from support.procs import wait_for
 from support.ruby_nerve_ref import ROOT
 
@@ -193,6 +195,9 @@ def test_sighup_rereads_the_overlay(tmp_path, zk, zk_server, zk_root, http_backe
 
 
 def _weights(zk, path: str) -> list:
-    if not zk.exists(path):
-        return []
-    return [json.loads(zk.get(f"{path}/{c}")[0]).get("weight") for c in zk.get_children(path)]
+    """The weights registered under `path`; a node replaced between listing and read is left out."""
+    weights = []
+    for child in zk.get_children(path) if zk.exists(path) else ():
+        with contextlib.suppress(NoNodeError):
+            weights.append(json.loads(zk.get(f"{path}/{child}")[0]).get("weight"))
+    return weights

@@ -168,7 +168,7 @@ HOSTILE = [
     {"host": "127.0.0.1", "port": 0, "name": "zero-port"},
     {"host": "127.0.0.1", "port": 70000, "name": "big-port"},
     {"host": "127.0.0.1", "port": 1, "name": "bad name: {x}"},
-    {"host": "127.0.0.1", "port": 1, "name": "heavy", "weight": 1000},
+    {"host": "127.0.0.1", "port": 1, "name": "negative", "weight": -5},
     {"host": "not a host!", "port": 1, "name": "spaces"},
     {"host": "127.0.0.1", "port": True, "name": "bool-port"},
 ]

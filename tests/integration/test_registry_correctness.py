@@ -40,6 +40,7 @@ def test_data_changed_in_place_is_applied(synapse, zk, http_backend):
     """Case 2: set_data on a child, and a fixed-name node deleted and re-created with new data
     before the watch fires, are applied like joins (at run time, no reload)."""
     a, b, c, d = (http_backend() for _ in range(4))
+    synapse.haproxy_extra["use_nerve_weights"] = True  # the weight shows which data is applied
     synapse.add_service("web")
     node = register(zk, synapse.path("web"), a)
     synapse.start()
@@ -172,6 +173,7 @@ def test_two_nodes_for_one_host_port_follow_one_rule(synapse, zk, http_backend):
     """Case 8: of two nodes with the same host:port, the newest registration wins (highest
     sequence number), whatever ZooKeeper's child order; it is logged once."""
     a = http_backend()
+    synapse.haproxy_extra["use_nerve_weights"] = True  # the weight shows which node won
     synapse.add_service("web")
     register(zk, synapse.path("web"), a, weight=0)
     register(zk, synapse.path("web"), a, weight=9)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from synapse_py.backend import Backend
 from synapse_py.config import ConfigError, load_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "synapse.md"
@@ -96,7 +95,10 @@ def test_full_config_maps_every_key(tmp_path):
         {"label": "az", "value": "us-east-1a", "condition": "equals"},
     )
     assert db.haproxy.frontend == ("mode tcp",) and db.haproxy.backend_name == "postgres"
-    assert db.default_servers == (Backend("10.0.0.5", 5432, "db-default"),)
+    assert [(b.host, b.port, b.name) for b in db.default_servers] == [
+        ("10.0.0.5", 5432, "db-default")
+    ]
+    assert db.default_servers[0].record == '{"name":"db-default","host":"10.0.0.5","port":5432}'
     assert db.keep_default_servers and not db.use_previous_backends
     assert config.haproxy.extra_sections == (("listen admin", ("bind 127.0.0.1:3210",)),)
     assert config.haproxy.stats.enabled and config.haproxy.stats.auth == "admin:secret"
@@ -171,7 +173,11 @@ def test_service_conf_dir_problems(tmp_path, files, expected):
         ({"zk_session_timeout": 0}, "zk_session_timeout", "minimum"),
         ({"file_output": {}}, "file_output", "'output_directory'"),
         (
-            {"services__web__discovery__label_filters": [{"label": "a", "value": "b", "x": 1}]},
+            {
+                "services__web__discovery__label_filters": [
+                    {"label": "a", "value": "b", "condition": "equals", "x": 1}
+                ]
+            },
             "services.web.discovery.label_filters.0.x",
             "unknown key",
         ),

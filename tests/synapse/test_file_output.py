@@ -8,7 +8,12 @@ import os
 import pytest
 
 from synapse_py.backend import Backend
-from synapse_py.config import DiscoveryConfig, FileOutputConfig, ServiceConfig
+from synapse_py.config import (
+    DiscoveryConfig,
+    FileOutputConfig,
+    ServiceConfig,
+    ServiceFileOutputConfig,
+)
 from synapse_py.generators import GENERATORS, register
 from synapse_py.generators.file_output import FileOutputGenerator
 
@@ -41,20 +46,26 @@ def test_register_refuses_a_second_class_under_one_name():
         register("file_output")(type("Other", (), {}))
 
 
-def test_writes_sorted_backends_as_ruby_synapse(generator, out):
+def test_writes_the_backends_in_order_as_ruby_synapse(generator, out):
     generator.apply((WEB, API), {"web": (B1, B2), "api": ()})
-    assert read(out, "web") == [
-        {"name": "i-1", "host": "10.0.0.1", "port": 80, "haproxy_server_options": "check"},
-        {"name": "i-2", "host": "10.0.0.2", "port": 80, "weight": 3, "labels": {"az": "a"}},
-    ]
-    assert read(out, "api") == []
+    assert (out / "web.json").read_text() == (
+        '[{"name":"i-2","host":"10.0.0.2","port":80,"id":null,"weight":3,'
+        '"haproxy_server_options":null,"labels":{"az":"a"}},'
+        '{"name":"i-1","host":"10.0.0.1","port":80,"id":null,"weight":null,'
+        '"haproxy_server_options":"check","labels":null}]'
+    )
+    assert (out / "api.json").read_text() == "[]"
 
 
-def test_order_of_membership_does_not_change_the_file(generator, out):
-    generator.apply((WEB,), {"web": (B1, B2)})
-    first = (out / "web.json").read_bytes()
-    generator.apply((WEB,), {"web": (B2, B1)})
-    assert (out / "web.json").read_bytes() == first and generator.writes == 1
+def test_a_disabled_service_gets_no_file_and_its_stale_file_goes(generator, out):
+    hidden = ServiceConfig(
+        "hidden", DiscoveryConfig("base"), file_output=ServiceFileOutputConfig(True)
+    )
+    out.mkdir()
+    (out / "hidden.json").write_text("[]")
+    (out / "stale.json").write_text("[]")
+    generator.apply((WEB, hidden), {"web": (B1,), "hidden": (B2,)})
+    assert sorted(os.listdir(out)) == ["web.json"]
 
 
 def test_unchanged_content_is_not_rewritten(generator, out):

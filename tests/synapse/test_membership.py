@@ -66,10 +66,32 @@ def test_duplicate_host_port_is_one_backend():
     assert len(ServiceMembers(svc()).backends(("a_1", "a_2"), store.read)) == 1
 
 
-def test_label_filters():
+def test_label_filters_apply_to_what_is_served():
     store = Store({"a_1": node(1, labels={"az": "a"}), "b_2": node(2, labels={"az": "b"})})
-    m = ServiceMembers(svc(label_filters=({"label": "az", "value": "a", "condition": "equals"},)))
-    assert [b.port for b in m.backends(("a_1", "b_2"), store.read)] == [1]
+    s = svc(label_filters=({"label": "az", "value": "a", "condition": "equals"},))
+    found = ServiceMembers(s).backends(("a_1", "b_2"), store.read)
+    assert [b.port for b in desired_backends(s, found, None)] == [1]
+
+
+def test_the_listing_order_is_kept():
+    store = Store({f"n_{p}": node(p) for p in (5, 1, 3)})
+    found = ServiceMembers(svc()).backends(("n_5", "n_1", "n_3"), store.read)
+    assert [b.port for b in found] == [5, 1, 3]
+
+
+def test_a_base64_name_that_does_not_decode_is_read():
+    store = Store({"base64_garbage_0000000002": node(2), "base64_3_!!!_0000000003": node(3)})
+    m = ServiceMembers(svc())
+    assert [b.port for b in m.backends(tuple(store.nodes), store.read)] == [2, 3]
+    assert store.reads == 2
+    assert m.changed("base64_garbage_0000000002", "changed") is True  # its data is watched
+
+
+def test_the_port_override_applies_before_duplicates_collapse():
+    store = Store({"a_0000000001": node(8081, name="a"), "a_0000000000": node(8080, name="a")})
+    s = svc(backend_port_override="7778")
+    (only,) = ServiceMembers(s).backends(("a_0000000001", "a_0000000000"), store.read)
+    assert (only.port, only.node, only.to_json()["port"]) == (7778, "a_0000000001", "7778")
 
 
 def test_path_encoded_children_need_no_read():
@@ -97,7 +119,48 @@ def test_default_servers():
     assert desired_backends(svc(default_servers=(D,)), (), None) == (D,)
     assert desired_backends(svc(default_servers=(D,)), (B1,), None) == (B1,)
     kept = desired_backends(svc(default_servers=(D,), keep_default_servers=True), (B1,), None)
-    assert set(kept) == {B1, D}
+    assert kept == (B1, D)
+
+
+def test_use_previous_backends_applies_only_without_default_servers():
+    s = svc(default_servers=(D,))
+    assert desired_backends(s, (), (B1, B2)) == (D,)
+    assert desired_backends(s, (), (B1, B2), ExpiryGuard(s)) == (D,)
+
+
+def test_keep_default_servers_drops_a_default_with_a_nodes_host_port_and_name():
+    same = Backend(B1.host, B1.port, B1.name, weight=7)
+    other_name = Backend(B1.host, B1.port, "other")
+    s = svc(default_servers=(same, other_name, D), keep_default_servers=True)
+    assert desired_backends(s, (B1,), None) == (B1, other_name, D)
+
+
+def test_keep_default_servers_get_the_port_override_fallback_defaults_do_not():
+    s = svc(default_servers=(D,), keep_default_servers=True, backend_port_override=7001)
+    assert [b.port for b in desired_backends(s, (B1.with_port(7001),), None)] == [7001, 7001]
+    s = svc(default_servers=(D,), backend_port_override=7001)
+    assert desired_backends(s, (), None) == (D,)
+
+
+def test_label_filters_apply_to_default_servers():
+    gold = Backend("10.9.9.8", 9, "gold", labels=(("tier", "gold"),))
+    s = svc(
+        default_servers=(D, gold),
+        label_filters=({"label": "tier", "value": "gold", "condition": "equals"},),
+    )
+    assert desired_backends(s, (), None) == (gold,)
+    assert desired_backends(s, (B1,), None) == ()  # nodes found, none passes: no fallback
+
+
+def test_the_same_set_in_another_order_keeps_the_previous_order():
+    assert desired_backends(svc(), (B2, B1), (B1, B2)) == (B1, B2)
+
+
+def test_default_servers_in_force_are_replaced_at_once_not_held():
+    s = svc(default_servers=tuple(b(p) for p in (11, 12, 13, 14)))
+    guard = ExpiryGuard(s)
+    assert desired_backends(s, (B1,), s.default_servers, guard, now=0) == (B1,)
+    assert guard.deadline is None
 
 
 def b(port: int) -> Backend:

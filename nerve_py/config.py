@@ -34,8 +34,11 @@ class CheckSpec:
 
 @dataclass(frozen=True)
 class RateLimit:
-    average_rate: float = 1.0
-    max_burst: int = 10
+    """Ruby nerve's `rate_limiting`, with its defaults: shadow mode logs, never throttles."""
+
+    shadow_mode: bool = True
+    average_rate: float = 10.0
+    max_burst: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ class ServiceConfig:
     labels: tuple[tuple[str, str], ...] = ()
     node_type: str = "ephemeral_sequential"
     use_path_encoding: bool = False
-    rate_limiting: RateLimit | None = None
+    rate_limiting: RateLimit = RateLimit()
+    check_mocked: bool = False
+    ttl_seconds: float | None = None
 
     @property
     def ensemble(self) -> str:
@@ -77,7 +82,7 @@ class NerveConfig:
     services: tuple[ServiceConfig, ...]
     source: str = ""
     heartbeat_path: str | None = None
-    max_repeated_report_failures: int = 500
+    max_repeated_report_failures: int = 10
     zk_session_timeout: float = 10.0
     state_dir: str = DEFAULT_STATE_DIR
     metrics: MetricsConfig | None = None
@@ -105,7 +110,7 @@ def load_config(path: str | Path) -> NerveConfig:
         services=built,
         source=source,
         heartbeat_path=raw.get("heartbeat_path"),
-        max_repeated_report_failures=raw.get("max_repeated_report_failures", 500),
+        max_repeated_report_failures=raw.get("max_repeated_report_failures", 10),
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         state_dir=raw.get("state_dir", DEFAULT_STATE_DIR),
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
@@ -156,7 +161,6 @@ def _service(name: str, svc: dict, instance_id: str, source: str) -> ServiceConf
     checks = tuple(
         _check(c, svc, source, _join(prefix, f"checks[{i}]")) for i, c in enumerate(svc["checks"])
     )
-    rate = svc.get("rate_limiting")
     return ServiceConfig(
         name=name,
         instance_id=instance_id,
@@ -171,7 +175,9 @@ def _service(name: str, svc: dict, instance_id: str, source: str) -> ServiceConf
         labels=tuple(sorted(svc.get("labels", {}).items())),
         node_type=svc.get("node_type", "ephemeral_sequential"),
         use_path_encoding=bool(svc.get("use_path_encoding", False)),
-        rate_limiting=RateLimit(**rate) if rate is not None else None,
+        rate_limiting=RateLimit(**svc.get("rate_limiting", {})),
+        check_mocked=svc.get("check_mocked", False),
+        ttl_seconds=svc.get("ttl_seconds"),
     )
 
 

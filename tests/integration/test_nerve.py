@@ -288,17 +288,6 @@ def test_heartbeat_file(nerve, zk, http_backend, tmp_path):
     wait_for(lambda: int(hb.read_text().strip() or 0) > first, 5, message="heartbeat advances")
 
 
-def test_repeated_report_failures_exit_nonzero(nerve, zk, http_backend):
-    # a parent that is ephemeral cannot have children: every create fails while connected
-    zk.create(f"{nerve.zk_root}/eph", b"", ephemeral=True, makepath=True)
-    name, svc = nerve.service("web", http_backend().port)
-    svc["zk_path"] = f"{nerve.zk_root}/eph/services"
-    nerve.write((name, svc), max_repeated_report_failures=3)
-    proc = nerve.start()
-    assert proc.wait(30) == 1
-    assert "failed in a row" in proc.output()
-
-
 def test_ensemble_leader_killed_keeps_registration(nerve, zk_ensemble, http_backend):
     nerve.zk_hosts = zk_ensemble.hosts
     nerve.write(nerve.service("web", http_backend().port), zk_session_timeout=6)

@@ -5,21 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.fleet import children, one_child
 from support.procs import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def children(zk, path):
-    return sorted(zk.get_children(path)) if zk.exists(path) else []
-
-
-def one_child(zk, path, timeout=10):
-    return wait_for(
-        lambda: (c := children(zk, path)) and len(c) == 1 and c[0],
-        timeout,
-        message=f"one node under {path}",
-    )
 
 
 def test_first_check_result_registers_at_once_as_ruby_nerve(nerve, zk, http_backend):

@@ -68,3 +68,16 @@ def test_repeated_report_failures_restart_the_watcher_not_the_process(nerve, zk,
     zk.delete(blocker)  # the fault is gone: the restarted watcher registers
     one_child(zk, svc["zk_path"])
     assert proc.proc.poll() is None
+
+
+def test_rabbitmq_check_registers_while_the_broker_answers(nerve, zk, rabbitmq_broker):
+    check = {"type": "rabbitmq", "username": "guest", "password": "guest", "timeout": 2}
+    nerve.write(nerve.service("amqp", rabbitmq_broker.port, [check]))
+    nerve.start()
+    one_child(zk, nerve.path("amqp"), timeout=15)
+    rabbitmq_broker.pause()  # a hung broker: the check times out, the node goes
+    try:
+        wait_for(lambda: not children(zk, nerve.path("amqp")), 15, message="deregistered")
+    finally:
+        rabbitmq_broker.resume()
+    one_child(zk, nerve.path("amqp"), timeout=15)

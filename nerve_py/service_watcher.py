@@ -22,6 +22,9 @@ from .state import StateDir
 
 #: Ruby nerve's default max_repeated_report_failures
 DEFAULT_MAX_FAILURES = 10
+#: seconds the first round waits for the ZooKeeper session (Ruby's reporter waits up to 5 s
+#: to connect before its first check), polled every CONNECT_POLL s
+CONNECT_WAIT, CONNECT_POLL = 5.0, 0.1
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,6 @@ class ServiceWatcher:
         max_failures: int = DEFAULT_MAX_FAILURES,
     ):
         self.service = service
-        self.interval = service.check_interval
         self.reporter = reporter
         self.state = state
         self.max_failures = max_failures
@@ -91,6 +93,7 @@ class ServiceWatcher:
         self._round = threading.Lock()  # held while a round runs: stop() waits for it
         self._scheduler = scheduler
         self._started = False
+        self._started_at = time.monotonic()
 
     def _fresh_checks(self) -> None:
         service = self.service
@@ -98,12 +101,31 @@ class ServiceWatcher:
         self.hysteresis = [Hysteresis(c.rise, c.fall) for c in self.checks]
         self.results: list[CheckResult] = []
 
+    @property
+    def interval(self) -> float:
+        """Seconds to the next round: `check_interval`, or a short poll while the first waits."""
+        return CONNECT_POLL if self._waiting_for_zookeeper() else self.service.check_interval
+
+    def _waiting_for_zookeeper(self) -> bool:
+        """The first round is held (briefly) until the session is up, so its result is reported
+        at once instead of a `check_interval` later."""
+        if self._ticks or self.reporter.conn.connected:
+            return False
+        return time.monotonic() - self._started_at < CONNECT_WAIT
+
     def start(self) -> None:
         """Schedule the first round now (and, for `ttl_seconds`, the first renewal)."""
         self._scheduler = self._scheduler or shared_scheduler()
         self._started = True
+        self._started_at = time.monotonic()
         self._scheduler.add(self)
-        if ttl_applies(self.service):
+        if self.service.ttl_seconds is not None and not ttl_applies(self.service):
+            log.warning(
+                "%s: ttl_seconds has no effect on %s nodes (as in Ruby nerve)",
+                self.service.name,
+                self.service.node_type,
+            )
+        elif ttl_applies(self.service):
             ttl = self.service.ttl_seconds
             # Ruby starts each renewal clock at a random phase, so hosts do not touch in step
             self._scheduler.add(TtlRenewer(self, ttl), time.monotonic() + random.uniform(0, ttl))
@@ -124,6 +146,8 @@ class ServiceWatcher:
 
     def tick(self) -> None:
         """Run every check once, update health, and sync the registration."""
+        if self._waiting_for_zookeeper():
+            return
         if not self.service.check_mocked:  # Ruby: a mocked service never runs its checks
             self._run_checks()
         self.maintenance = self.state.in_maintenance(self.service.name)

@@ -14,10 +14,15 @@ from nerve_py.service_watcher import ServiceWatcher
 from nerve_py.state import StateDir
 
 
+class FakeConnection:
+    connected = True
+
+
 class FakeReporter:
     """Records what the watcher asks for; `failing` makes every sync a failed report."""
 
     def __init__(self, failing: bool = False):
+        self.conn = FakeConnection()
         self.failing = failing
         self.synced: list[bool] = []
         self.node: str | None = None
@@ -122,3 +127,18 @@ def test_ttl_seconds_touches_persistent_nodes_only(state, node_type, touched):
     watcher.request_stop()
     assert (reporter.touches >= 3) is touched
     assert reporter.touches <= 7  # every ttl_seconds, not faster
+
+
+def test_the_first_round_waits_briefly_for_the_zookeeper_session(state):
+    reporter = FakeReporter()
+    reporter.conn.connected = False
+    watcher = ServiceWatcher(service({"type": "noop"}, check_interval=30), reporter, state)
+    assert watcher.interval == 0.1
+    watcher.tick()
+    assert reporter.synced == []  # held: nothing checked, nothing reported
+    reporter.conn.connected = True
+    assert watcher.interval == 30
+    watcher.tick()
+    assert reporter.synced == [True]
+    reporter.conn.connected = False
+    assert watcher.interval == 30  # only the first round waits

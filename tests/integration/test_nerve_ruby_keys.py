@@ -81,3 +81,30 @@ def test_rabbitmq_check_registers_while_the_broker_answers(nerve, zk, rabbitmq_b
     finally:
         rabbitmq_broker.resume()
     one_child(zk, nerve.path("amqp"), timeout=15)
+
+
+FLAP = [{"type": "http", "uri": "/health", "timeout": 1, "rise": 1, "fall": 1}]
+
+
+@pytest.mark.parametrize(("shadow", "most"), [(None, None), (False, 6)])
+def test_rate_limiting_throttles_only_without_shadow_mode(nerve, zk, http_backend, shadow, most):
+    """Ruby's default, shadow mode, logs a throttled report and makes it; false defers it."""
+    web = http_backend()
+    web.flapping = True  # every check flips: a transition each 0.1 s round
+    rate = {"average_rate": 1, "max_burst": 1}
+    if shadow is not None:
+        rate["shadow_mode"] = shadow
+    nerve.write(nerve.service("web", web.port, FLAP, check_interval=0.1, rate_limiting=rate))
+    proc = nerve.start()
+    wait_for(lambda: "registered" in proc.output(), 15, message="a first registration")
+    time.sleep(3)
+    web.flapping = False
+    proc.stop()
+    log = proc.output()
+    creates = log.count(": registered ")
+    mode = "false" if shadow is False else "true"  # absent: Ruby's default, true
+    assert f"report throttled by rate_limiting (shadow_mode: {mode})" in log
+    if most is None:
+        assert creates >= 8  # unthrottled: about one per two rounds
+    else:
+        assert 1 <= creates <= most  # 1 token at start, 1 a second for ~3-4 s

@@ -119,16 +119,20 @@ class ServiceWatcher:
         self._started = True
         self._started_at = time.monotonic()
         self._scheduler.add(self)
-        if self.service.ttl_seconds is not None and not ttl_applies(self.service):
-            log.warning(
-                "%s: ttl_seconds has no effect on %s nodes (as in Ruby nerve)",
-                self.service.name,
-                self.service.node_type,
-            )
-        elif ttl_applies(self.service):
-            ttl = self.service.ttl_seconds
+        self._schedule_ttl_renewal()
+
+    def _schedule_ttl_renewal(self) -> None:
+        service = self.service
+        if ttl_applies(service):
+            ttl = service.ttl_seconds
             # Ruby starts each renewal clock at a random phase, so hosts do not touch in step
             self._scheduler.add(TtlRenewer(self, ttl), time.monotonic() + random.uniform(0, ttl))
+        elif service.ttl_seconds is not None:
+            log.warning(
+                "%s: ttl_seconds has no effect on %s nodes (as in Ruby nerve)",
+                service.name,
+                service.node_type,
+            )
 
     @property
     def stopped(self) -> bool:

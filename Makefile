@@ -1,12 +1,12 @@
 # Two commands for a fresh Debian machine: `make demo` and `make test`.
-# Each does its own set-up: Debian packages (zookeeper, haproxy) and a virtualenv.
+# Each does its own set-up: Debian packages (zookeeper, haproxy, rabbitmq-server) and a virtualenv.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := zookeeper haproxy
+DEBS := zookeeper haproxy rabbitmq-server
 
 .PHONY: test demo bench bench-quick lint deps venv clean
 
@@ -15,6 +15,7 @@ deps:
 	[ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -q && \

@@ -38,8 +38,11 @@ class CheckSpec:
 
 @dataclass(frozen=True)
 class RateLimit:
-    average_rate: float = 1.0
-    max_burst: int = 10
+    """Ruby nerve's `rate_limiting`, with its defaults: shadow mode logs, never throttles."""
+
+    shadow_mode: bool = True
+    average_rate: float = 10.0
+    max_burst: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,10 @@ class ServiceConfig:
     labels: tuple[tuple[str, Any], ...] | None = None  # config order; None when not configured
     node_type: str = "ephemeral_sequential"
     use_path_encoding: bool = False
-    rate_limiting: RateLimit | None = None
+    rate_limiting: RateLimit = RateLimit()
     port_string: str | None = None  # the port as the config spelled it, when a digit string
+    check_mocked: bool = False
+    ttl_seconds: float | None = None
 
     @property
     def ensemble(self) -> str:
@@ -87,7 +92,7 @@ class NerveConfig:
     services: tuple[ServiceConfig, ...]
     source: str = ""
     heartbeat_path: str | None = None
-    max_repeated_report_failures: int = 500
+    max_repeated_report_failures: int = 10
     zk_session_timeout: float = 10.0
     state_dir: str = DEFAULT_STATE_DIR
     metrics: MetricsConfig | None = None
@@ -123,7 +128,7 @@ def load_config(
         services=built,
         source=source,
         heartbeat_path=raw.get("heartbeat_path"),
-        max_repeated_report_failures=raw.get("max_repeated_report_failures", 500),
+        max_repeated_report_failures=raw.get("max_repeated_report_failures", 10),
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         state_dir=raw.get("state_dir", DEFAULT_STATE_DIR),
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
@@ -181,7 +186,6 @@ def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceC
     port, port_string = _port(svc["port"], at)
     listed = enumerate(svc.get("checks", []))
     checks = tuple(_check(c, svc["host"], port, at, f"checks[{i}]") for i, c in listed)
-    rate = svc.get("rate_limiting")
     return ServiceConfig(
         name=raw.name,
         instance_id=instance_id,
@@ -196,8 +200,10 @@ def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceC
         labels=tuple(svc["labels"].items()) if "labels" in svc else None,
         node_type=svc.get("node_type", "ephemeral_sequential"),
         use_path_encoding=_path_encoding(svc, at, warnings),
-        rate_limiting=RateLimit(**rate) if rate is not None else None,
+        rate_limiting=RateLimit(**svc.get("rate_limiting", {})),
         port_string=port_string,
+        check_mocked=svc.get("check_mocked", False),
+        ttl_seconds=svc.get("ttl_seconds"),
     )
 
 

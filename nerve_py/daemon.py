@@ -27,7 +27,7 @@ TICK = 0.5  # main loop period: signals, heartbeat, status file
 
 
 class ReportFailures(NerveError):
-    """ZooKeeper writes failed max_repeated_report_failures times in a row."""
+    """Reporting cannot work at all: ZooKeeper refused the zk_auth credential."""
 
 
 class Daemon:
@@ -48,7 +48,7 @@ class Daemon:
         self._reload = threading.Event()
 
     def run(self) -> None:
-        """Block until stopped; raises ReportFailures when ZooKeeper writes keep failing."""
+        """Block until stopped; raises ReportFailures when ZooKeeper refuses our credential."""
         self.state.ensure()
         self._install_signals()
         try:
@@ -91,7 +91,12 @@ class Daemon:
 
     def _start(self, service: ServiceConfig) -> ServiceWatcher:
         conn = self.pool.get(service.ensemble)
-        watcher = ServiceWatcher(service, Reporter(service, conn), self.state)
+        watcher = ServiceWatcher(
+            service,
+            Reporter(service, conn),
+            self.state,
+            max_failures=self.config.max_repeated_report_failures,
+        )
         watcher.start()
         self.watchers[service.name] = watcher
         return watcher
@@ -151,14 +156,11 @@ class Daemon:
             log.warning("cannot write status file: %s", e)
 
     def _check_failures(self) -> None:
-        limit = self.config.max_repeated_report_failures
+        """Failed reports restart a service's watcher (service_watcher.py); a refused credential
+        stops the process, since no retry can succeed."""
         for name, w in self.watchers.items():
             if w.reporter.conn.auth_failed:
                 raise ReportFailures(f"{name}: ZooKeeper refused the zk_auth credential")
-            if w.reporter.failures >= limit:
-                raise ReportFailures(
-                    f"{name}: {w.reporter.failures} ZooKeeper writes failed in a row"
-                )
 
     def shutdown(self) -> None:
         """Deregister every node and close the sessions."""

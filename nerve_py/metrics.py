@@ -67,11 +67,21 @@ SERVICE_METRICS = {
         "nerve_registrations",
         "Nodes created: the first registration and every re-registration",
     ),
-    "failures": (CounterMetricFamily, "nerve_report_failures", "Failed ZooKeeper operations"),
+    "failures": (CounterMetricFamily, "nerve_report_failures", "Failed reports"),
     "failing": (
         GaugeMetricFamily,
         "nerve_report_failures_consecutive",
-        "Failed ZooKeeper operations in a row (exits at max_repeated_report_failures)",
+        "Failed reports in a row (the watcher restarts at max_repeated_report_failures)",
+    ),
+    "restarts": (
+        CounterMetricFamily,
+        "nerve_watcher_restarts",
+        "Watcher restarts after max_repeated_report_failures failed reports in a row",
+    ),
+    "throttled": (
+        CounterMetricFamily,
+        "nerve_reports_throttled",
+        "Reports that found no rate_limiting token (made anyway in shadow mode)",
     ),
 }
 
@@ -95,6 +105,8 @@ def _service_figures(w: ServiceWatcher) -> dict[str, float]:
         "registrations": r.registrations,
         "failures": r.failures_total,
         "failing": r.failures,
+        "restarts": w.restarts,
+        "throttled": r.limiter.throttled,
     }
 
 

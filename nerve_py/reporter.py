@@ -3,7 +3,8 @@
 `sync(up)` is called by the service's watcher thread on every tick. It writes only on a transition,
 re-creates the node after a lost session or when an exists watch says it was deleted, checks every
 `reconcile_interval` that the node still exists (a missed event), and replaces a leftover node of
-our own from an earlier process.
+our own from an earlier process. `touch()` rewrites a persistent node's data (Ruby nerve's
+`ttl_seconds` renewal), from another scheduler thread: a lock keeps it apart from `sync`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import base64
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 
 from kazoo.exceptions import KazooException, NoAuthError, NodeExistsError, NoNodeError
 
 from .config import ServiceConfig
-from .rate_limit import TokenBucket, Unlimited
-from .registration import Registration, registration_for
+from .rate_limit import ReportLimiter, TokenBucket
+from .registration import EPHEMERAL, Registration, registration_for
 from .zk import ZkConnection
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,10 @@ class Reporter:
         self.reg: Registration = registration_for(service)
         self.node: str | None = None
         self._czxid = 0
-        self.failures = 0  # consecutive failed ZooKeeper operations
+        self.failures = 0  # consecutive failed reports (Ruby: rounds whose ping or report failed)
         self.failures_total = 0
+        self.touches = 0
+        self._lock = threading.Lock()
         self.registrations = 0
         self._generation = conn.generation
         self._reconcile_interval = reconcile_interval
@@ -46,19 +50,24 @@ class Reporter:
             None  # set by the exists watch (kazoo's thread): that path is gone
         )
         rl = service.rate_limiting
-        self._limiter = TokenBucket(rl.average_rate, rl.max_burst) if rl else Unlimited()
+        bucket = TokenBucket(rl.average_rate, rl.max_burst)
+        self.limiter = ReportLimiter(service.name, bucket, rl.shadow_mode)
 
     def sync(self, up: bool) -> None:
-        """Make ZooKeeper match `up`; errors are counted and retried on the next call."""
-        if not self.conn.connected:
-            return
-        try:
-            self._sync(up)
-            self.failures = 0
-        except KazooException as e:
-            self.failures += 1
-            self.failures_total += 1
-            _log_failure(self.service, e)
+        """Make ZooKeeper match `up`; a failure is counted and retried on the next call.
+
+        As Ruby nerve counts a round whose ping fails, a round while disconnected is a failure.
+        """
+        with self._lock:
+            try:
+                if not self.conn.connected:
+                    raise KazooException("not connected to ZooKeeper")
+                self._sync(up)
+                self.failures = 0
+            except KazooException as e:
+                self.failures += 1
+                self.failures_total += 1
+                _log_failure(self.service, e, self.failures)
 
     def _sync(self, up: bool) -> None:
         if self._generation != self.conn.generation:
@@ -69,10 +78,23 @@ class Reporter:
             self.node = None
         if up and self.node is not None:
             self._reconcile()
-        if up and self.node is None and self._limiter.take():
+        if up and self.node is None and self.limiter.allow():
             self._register()
-        elif not up and self.node is not None and self._limiter.take():
+        elif not up and self.node is not None and self.limiter.allow():
             self._deregister()
+
+    def touch(self) -> None:
+        """Rewrite a persistent node's data so its mtime advances (Ruby's `ttl_seconds` renewal)."""
+        with self._lock:
+            node = self.node
+            if node is None or self.reg.ephemeral or not self.conn.connected:
+                return
+            try:
+                self.conn.client.set(node, self.reg.payload)
+                self.touches += 1
+                log.debug("%s: ttl renew: touched %s", self.service.name, node)
+            except KazooException as e:  # NoNodeError too: the next round re-creates it
+                log.info("%s: ttl renew: could not touch %s: %s", self.service.name, node, e)
 
     def _reconcile(self) -> None:
         now = time.monotonic()
@@ -174,14 +196,26 @@ class Reporter:
 
     def deregister(self) -> None:
         """Remove the node now (shutdown, service removed); ignores rate limits."""
-        if self.node is not None and self.conn.connected:
-            try:
-                self._deregister()
-            except KazooException as e:
-                log.warning("%s: could not delete %s: %s", self.service.name, self.node, e)
+        with self._lock:
+            if self.node is not None and self.conn.connected:
+                try:
+                    self._deregister()
+                except KazooException as e:
+                    log.warning("%s: could not delete %s: %s", self.service.name, self.node, e)
+
+    def recheck(self) -> None:
+        """Verify the node against ZooKeeper on the next round (a restarted watcher)."""
+        with self._lock:
+            self.failures = 0
+            self._last_reconcile = 0.0
 
 
-def _log_failure(service: ServiceConfig, e: KazooException) -> None:
+def ttl_applies(service: ServiceConfig) -> bool:
+    """`ttl_seconds` renews persistent nodes only (Ruby: ephemeral types are excluded)."""
+    return service.ttl_seconds is not None and service.node_type not in EPHEMERAL
+
+
+def _log_failure(service: ServiceConfig, e: KazooException, in_a_row: int) -> None:
     if isinstance(e, NoAuthError):
         log.error(
             "%s: ZooKeeper denied access under %s: zk_auth is missing or wrong, or the ACL there "
@@ -189,8 +223,9 @@ def _log_failure(service: ServiceConfig, e: KazooException) -> None:
             service.name,
             service.zk_path,
         )
-    else:
-        log.warning("%s: ZooKeeper operation failed (%s); will retry", service.name, e)
+    elif in_a_row == 1 or in_a_row % 10 == 0:  # a long outage does not log every round
+        why = str(e) or type(e).__name__
+        log.warning("%s: report failed (%s), %d in a row; will retry", service.name, why, in_a_row)
 
 
 def _name_filter(instance_id: str) -> Callable[[str], bool]:

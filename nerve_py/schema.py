@@ -57,14 +57,18 @@ SERVICE_SCHEMA = {
         },
         "node_type": {"enum": NODE_TYPES},
         "use_path_encoding": {},  # any value; only the boolean true turns it on, as in Ruby
+        # h2 (issue 12): Ruby nerve 0.9.7's reporting keys, with Ruby's defaults (see config.py)
         "rate_limiting": {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "average_rate": _POS_NUMBER,
-                "max_burst": {"type": "integer", "minimum": 1},
+                "shadow_mode": {"type": "boolean"},
+                "average_rate": {"type": "number", "minimum": 0},
+                "max_burst": {"type": "number", "minimum": 1},
             },
         },
+        "check_mocked": {"type": "boolean"},
+        "ttl_seconds": _POS_NUMBER,
         **{k: {} for k in RUBY_UNIMPLEMENTED_SERVICE},
     },
 }

@@ -1,8 +1,14 @@
-"""One service: run its checks every interval, apply rise/fall, and keep its node in line."""
+"""One service: run its checks every interval, apply rise/fall, and keep its node in line.
+
+As Ruby nerve's ServiceWatcher: `check_mocked` skips the checks (always up); after
+`max_repeated_report_failures` failed reports in a row the watcher restarts itself (Ruby's main
+loop relaunches a watcher that gave up): fresh checks, first result adopted, node verified anew.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -10,9 +16,15 @@ from dataclasses import dataclass
 from .checks import build_check, run_check
 from .config import ServiceConfig
 from .hysteresis import Hysteresis
-from .reporter import Reporter
+from .reporter import Reporter, ttl_applies
 from .scheduler import Scheduler, shared_scheduler
 from .state import StateDir
+
+#: Ruby nerve's default max_repeated_report_failures
+DEFAULT_MAX_FAILURES = 10
+#: seconds the first round waits for the ZooKeeper session (Ruby's reporter waits up to 5 s
+#: to connect before its first check), polled every CONNECT_POLL s
+CONNECT_WAIT, CONNECT_POLL = 5.0, 0.1
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,21 @@ class CheckStats:
         self.seconds += duration
 
 
+class TtlRenewer:
+    """A scheduler job: touch the service's persistent node every `ttl_seconds` (Ruby's thread)."""
+
+    def __init__(self, watcher: ServiceWatcher, ttl: float):
+        self.watcher = watcher
+        self.interval = ttl
+
+    @property
+    def stopped(self) -> bool:
+        return self.watcher.stopped
+
+    def run_round(self) -> None:
+        self.watcher.reporter.touch()
+
+
 class ServiceWatcher:
     """Owns one service's checks and reporter; its rounds run on the shared scheduler."""
 
@@ -49,16 +76,16 @@ class ServiceWatcher:
         reporter: Reporter,
         state: StateDir,
         scheduler: Scheduler | None = None,
+        max_failures: int = DEFAULT_MAX_FAILURES,
     ):
         self.service = service
-        self.interval = service.check_interval
         self.reporter = reporter
         self.state = state
-        self.checks = [build_check(s.params(), service.host, service.port) for s in service.checks]
-        self.hysteresis = [Hysteresis(c.rise, c.fall) for c in self.checks]
-        self.results: list[CheckResult] = []
+        self.max_failures = max_failures
+        self.restarts = 0
+        self._fresh_checks()
         self.stats = [CheckStats() for _ in self.checks]
-        self.healthy = not self.checks  # no checks: always up, as Ruby nerve
+        self.healthy = not self.checks or service.check_mocked  # as Ruby nerve
         self.maintenance = False
         self.settled = threading.Event()  # the first up/down decision has been made
         self._ticks = 0
@@ -66,12 +93,46 @@ class ServiceWatcher:
         self._round = threading.Lock()  # held while a round runs: stop() waits for it
         self._scheduler = scheduler
         self._started = False
+        self._started_at = time.monotonic()
+
+    def _fresh_checks(self) -> None:
+        service = self.service
+        self.checks = [build_check(s.params(), service.host, service.port) for s in service.checks]
+        self.hysteresis = [Hysteresis(c.rise, c.fall) for c in self.checks]
+        self.results: list[CheckResult] = []
+
+    @property
+    def interval(self) -> float:
+        """Seconds to the next round: `check_interval`, or a short poll while the first waits."""
+        return CONNECT_POLL if self._waiting_for_zookeeper() else self.service.check_interval
+
+    def _waiting_for_zookeeper(self) -> bool:
+        """The first round is held (briefly) until the session is up, so its result is reported
+        at once instead of a `check_interval` later."""
+        if self._ticks or self.reporter.conn.connected:
+            return False
+        return time.monotonic() - self._started_at < CONNECT_WAIT
 
     def start(self) -> None:
-        """Schedule the first round now."""
+        """Schedule the first round now (and, for `ttl_seconds`, the first renewal)."""
         self._scheduler = self._scheduler or shared_scheduler()
         self._started = True
+        self._started_at = time.monotonic()
         self._scheduler.add(self)
+        self._schedule_ttl_renewal()
+
+    def _schedule_ttl_renewal(self) -> None:
+        service = self.service
+        if ttl_applies(service):
+            ttl = service.ttl_seconds
+            # Ruby starts each renewal clock at a random phase, so hosts do not touch in step
+            self._scheduler.add(TtlRenewer(self, ttl), time.monotonic() + random.uniform(0, ttl))
+        elif service.ttl_seconds is not None:
+            log.warning(
+                "%s: ttl_seconds has no effect on %s nodes (as in Ruby nerve)",
+                service.name,
+                service.node_type,
+            )
 
     @property
     def stopped(self) -> bool:
@@ -89,12 +150,31 @@ class ServiceWatcher:
 
     def tick(self) -> None:
         """Run every check once, update health, and sync the registration."""
-        self._run_checks()
+        if self._waiting_for_zookeeper():
+            return
+        if not self.service.check_mocked:  # Ruby: a mocked service never runs its checks
+            self._run_checks()
         self.maintenance = self.state.in_maintenance(self.service.name)
-        self.reporter.sync(self.healthy and not self.maintenance)
+        wanted = self.healthy and not self.maintenance
+        self.reporter.sync(wanted)
         self._ticks += 1
-        if self.reporter.node is not None or self._ticks > self._max_rise():
+        if self.reporter.node is not None or not wanted or self._ticks > 2:
             self.settled.set()
+        if self.reporter.failures >= self.max_failures:
+            self._restart()
+
+    def _restart(self) -> None:
+        """Start over as Ruby's relaunched watcher does; the node is kept, never dropped for it."""
+        log.error(
+            "%s: %d reports failed in a row (max_repeated_report_failures); restarting the watcher",
+            self.service.name,
+            self.reporter.failures,
+        )
+        self.restarts += 1
+        for check in self.checks:
+            check.close()
+        self._fresh_checks()
+        self.reporter.recheck()
 
     def _run_checks(self) -> None:
         results = []
@@ -127,13 +207,10 @@ class ServiceWatcher:
             and self._scheduler.alive
         )
 
-    def _max_rise(self) -> int:
-        return max((h.rise for h in self.hysteresis), default=0)
-
     @property
     def settle_timeout(self) -> float:
-        """How long the first up/down decision may take: enough rounds for every check to rise."""
-        return self.service.check_interval * (self._max_rise() + 2) + 5
+        """How long the first up/down decision may take: the first result decides, as in Ruby."""
+        return self.service.check_interval * 3 + 5
 
     def request_stop(self) -> None:
         """Run no further round after the current one (does not wait)."""
@@ -153,6 +230,7 @@ class ServiceWatcher:
         return {
             "healthy": self.healthy,
             "maintenance": self.maintenance,
+            "check_mocked": self.service.check_mocked,
             "node": self.reporter.node,
             "checks": [r.__dict__ for r in self.results],
         }

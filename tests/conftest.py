@@ -7,6 +7,7 @@ import shutil
 import uuid
 
 import pytest
+from support import rabbitmq
 from support.backends import HttpBackend, TcpBackend
 from support.zk import ZooKeeperEnsemble
 
@@ -38,6 +39,20 @@ def zk_server(tmp_path_factory):
 def zk_ensemble(tmp_path):
     """A fresh 3-node ZooKeeper ensemble for fault tests."""
     yield from _running(ZooKeeperEnsemble(tmp_path / "ensemble", size=3))
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_broker(tmp_path_factory):
+    """One real RabbitMQ broker for the session (started only by the tests that ask for it)."""
+    if not rabbitmq.installed():
+        pytest.skip(f"rabbitmq-server is not installed ({rabbitmq.SERVER}); run `make deps`")
+    server = rabbitmq.RabbitMqServer(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        server.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

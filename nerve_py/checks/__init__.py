@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
-from . import http, noop, process, redis, tcp  # noqa: F401 - importing registers each type
+from . import http, noop, process, rabbitmq, redis, tcp  # noqa: F401 - importing registers each type
 from .base import CHECKS, Check, CheckConfigError, CheckFailed, causes, is_timeout, register
 
 __all__ = [

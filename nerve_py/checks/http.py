@@ -1,4 +1,11 @@
-"""`http` and `https`: GET `uri`; healthy on 2xx/3xx (not followed) with `expect` in the body."""
+"""`http` and `https`: GET `uri`; healthy on 2xx/3xx (not followed) with `expect` in the body.
+
+`http` has Ruby nerve's keys and defaults: `open_timeout` 0.2 s (connect and TLS handshake),
+`read_timeout` the check's `timeout`, `http_port` instead of `port`, and `ssl: true` for TLS
+without certificate verification (Ruby's VERIFY_NONE). `ssl_timeout` is Ruby's TLS session
+lifetime (Net::HTTP's), which bounds nothing: each connection does a full handshake. `https` is
+ours: TLS with verification, `open_timeout` defaulting to `timeout`.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from .base import (
     Check,
     CheckConfigError,
     CheckFailed,
+    int_key,
     number_key,
     register,
     require,
@@ -29,6 +37,9 @@ BODY_LIMIT = 1 << 20
 DRAIN_LIMIT = 1 << 16
 #: sent unless the check's `headers` say otherwise (as requests did before)
 DEFAULT_HEADERS = {"User-Agent": "nerve-py", "Accept": "*/*", "Connection": "keep-alive"}
+#: Ruby nerve's http check defaults (seconds)
+RUBY_OPEN_TIMEOUT = 0.2
+RUBY_SSL_TIMEOUT = 0.2
 
 
 def _headers(conf: Mapping[str, Any]) -> dict[str, str]:
@@ -52,18 +63,30 @@ def _uri(conf: Mapping[str, Any]) -> str:
 class HttpCheck(Check):
     """GETs `uri` over plain HTTP on one keep-alive connection per check."""
 
-    scheme = "http"
-    own_keys = frozenset({"uri", "headers", "expect", "open_timeout", "read_timeout"})
+    own_keys = frozenset(
+        {"uri", "headers", "expect", "open_timeout", "read_timeout", "http_port"}
+        | {"ssl", "ssl_timeout"}
+    )
+    #: Ruby's Net::HTTP open_timeout; None: the check's `timeout`
+    default_open_timeout: float | None = RUBY_OPEN_TIMEOUT
 
     def __init__(self, conf: Mapping[str, Any], host: str, port: int):
         super().__init__(conf, host, port)
+        self.port = int_key(conf, "http_port", self.port, high=65535)
         self.uri = _uri(conf)
         self.expect = str_key(conf, "expect")
-        self.open_timeout = number_key(conf, "open_timeout", self.timeout)
+        self.open_timeout = number_key(conf, "open_timeout", self.default_open_timeout)
+        self.open_timeout = self.open_timeout or self.timeout
         self.read_timeout = number_key(conf, "read_timeout", self.timeout)
+        self.ssl_timeout = number_key(conf, "ssl_timeout", RUBY_SSL_TIMEOUT)
         self.headers = {**DEFAULT_HEADERS, **_headers(conf)}
         self._skip_host = any(k.lower() == "host" for k in self.headers)
         self._conn: http.client.HTTPConnection | None = None
+        self.context = _ruby_ssl(conf, self.name)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.context is None else "https"
 
     @property
     def url(self) -> str:
@@ -71,6 +94,10 @@ class HttpCheck(Check):
         return f"{self.scheme}://{host}:{self.port}{self.uri}"
 
     def _new_connection(self) -> http.client.HTTPConnection:
+        if self.context is not None:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.open_timeout, context=self.context
+            )
         return http.client.HTTPConnection(self.host, self.port, timeout=self.open_timeout)
 
     def check(self) -> bool:
@@ -163,8 +190,8 @@ class HttpCheck(Check):
 class HttpsCheck(HttpCheck):
     """The http check over TLS; the certificate is verified unless `ssl_verify: false`."""
 
-    scheme = "https"
-    own_keys = HttpCheck.own_keys | {"ca_file", "ssl_verify"}
+    own_keys = (HttpCheck.own_keys - {"ssl", "ssl_timeout"}) | {"ca_file", "ssl_verify"}
+    default_open_timeout = None
 
     def __init__(self, conf: Mapping[str, Any], host: str, port: int):
         super().__init__(conf, host, port)
@@ -175,10 +202,16 @@ class HttpsCheck(HttpCheck):
                 "check %s: TLS certificate verification is off (ssl_verify: false)", self.name
             )
 
-    def _new_connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPSConnection(
-            self.host, self.port, timeout=self.open_timeout, context=self.context
-        )
+
+def _ruby_ssl(conf: Mapping[str, Any], name: str) -> ssl.SSLContext | None:
+    """Ruby's `ssl: true`: TLS that does not verify the certificate (as Ruby nerve does)."""
+    use_ssl = conf.get("ssl", False)
+    if not isinstance(use_ssl, bool):
+        raise CheckConfigError(f"check key 'ssl': must be true or false, got {use_ssl!r}")
+    if not use_ssl:
+        return None
+    log.info("check %s: ssl: TLS without certificate verification, as Ruby nerve", name)
+    return _tls_context(False)
 
 
 def _chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:

@@ -118,8 +118,6 @@ def test_ruby_example_validates_from_its_folder_except_etcd(tmp_path, monkeypatc
     (copy / "example" / "nerve_services" / "etcd_service1.json").unlink()
     monkeypatch.chdir(copy)
     r = invoke(["-c", "example/nerve.conf.json", "-k"])
-    if "unknown check type 'rabbitmq'" in r.output:
-        pytest.xfail("the rabbitmq check is another slice of issue 12")
     assert r.exit_code == 0, r.output
     assert "OK (4 service(s))" in r.output and "statsd" in r.output  # warned, not refused
 

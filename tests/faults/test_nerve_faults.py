@@ -47,7 +47,7 @@ def test_killed_and_restarted_ten_times_leaves_one_node_each(fleet, zk, http_bac
 
 
 FLAP_SECONDS = 6
-RATE = {"average_rate": 0.5, "max_burst": 2}
+RATE = {"average_rate": 0.5, "max_burst": 2, "shadow_mode": False}  # Ruby: shadow logs only
 
 
 def test_flapping_check_is_bounded_and_never_reloads(fleet, zk, http_backend):

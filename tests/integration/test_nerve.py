@@ -11,22 +11,11 @@ import sys
 import time
 
 import pytest
+from support.fleet import children, one_child
 from support.procs import wait_for
 from support.zk import ZooKeeperEnsemble
 
 pytestmark = pytest.mark.integration
-
-
-def children(zk, path):
-    return sorted(zk.get_children(path)) if zk.exists(path) else []
-
-
-def one_child(zk, path, timeout=10):
-    return wait_for(
-        lambda: (c := children(zk, path)) and len(c) == 1 and c[0],
-        timeout,
-        message=f"one node under {path}",
-    )
 
 
 def gone(zk, path, timeout=10):
@@ -286,17 +275,6 @@ def test_heartbeat_file(nerve, zk, http_backend, tmp_path):
     nerve.start()
     first = int(wait_for(lambda: hb.exists() and hb.read_text().strip(), 10, message="heartbeat"))
     wait_for(lambda: int(hb.read_text().strip() or 0) > first, 5, message="heartbeat advances")
-
-
-def test_repeated_report_failures_exit_nonzero(nerve, zk, http_backend):
-    # a parent that is ephemeral cannot have children: every create fails while connected
-    zk.create(f"{nerve.zk_root}/eph", b"", ephemeral=True, makepath=True)
-    name, svc = nerve.service("web", http_backend().port)
-    svc["zk_path"] = f"{nerve.zk_root}/eph/services"
-    nerve.write((name, svc), max_repeated_report_failures=3)
-    proc = nerve.start()
-    assert proc.wait(30) == 1
-    assert "failed in a row" in proc.output()
 
 
 def test_ensemble_leader_killed_keeps_registration(nerve, zk_ensemble, http_backend):

@@ -9,6 +9,7 @@ import socketserver
 import ssl
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,11 +146,21 @@ def test_common_keys_override_the_service():
     )
 
 
-def test_http_open_and_read_timeouts_default_to_timeout():
-    check = build_check(
-        {"type": "http", "uri": "/", "timeout": 0.7, "read_timeout": 3}, LOOPBACK, 1
-    )
-    assert (check.open_timeout, check.read_timeout) == (0.7, 3.0)
+def test_http_timeouts_default_as_in_ruby_nerve():
+    check = build_check({"type": "http", "uri": "/", "timeout": 0.7}, LOOPBACK, 1)
+    assert (check.open_timeout, check.read_timeout, check.ssl_timeout) == (0.2, 0.7, 0.2)
+    assert check.scheme == "http"
+
+
+def test_https_open_timeout_defaults_to_timeout():
+    check = build_check({"type": "https", "uri": "/", "timeout": 0.7}, LOOPBACK, 1)
+    assert (check.open_timeout, check.read_timeout) == (0.7, 0.7)
+
+
+def test_http_port_is_checked_instead_of_the_service_port(http_backend):
+    backend = http_backend()
+    conf = {"type": "http", "uri": "/health", "http_port": backend.port}
+    assert probe(conf, closed_port()) == (True, "ok")
 
 
 @pytest.mark.parametrize(
@@ -169,6 +180,10 @@ def test_http_open_and_read_timeouts_default_to_timeout():
         ({"type": "http", "uri": "/", "read_timeout": 0}, "read_timeout"),
         ({"type": "https", "uri": "/", "ssl_verify": "no"}, "ssl_verify"),
         ({"type": "https", "uri": "/", "ca_file": "/no/such/ca.pem"}, "ca_file"),
+        ({"type": "http", "uri": "/", "ssl": "true"}, "ssl"),
+        ({"type": "http", "uri": "/", "ssl_timeout": 0}, "ssl_timeout"),
+        ({"type": "http", "uri": "/", "http_port": 0}, "http_port"),
+        ({"type": "https", "uri": "/", "ssl": True}, "ssl"),
         ({"type": "tcp", "timeout": "1"}, "timeout"),
         ({"type": "tcp", "timeout": -1}, "timeout"),
         ({"type": "tcp", "rise": 0}, "rise"),
@@ -259,6 +274,13 @@ def test_http_passes_a_redirect_without_following_it(serve):
     dead = f"http://{LOOPBACK}:{closed_port()}/"
     server = serve(http_server(lambda req: (302, {"Location": dead}, b"")))
     assert probe({"type": "http", "uri": "/health"}, server.port) == (True, "ok")
+
+
+@pytest.mark.parametrize("code", [200, 204, 299, 301, 304, 307, 399, 400, 404, 500, 503])
+def test_http_passes_2xx_and_3xx_as_ruby_nerve(serve, code):
+    server = serve(http_server(lambda req: (code, {}, b"")))
+    expected = (True, "ok") if code < 400 else (False, f"HTTP {code}")
+    assert probe({"type": "http", "uri": "/health"}, server.port) == expected
 
 
 def test_http_sends_the_configured_headers(serve):
@@ -352,6 +374,28 @@ def test_https_passes_unverified_with_the_explicit_opt_out(tls_server):
 
 def test_plain_http_to_a_tls_port_fails(tls_server):
     assert not probe({"type": "http", "uri": "/health"}, tls_server.port)[0]
+
+
+def test_http_ssl_speaks_tls_without_verifying_as_ruby_nerve(tls_server):
+    conf = {"type": "http", "uri": "/health", "ssl": True, "ssl_timeout": 5, "expect": "tls ok"}
+    assert probe(conf, tls_server.port) == (True, "ok")
+
+
+def test_http_ssl_to_a_plain_port_fails(http_backend):
+    ok, reason = probe({"type": "http", "uri": "/health", "ssl": True}, http_backend().port)
+    assert not ok
+    assert "SSL" in reason
+
+
+@pytest.mark.timeout(20)
+def test_http_ssl_handshake_is_bounded_by_open_timeout(serve):
+    server = serve(hung_server())  # accepts the connection, never answers the TLS hello
+    conf = {"type": "http", "uri": "/", "ssl": True, "open_timeout": 0.3, "timeout": 5}
+    started = time.monotonic()
+    ok, reason = probe(conf, server.port)
+    server.server.release.set()
+    assert (ok, reason) == (False, "timed out after 0.3s connecting")
+    assert time.monotonic() - started < 2
 
 
 # ---------------------------------------------------------------- redis

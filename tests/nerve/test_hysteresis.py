@@ -12,9 +12,22 @@ def feed(h: Hysteresis, results: str) -> list[bool | None]:
     return [h.update(r == "P") for r in results]
 
 
-def test_starts_down_and_rises_after_rise_passes():
+def test_the_first_result_is_adopted_outright_as_ruby_does():
+    up, down = Hysteresis(rise=3, fall=2), Hysteresis(rise=3, fall=2)
+    assert not up.known and not up.up
+    assert feed(up, "P") == [True]
+    assert feed(down, "F") == [False]
+    assert up.up and up.known and not down.up and down.known
+
+
+def test_rise_and_fall_apply_after_the_first_result():
     h = Hysteresis(rise=3, fall=2)
-    assert not h.up
+    assert feed(h, "PFFPPP") == [True, None, False, None, None, True]
+
+
+def test_an_initial_state_given_needs_rise_passes():
+    h = Hysteresis(rise=3, fall=2, initial=False)
+    assert h.known and not h.up
     assert feed(h, "PPP") == [None, None, True]
     assert h.up
 
@@ -26,7 +39,7 @@ def test_falls_after_fall_consecutive_failures():
 
 
 def test_default_rise_and_fall_of_one_follow_every_result():
-    h = Hysteresis(rise=1, fall=1)
+    h = Hysteresis(rise=1, fall=1, initial=False)
     assert feed(h, "PFP") == [True, False, True]
 
 
@@ -40,7 +53,7 @@ def test_default_rise_and_fall_of_one_follow_every_result():
     ],
 )
 def test_only_consecutive_results_count(rise, fall, results, up_after_each):
-    h = Hysteresis(rise=rise, fall=fall)
+    h = Hysteresis(rise=rise, fall=fall, initial=False)
     seen = []
     for r in results:
         h.update(r == "P")
@@ -49,7 +62,7 @@ def test_only_consecutive_results_count(rise, fall, results, up_after_each):
 
 
 def test_update_reports_only_transitions():
-    h = Hysteresis(rise=2, fall=2)
+    h = Hysteresis(rise=2, fall=2, initial=False)
     said = feed(h, "PPPPFFFF")
     assert said == [None, True, None, None, None, False, None, None]
 
@@ -66,7 +79,7 @@ def test_rise_and_fall_must_be_positive(rise, fall):
 
 
 def test_service_is_up_only_when_all_its_checks_are_up():
-    fast, slow = Hysteresis(rise=1, fall=1), Hysteresis(rise=2, fall=1)
+    fast, slow = Hysteresis(rise=1, fall=1), Hysteresis(rise=2, fall=1, initial=False)
     fast.update(True)
     slow.update(True)
     assert not service_up([fast, slow])

@@ -114,6 +114,15 @@ def children(zk, path: str) -> list[str]:
     return sorted(_retry(lambda: zk.get_children(path) if zk.exists(path) else []))
 
 
+def one_child(zk, path: str, timeout: float = 10) -> str:
+    """Wait until exactly one node is under `path`; its name."""
+    return wait_for(
+        lambda: (c := children(zk, path)) and len(c) == 1 and c[0],
+        timeout,
+        message=f"one node under {path}",
+    )
+
+
 def registered(zk, path: str) -> set[int]:
     """The ports registered under `path`, one entry per node (a duplicate shows as a count).
     A node deleted between the listing and its read (a session expiring) is gone: left out."""

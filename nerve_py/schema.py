@@ -6,9 +6,11 @@ from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
 # Ruby nerve keys we accept but do not implement: a warning names each one.
 RUBY_UNIMPLEMENTED_TOP = frozenset({"statsd"})
+# per service, Ruby nerve overwrites max_repeated_report_failures with the top-level value
 RUBY_UNIMPLEMENTED_SERVICE = frozenset(
-    {"load_test_concurrency", "etcd_host", "etcd_port", "etcd_path", "zk_auth"}
-)
+    {"load_test_concurrency", "etcd_host", "etcd_port", "etcd_path", "zk_auth",
+     "max_repeated_report_failures"}
+)  # fmt: skip
 NODE_TYPES = ["ephemeral_sequential", "ephemeral", "persistent", "persistent_sequential"]
 COMMON_CHECK_KEYS = ("type", "name", "host", "port", "timeout", "rise", "fall")
 

@@ -178,10 +178,12 @@ def test_weight_above_haproxy_maximum_is_published_with_a_warning(tmp_path):
 
 
 def test_ruby_only_key_is_a_warning(tmp_path):
-    svc = dict(RUBY_SERVICE, load_test_concurrency=2)
+    svc = dict(RUBY_SERVICE, load_test_concurrency=2, max_repeated_report_failures=3)
     cfg = load_config(write(tmp_path, {"instance_id": "i", "statsd": {}, "services": {"w": svc}}))
     assert any("statsd" in w and "not implemented" in w for w in cfg.warnings)
     assert any("services.w.load_test_concurrency" in w for w in cfg.warnings)
+    # Ruby nerve overwrites the per-service value with the top-level one: a knob, not an error
+    assert any("services.w.max_repeated_report_failures" in w for w in cfg.warnings)
 
 
 @pytest.mark.parametrize(

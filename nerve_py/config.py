@@ -200,7 +200,7 @@ def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceC
         labels=tuple(svc["labels"].items()) if "labels" in svc else None,
         node_type=svc.get("node_type", "ephemeral_sequential"),
         use_path_encoding=_path_encoding(svc, at, warnings),
-        rate_limiting=RateLimit(**svc.get("rate_limiting", {})),
+        rate_limiting=_rate_limit(svc, at),
         port_string=port_string,
         check_mocked=svc.get("check_mocked", False),
         ttl_seconds=svc.get("ttl_seconds"),
@@ -228,6 +228,23 @@ def _port(value: int | str, at: _At) -> tuple[int, str | None]:
     if not 1 <= int(value) <= 65535:
         raise at.error("port", f"{value!r}: must be 1..65535")
     return int(value), value if isinstance(value, str) else None
+
+
+_FLAT_RATE_KEYS = {  # Ruby nerve revisions that spell rate limiting as flat service keys
+    "rate_limit_enabled": "shadow_mode",  # false (their default): log only, as shadow_mode true
+    "rate_limit_avg": "average_rate",
+    "rate_limit_burst": "max_burst",
+}
+
+
+def _rate_limit(svc: dict, at: _At) -> RateLimit:
+    """`rate_limiting` ({shadow_mode, average_rate, max_burst}) or the flat `rate_limit_*` keys."""
+    flat = {_FLAT_RATE_KEYS[k]: v for k, v in svc.items() if k in _FLAT_RATE_KEYS}
+    if flat and "rate_limiting" in svc:
+        raise at.error("rate_limiting", "set either rate_limiting or the rate_limit_* keys")
+    if "shadow_mode" in flat:
+        flat["shadow_mode"] = not flat["shadow_mode"]
+    return RateLimit(**svc.get("rate_limiting", flat))
 
 
 def _weight(svc: dict, at: _At, warnings: list[str]) -> int | None:

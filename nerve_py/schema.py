@@ -69,6 +69,10 @@ SERVICE_SCHEMA = {
                 "max_burst": {"type": "number", "minimum": 1},
             },
         },
+        # the flat spelling of other Ruby nerve revisions; config.py maps it onto rate_limiting
+        "rate_limit_enabled": {"type": "boolean"},
+        "rate_limit_avg": {"type": "number", "minimum": 0},
+        "rate_limit_burst": {"type": "number", "minimum": 1},
         "check_mocked": {"type": "boolean"},
         "ttl_seconds": _POS_NUMBER,
         **{k: {} for k in RUBY_UNIMPLEMENTED_SERVICE},

@@ -87,6 +87,7 @@ LABEL_FILTER = _object(
 _PORT_STRING = {"type": "string", "pattern": "^[0-9]{1,5}$"}  # range: config.py
 PORT_OVERRIDE = {"anyOf": [_PORT, _PORT_STRING, {"type": "null"}]}  # Ruby: digits only
 
+# other keys of a default server (e.g. `id`) are written to file_output as they are, as in Ruby
 DEFAULT_SERVER = _object(
     None,
     {
@@ -101,7 +102,7 @@ DEFAULT_SERVER = _object(
         },
     },
     required=("host", "port"),
-)
+) | {"additionalProperties": True}
 
 _FILTERS = {"type": "array", "items": LABEL_FILTER}
 _FILTER_KEYS = {"label_filters": _FILTERS, "label_filter": LABEL_FILTER}  # singular: deprecated

@@ -1,10 +1,10 @@
 """`rabbitmq`: Ruby nerve's check, RabbitMQ management's aliveness test over AMQP 0-9-1.
 
-Log in to `vhost` as `username`/`password` (Ruby's defaults: guest, guest, "/"), declare the queue
-(`queue`, default "nerve", as Bunny's `ch.queue(name)`: not durable, not exclusive, not
-auto-deleted), publish a test message to it through the default exchange (mandatory, expiring
-after 2 s), get it back and ack it. Healthy when the message came back. The whole exchange is
-bounded by the check's `timeout`.
+Log in to `vhost` as `username`/`password` (Ruby's keys and defaults: guest, guest; `vhost` and
+`queue` are ours, defaulting to what Ruby always uses: "/" and "nerve"), declare the queue (as
+Bunny's `ch.queue(name)`: not durable, not exclusive, not auto-deleted), publish a test message to
+it through the default exchange (mandatory, expiring after 2 s), get it back and ack it. Healthy
+when the message came back. The whole exchange is bounded by the check's `timeout`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from nerve_py.cli import main
-from nerve_py.config import load_config
+from nerve_py.config import RateLimit, load_config
 from nerve_py.errors import ConfigError
 
 RUBY_SERVICE = {
@@ -347,3 +347,21 @@ def test_no_services_is_a_warning_as_ruby_runs_idle(tmp_path):
     """Ruby nerve runs with no services (a SIGHUP that removes them all reaps every watcher)."""
     cfg = load_config(write(tmp_path, {"instance_id": "i", "services": {}}))
     assert cfg.services == () and any("no services defined" in w for w in cfg.warnings)
+
+
+def test_rate_limiting_in_either_ruby_spelling(tmp_path):
+    """Ruby nerve revisions spell it `rate_limiting: {shadow_mode, average_rate, max_burst}` or
+    as flat `rate_limit_enabled` (false: log only), `rate_limit_avg`, `rate_limit_burst`."""
+
+    def loaded(**keys):
+        conf = {"instance_id": "i", "services": {"w": dict(RUBY_SERVICE, **keys)}}
+        return load_config(write(tmp_path, conf)).service("w").rate_limiting
+
+    assert loaded() == RateLimit(shadow_mode=True, average_rate=10, max_burst=100)
+    nested = loaded(rate_limiting={"shadow_mode": False, "average_rate": 2})
+    assert nested == RateLimit(shadow_mode=False, average_rate=2, max_burst=100)
+    flat = loaded(rate_limit_enabled=True, rate_limit_avg=2, rate_limit_burst=5)
+    assert flat == RateLimit(shadow_mode=False, average_rate=2, max_burst=5)
+    assert loaded(rate_limit_avg=3) == RateLimit(shadow_mode=True, average_rate=3, max_burst=100)
+    with pytest.raises(ConfigError, match="services.w.rate_limiting: set either"):
+        loaded(rate_limiting={}, rate_limit_avg=3)

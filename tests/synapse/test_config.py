@@ -182,11 +182,6 @@ def test_service_conf_dir_problems(tmp_path, files, expected):
             "unknown key",
         ),
         (
-            {"services__web__default_servers": [{"name": "a", "host": "h", "port": 80, "x": 1}]},
-            "services.web.default_servers.0.x",
-            "unknown key",
-        ),
-        (
             {"services__web__default_servers": [{"name": "a", "host": "h\\n x", "port": 80}]},
             "services.web.default_servers.0",
             "host",
@@ -555,3 +550,11 @@ def test_validate_command_exits_2_and_prints_every_collision(tmp_path):
     assert "the backend section of services.api.haproxy.backend_name" in first
     assert second.startswith(f"{path}: services.web.haproxy.port: listens on localhost:3213, ")
     assert "as does services.api.haproxy.port on localhost:3213" in second
+
+
+def test_default_servers_keep_their_other_keys_for_file_output(tmp_path):
+    # Ruby writes a default server to file_output exactly as configured, other keys included
+    server = {"name": "a", "host": "10.0.0.9", "port": 80, "id": 7, "zone": "z1"}
+    loaded = load_config(write(tmp_path, changed(services__web__default_servers=[server])))
+    (default,) = loaded.service("web").default_servers
+    assert default.to_json() == server and default.id == 7

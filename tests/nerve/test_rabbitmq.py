@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
-from support import rabbitmq
+from support import rabbitmq, ruby_reference
 from support.ports import free_port
 
 from nerve_py.checks import CheckConfigError, build_check, run_check
 
 LOOPBACK = "127.0.0.1"
-RUBY_EXAMPLE = Path(__file__).parents[2] / "../shared/ruby-reference/examples/nerve/example"
+RUBY_EXAMPLE = ruby_reference.ROOT / "examples" / "nerve" / "example"
 
 
 def probe(port: int, **conf) -> tuple[bool, str]:

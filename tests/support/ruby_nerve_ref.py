@@ -1,4 +1,4 @@
-"""The Ruby nerve 0.9.7 golden reference (../shared/ruby-reference/nerve): configs and the znodes.
+"""The Ruby nerve 0.9.7 golden reference (tests/ruby_reference/nerve): configs and the znodes.
 
 Each case NAME has NAME.config.json (a whole nerve config with one service, NAME) and
 NAME.expected.json: the exact data bytes Ruby nerve wrote (`data_b64`) and a regex for the child

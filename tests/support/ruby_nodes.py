@@ -1,6 +1,6 @@
 """The ruby-reference synapse cases as inputs for our node reader, membership and file_output.
 
-`../shared/ruby-reference/synapse/NAME.*` (see its README): the config, the znodes that existed
+`tests/ruby_reference/synapse/NAME.*` (see its README): the config, the znodes that existed
 (child names and data, in ZooKeeper's listing order) and the file_output files Ruby wrote.
 """
 
@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import ruby_reference
 from synapse_py.backend import Backend
 from synapse_py.config import ServiceConfig, SynapseConfig, load_config
 from synapse_py.membership import ServiceMembers, desired_backends
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "ruby-reference" / "synapse"
+REFERENCE = ruby_reference.ROOT / "synapse"
 CASES = sorted(p.name.removesuffix(".config.json") for p in REFERENCE.glob("s*.config.json"))
 # haproxy-only keys of other slices, not needed to compute what file_output writes
 HAPROXY_ONLY = ("use_nerve_weights",)

@@ -1,4 +1,4 @@
-"""Where the Ruby golden reference is: tests/ruby_reference (a copy of ../shared/ruby-reference).
+"""Where the Ruby golden reference is: tests/ruby_reference (a copy of the shared golden reference).
 
 Its README.md says what each file is. RUBY_REFERENCE points elsewhere (e.g. at a newer recording).
 """

@@ -15,6 +15,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from .schema import PROMETHEUS_PATH
+
 if TYPE_CHECKING:
     from .config import EnvoyConfig, HaproxyConfig, SynapseConfig
 
@@ -71,7 +73,17 @@ def problems(config: SynapseConfig, origins: Mapping[str, Origin]) -> list[str]:
     found = [p for s in config.services for p in _name_problems(s.name, origins[s.name])]
     found += _section_clashes(list(_sections(config, origins)))
     found += _bind_clashes(list(_listeners(config, origins)))
+    found += _stats_problems(config)
     return found
+
+
+def _stats_problems(config: SynapseConfig) -> Iterator[str]:
+    stats = config.haproxy.stats if config.haproxy else None
+    if stats and stats.enabled and stats.prometheus and stats.uri == PROMETHEUS_PATH:
+        yield (
+            f"{config.source}: haproxy.stats.uri: {PROMETHEUS_PATH} is where haproxy.stats."
+            "prometheus serves HAProxy's exporter, which answers before the stats page would"
+        )
 
 
 # --- names ---------------------------------------------------------------------------------

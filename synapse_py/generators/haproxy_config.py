@@ -15,6 +15,7 @@ from typing import Any
 from ..atomic import write_atomic
 from ..backend import Backend
 from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
+from ..config_checks import STATS_USERLIST
 from ..schema import PROMETHEUS_PATH
 from .haproxy_keywords import Sections, log_dropped, screen, sort_lines
 from .haproxy_servers import expand, line_options, wants_cookies
@@ -23,7 +24,6 @@ from .haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT, ServerSlot, hostp
 ServicePlan = tuple[ServiceConfig, tuple[ServerSlot, ...]]
 log = logging.getLogger(__name__)
 GLOBAL_KEY = ""  # the signature entry for everything that is not one service's backend
-STATS_USERLIST = "synapse_stats_auth"  # guards the exporter with haproxy.stats.auth
 
 
 class ConfigRejected(Exception):

@@ -46,14 +46,13 @@ class StatsFleet:
 
 @pytest.fixture
 def fleet(synapse, zk, http_backend) -> StatsFleet:
+    return start_fleet(synapse, zk, http_backend, show_legends=True, prometheus=True)
+
+
+def start_fleet(synapse, zk, http_backend, **stats) -> StatsFleet:
+    """Three members of `web` live behind a stats page with `stats` keys and AUTH."""
     port = free_port()
-    synapse.haproxy_extra["stats"] = {
-        "enabled": True,
-        "port": port,
-        "auth": AUTH,
-        "show_legends": True,
-        "prometheus": True,
-    }
+    synapse.haproxy_extra["stats"] = {"enabled": True, "port": port, "auth": AUTH, **stats}
     synapse.add_service("web")
     backends = [http_backend() for _ in range(3)]
     nodes = {f"127.0.0.1:{b.port}": register(zk, synapse.path("web"), b) for b in backends}
@@ -77,6 +76,14 @@ def test_every_live_server_shows_its_address_in_show_stat_csv_and_html(fleet, zk
     for view, servers in fleet.views().items():
         assert set(fleet.members) <= set(servers.values()), view
         assert gone not in servers.values(), view
+
+
+def test_without_legends_the_page_names_servers_but_hides_addresses(synapse, zk, http_backend):
+    fleet = start_fleet(synapse, zk, http_backend)
+    views = fleet.views()
+    assert set(fleet.members) <= set(views.pop("show stat").values())  # the socket always does
+    for view, servers in views.items():
+        assert len(servers) >= len(fleet.members) and set(servers.values()) == {""}, view
 
 
 def test_status_shows_the_haproxy_server_name_next_to_each_address(fleet):

@@ -13,6 +13,7 @@ SECTIONS = (  # in the order they run and are shown
     "nerve_siblings",
     "flood",
     "invalid_flood",
+    "ramp",
 )
 EXTRA = ("failures",)  # shown in the table, not part of the JSON summary
 
@@ -23,6 +24,7 @@ TARGETS = {
     "flood": "after_server_lines == before_server_lines; after_change_p50_ms ~ before's",
     "invalid_flood": "20,000 invalid children: peak RSS < 100 MB; other changes delayed < 100 ms",
     "nerve_siblings": "a registration < 100 ms among 10,000 siblings; 1 own node after a leftover",
+    "ramp": "0 reloads up and down; after_server_lines == 0 (issue 13)",
 }
 
 

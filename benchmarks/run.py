@@ -1,4 +1,4 @@
-"""Benchmarks of smartstack-py against the ZooKeeper floor: convergence, churn, scale, nerve, flood.
+"""Benchmarks of smartstack-py against the ZooKeeper floor: convergence, churn, scale, floods.
 
     python benchmarks/run.py [--quick | --smoke] [--only SECTION ...]
 
@@ -26,6 +26,7 @@ import flood  # noqa: E402
 import invalid_flood  # noqa: E402
 import nerve_load  # noqa: E402
 import nerve_siblings  # noqa: E402
+import ramp  # noqa: E402
 import scale  # noqa: E402
 from report import SECTIONS, json_line, table  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
@@ -46,12 +47,13 @@ class Sizes:
     flood_children: int  # invalid children in one service
     nerve_siblings: int  # other instances' nodes beside the one nerve-py registers
     nerve_registrations: int
+    ramp_members: int  # members that join one service one by one, then leave one by one
 
 
 SIZES = {
-    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20),
-    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10),
-    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2),
+    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20, 200),
+    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10, 100),
+    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2, 5),
 }
 
 
@@ -108,6 +110,7 @@ SECTION_RUNNERS = {
     "nerve_siblings": lambda c, h, w, s: nerve_siblings.run(
         h, s.nerve_siblings, s.nerve_registrations
     ),
+    "ramp": lambda c, h, w, s: ramp.run(c, h, w, s.ramp_members),
 }
 
 if __name__ == "__main__":

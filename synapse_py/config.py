@@ -119,6 +119,8 @@ class StatsConfig:
     port: int = 3212
     uri: str = "/"
     auth: str | None = None  # "user:password"
+    show_legends: bool = False  # HAProxy's `stats show-legends`: addresses, ids, cookies
+    prometheus: bool = False  # HAProxy's own exporter at schema.PROMETHEUS_PATH
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from .schema import PROMETHEUS_PATH
+
 if TYPE_CHECKING:
     from .config import EnvoyConfig, HaproxyConfig, SynapseConfig
 
 MAX_NAME_BYTES = 200  # the atomic write's temp file `.<name>.json.<8 chars>.tmp` must fit in 255
 STATS_SECTION = "synapse_stats"  # the stats listener of templates/haproxy.cfg.j2
+STATS_USERLIST = "synapse_stats_auth"  # guards HAProxy's exporter with haproxy.stats.auth
 SHARED_FRONTEND = "shared-frontend"  # Ruby synapse's name for it
 _SIDES = {"listen": ("frontend", "backend"), "frontend": ("frontend",), "backend": ("backend",)}
 
@@ -71,7 +74,27 @@ def problems(config: SynapseConfig, origins: Mapping[str, Origin]) -> list[str]:
     found = [p for s in config.services for p in _name_problems(s.name, origins[s.name])]
     found += _section_clashes(list(_sections(config, origins)))
     found += _bind_clashes(list(_listeners(config, origins)))
+    found += _stats_problems(config)
     return found
+
+
+def _stats_problems(config: SynapseConfig) -> Iterator[str]:
+    stats = config.haproxy.stats if config.haproxy else None
+    if not (stats and stats.enabled and stats.prometheus):
+        return
+    if stats.uri == PROMETHEUS_PATH:
+        yield (
+            f"{config.source}: haproxy.stats.uri: {PROMETHEUS_PATH} is where haproxy.stats."
+            "prometheus serves HAProxy's exporter, which answers before the stats page would"
+        )
+    mine = ["userlist", STATS_USERLIST]
+    for header in dict(config.haproxy.extra_sections) if stats.auth else ():
+        if header.split() == mine:
+            yield (
+                f"{config.source}: haproxy.extra_sections.{header}: synapse-py renders this "
+                "userlist to guard the exporter with haproxy.stats.auth; HAProxy would keep the "
+                "first one and ignore the other"
+            )
 
 
 # --- names ---------------------------------------------------------------------------------

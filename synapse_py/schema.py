@@ -199,6 +199,7 @@ SERVICE = _object(
     required=("discovery",),
 )
 
+PROMETHEUS_PATH = "/metrics"  # where the stats listener serves HAProxy's Prometheus exporter
 STATS = _object(
     None,
     {
@@ -207,6 +208,8 @@ STATS = _object(
         "port": _PORT,
         "uri": {"type": "string", "pattern": "^/[^\\s]*$"},
         "auth": {"type": "string", "pattern": "^[^:\\s]+:[^\\s]+$"},
+        "show_legends": _BOOL,
+        "prometheus": _BOOL,
     },
 )
 

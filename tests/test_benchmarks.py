@@ -59,6 +59,15 @@ KEYS = {
     },
 }
 KEYS["churn_reload_mode"] = KEYS["churn"]
+KEYS["ramp"] = {
+    "members",
+    *(
+        f"{phase}_{figure}"
+        for phase in ("up", "down")
+        for figure in ("reloads", "p50_ms", "p99_ms", "max_ms")
+    ),
+    "after_server_lines",
+}
 
 
 @pytest.mark.integration
@@ -80,4 +89,5 @@ def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
         assert summary["convergence"][observer]["n"] > 0
     assert summary["churn"]["changes"] > 0 and summary["churn"]["requests_ok"] > 0
     assert summary["nerve_siblings"]["own_nodes_after_leftover"] == 1
+    assert summary["ramp"]["members"] > 0 and summary["ramp"]["up_p99_ms"] is not None
     assert "convergence (ms" in out.stdout  # the human table comes first

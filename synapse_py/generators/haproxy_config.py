@@ -14,7 +14,9 @@ from typing import Any
 
 from ..atomic import write_atomic
 from ..backend import Backend
-from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
+from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
+from ..config_checks import STATS_USERLIST
+from ..schema import PROMETHEUS_PATH
 from .haproxy_keywords import Sections, log_dropped, screen, sort_lines
 from .haproxy_servers import expand, line_options, wants_cookies
 from .haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT, ServerSlot, hostport
@@ -104,7 +106,23 @@ def _stats_context(config: HaproxyConfig) -> dict[str, Any] | None:
     stats = config.stats
     if not stats.enabled:
         return None
-    return {"bind": hostport(stats.bind_address, stats.port), "uri": stats.uri, "auth": stats.auth}
+    return {
+        "bind": hostport(stats.bind_address, stats.port),
+        "uri": stats.uri,
+        "auth": stats.auth,
+        "show_legends": stats.show_legends,
+        "prometheus": _exporter_context(stats),
+    }
+
+
+def _exporter_context(stats: StatsConfig) -> dict[str, Any] | None:
+    """HAProxy's exporter answers before `stats auth` is asked: with `auth`, a userlist of the
+    same credentials guards it."""
+    if not stats.prometheus:
+        return None
+    user, _, password = (stats.auth or "").partition(":")
+    guard = {"userlist": STATS_USERLIST, "user": user, "password": password}
+    return {"path": PROMETHEUS_PATH, "auth": guard if stats.auth else None}
 
 
 def _bind(config: HaproxyConfig, opts: ServiceHaproxyConfig) -> str | None:

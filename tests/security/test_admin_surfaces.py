@@ -59,6 +59,21 @@ def test_stats_page_binds_loopback_unless_told_and_takes_auth():
     assert "  bind 10.1.2.3:3212\n" in page and "  stats auth ops:pw\n" in page
 
 
+def test_the_exporter_and_legends_are_off_unless_asked_and_the_exporter_takes_the_auth():
+    page = render(HaproxyConfig(do_socket=False, stats=StatsConfig(enabled=True)))
+    assert "prometheus-exporter" not in page and "show-legends" not in page
+    open_exporter = StatsConfig(enabled=True, prometheus=True, show_legends=True)
+    page = render(HaproxyConfig(do_socket=False, stats=open_exporter))
+    assert "  http-request use-service prometheus-exporter if { path /metrics }\n" in page
+    assert "  stats show-legends\n" in page and "userlist" not in page
+    guarded = StatsConfig(enabled=True, prometheus=True, auth="ops:pw")
+    page = render(HaproxyConfig(do_socket=False, stats=guarded))
+    # HAProxy runs http-request rules before `stats auth`: the exporter needs its own guard
+    assert "userlist synapse_stats_auth\n  user ops insecure-password pw\n" in page
+    guard = "http-request auth realm synapse_stats if { path /metrics } !{ http_auth("
+    assert page.index(guard) < page.index("use-service prometheus-exporter")
+
+
 def test_haproxy_cfg_holding_the_stats_password_is_not_world_readable(tmp_path):
     path = tmp_path / "haproxy.cfg"
     config = HaproxyConfig(

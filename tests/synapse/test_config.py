@@ -424,6 +424,26 @@ def test_services_that_do_not_bind_the_same_address_are_fine(tmp_path, other):
     assert [s.name for s in load_config(write(tmp_path, config)).services] == ["other", "web"]
 
 
+def test_the_stats_page_cannot_live_at_the_exporters_path(tmp_path):
+    config = with_services(web=service(3213))
+    config["haproxy"]["stats"] = {"enabled": True, "prometheus": True, "uri": "/metrics"}
+    (line,) = error_lines(tmp_path, config)
+    assert line.startswith(f"{tmp_path / 'synapse.json'}: haproxy.stats.uri: /metrics is where")
+    config["haproxy"]["stats"].update(uri="/stats", show_legends=True)
+    stats = load_config(write(tmp_path, config)).haproxy.stats
+    assert stats.prometheus and stats.show_legends and stats.uri == "/stats"
+
+
+def test_an_extra_userlist_cannot_replace_the_exporters_guard(tmp_path):
+    config = with_services(web=service(3213))
+    config["haproxy"]["extra_sections"] = {"userlist synapse_stats_auth": ["user a password x"]}
+    config["haproxy"]["stats"] = {"enabled": True, "prometheus": True}
+    assert load_config(write(tmp_path, config)).haproxy.stats.prometheus  # no auth: not rendered
+    config["haproxy"]["stats"]["auth"] = "ops:pw"
+    (line,) = error_lines(tmp_path, config)
+    assert ": haproxy.extra_sections.userlist synapse_stats_auth: synapse-py renders" in line
+
+
 def test_the_stats_port_is_free_while_stats_are_disabled(tmp_path):
     config = with_services(web=service(3212, bind_address="127.0.0.1"))
     config["haproxy"]["stats"] = {"enabled": False}

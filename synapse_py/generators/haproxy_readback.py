@@ -1,16 +1,21 @@
-"""What a running HAProxy routes to, read back over the admin socket.
+"""What a running HAProxy routes to, read back over the admin socket or from the installed file.
 
 At start, a service whose membership is not known yet (ZooKeeper has not answered, no state file)
 keeps the servers HAProxy already runs instead of being emptied. The rows are HAProxy's, not the
 registry's, but they are validated like registry data all the same before they are rendered.
+The servers' ids come back the same way, so they survive a restart of synapse-py; and the
+installed haproxy.cfg says which servers HAProxy loaded with which options.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 
 from ..backend import Backend, InvalidNode, backend_from_dict
 from ..proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketError
+from .haproxy_members import structure_of
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +39,61 @@ def live_members(sock: HaproxySocket | None, backend: str) -> tuple[Backend, ...
     for row in rows:
         if row.maint:
             continue
-        entry = {"host": row.addr, "port": row.port, "name": f"{row.addr}:{row.port}"}
+        suffix = f"_{row.addr}:{row.port}"
+        name = row.server[: -len(suffix)] if row.server.endswith(suffix) else ""
+        entry = {"host": row.addr, "port": row.port, "name": name, "weight": row.weight}
         try:
-            found.append(backend_from_dict({**entry, "weight": row.weight}))
+            found.append(backend_from_dict(entry))
         except InvalidNode as e:
             log.warning("%s: server %s read back from HAProxy skipped: %s", backend, row.server, e)
     return tuple(sorted(found))
+
+
+def live_ids(sock: HaproxySocket | None, backend: str) -> dict[str, int]:
+    """The id of each server `backend` runs ({} if it cannot be read)."""
+    if sock is None:
+        return {}
+    try:
+        return {r.server: r.id for r in sock.show_servers_state(backend) if r.id}
+    except HaproxySocketError:
+        return {}
+
+
+@dataclass(frozen=True)
+class InstalledServer:
+    """A `server` line of the installed haproxy.cfg."""
+
+    id: int | None
+    structure: str  # as haproxy_members.Server.structure writes it
+
+
+_ID = re.compile(r"(?:^| )id ([0-9]+)(?: |$)")
+
+
+def installed_servers(text: str) -> dict[str, dict[str, InstalledServer]]:
+    """The server lines of a haproxy.cfg, by backend and server name."""
+    found: dict[str, dict[str, InstalledServer]] = {}
+    backend = None
+    for line in text.splitlines():
+        tokens = line.split()
+        if line[:1].strip():
+            backend = tokens[1] if tokens[:1] == ["backend"] and len(tokens) > 1 else None
+        elif backend and tokens[:1] == ["server"] and len(tokens) >= 3:
+            options = " ".join(tokens[3:])
+            match = _ID.search(options)
+            server = InstalledServer(
+                int(match.group(1)) if match else None, structure_of(tokens[2], tokens[3:])
+            )
+            found.setdefault(backend, {})[tokens[1]] = server
+    return found
+
+
+def read_installed(path: str | None) -> str:
+    """The installed haproxy.cfg's text, "" if there is none."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return ""

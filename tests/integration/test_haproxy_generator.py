@@ -204,7 +204,7 @@ def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
     r.apply([svc, plain], {"web": [member(a)], "api": [member(a)]})
     text = Path(r.files.config).read_text()
     servers_with_cookie = [x for x in text.splitlines() if "server " in x and " cookie " in x]
-    assert len(servers_with_cookie) == 1  # web's one server; none in api (no cookie directive)
+    assert len(servers_with_cookie) == 2  # Ruby writes one in api too, where nothing uses it
 
 
 def test_shared_frontend_routes_to_backend_only_services(rig, http_backend):
@@ -234,23 +234,10 @@ def test_placeholders_in_server_options_reach_haproxy(rig, http_backend):
     a, b = http_backend(), http_backend()
     svc = service("web", port, server_options="check inter 300 port %{port} addr %{host}")
     r.apply([svc], {"web": [member(a)]})
-    r.apply([svc], {"web": [member(a), member(b)]})  # a server's own check address: a reload
-    assert f"addr {b.host}" in Path(r.files.config).read_text() and r.gen.reloads == 2
+    r.apply([svc], {"web": [member(a), member(b)]})  # added with its own check port: no reload
+    assert f"port {b.port} addr {b.host}" in Path(r.files.config).read_text()
+    assert r.gen.reloads == 1
     assert wait_for(lambda: set(spread(port)) == names(a, b), 10)
-
-
-def test_outgrowing_the_slots_reloads_once_then_works(rig, http_backend):
-    r, port = rig(), free_port()
-    many = [http_backend() for _ in range(9)]
-    svc = service("web", port)
-    r.apply([svc], {"web": [member(many[0])]})
-    assert len(r.socket.show_servers_state("web")) == 8
-    r.apply([svc], {"web": [member(b) for b in many]})
-    assert r.gen.reloads == 2
-    assert len(r.socket.show_servers_state("web")) == 16
-    assert set(spread(port, 45)) == names(*many)
-    r.apply([svc], {"web": [member(b) for b in many[:5]]})
-    assert r.gen.reloads == 2 and set(spread(port)) == names(*many[:5])
 
 
 def test_a_new_service_reloads_once(rig, http_backend):
@@ -327,7 +314,8 @@ def test_a_hostname_is_resolved_and_routed(rig, http_backend):
     a = http_backend()
     r.apply([service("web", port)], {"web": [Backend("localhost", a.port, a.name)]})
     assert set(spread(port, 10)) == {a.name}
-    assert r.servers("web")["s1"][:2] in {("127.0.0.1", a.port), ("::1", a.port)}
+    server = r.servers("web")[f"{a.name}_localhost:{a.port}"]  # Ruby's name: the registered host
+    assert server[:2] in {("127.0.0.1", a.port), ("::1", a.port)}
 
 
 def test_without_the_socket_every_change_reloads(rig, http_backend):

@@ -1,0 +1,71 @@
+"""Server ids, the backends that take runtime adds, and the runtime API commands (no HAProxy)."""
+
+from __future__ import annotations
+
+from synapse_py.backend import Backend
+from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
+from synapse_py.generators.haproxy_config import runtime_refusal
+from synapse_py.generators.haproxy_members import IdTable, Server, pinned_id
+from synapse_py.generators.haproxy_readback import installed_servers
+from synapse_py.generators.haproxy_runtime import add, set_commands
+from synapse_py.proxy.haproxy_socket import ServerStateRow
+
+NODE = Backend("10.0.0.1", 8080, "i-a")
+
+
+def test_new_servers_take_the_lowest_free_ids_and_keep_them():
+    table = IdTable({"b": 2})
+    assert table.assign(["a", "b", "c"]) == {"a": 1, "b": 2, "c": 3}
+    assert table.assign(["c", "d"]) == {"c": 3, "d": 1}  # a and b left: 1 and 2 are free
+    assert table.assign(["c", "e"], held=["d"]) == {"c": 3, "e": 2}  # d drains: 1 is taken
+    assert table.assign(["x", "y"], pinned={"y": 1}) == {"x": 2, "y": 1}
+    assert pinned_id("id 2 backup") == 2 and pinned_id("check rise 2") is None
+
+
+def _service(*backend: str, defaults: tuple[str, ...] = ()) -> tuple[HaproxyConfig, ServiceConfig]:
+    svc = ServiceConfig(
+        name="web",
+        discovery=DiscoveryConfig(method="base"),
+        haproxy=ServiceHaproxyConfig(port=1, backend=backend),
+    )
+    return HaproxyConfig(defaults=defaults), svc
+
+
+def test_backends_haproxy_cannot_add_servers_to_right_take_the_reload_path():
+    assert runtime_refusal(*_service("mode http")) is None
+    assert runtime_refusal(*_service("balance leastconn")) is None
+    assert runtime_refusal(*_service("balance uri", "hash-type consistent")) is None
+    assert "cookie" in runtime_refusal(*_service("cookie SRV insert"))
+    assert "cookie" in runtime_refusal(*_service(defaults=("cookie SRV insert",)))
+    assert "default-server" in runtime_refusal(*_service("default-server inter 3s"))
+    assert "static-rr" in runtime_refusal(*_service("balance static-rr"))
+    assert "source" in runtime_refusal(*_service(defaults=("balance source",)))
+
+
+def _row(state_bits: int = 0, weight: int = 1, addr: str = "10.0.0.1") -> ServerStateRow:
+    return ServerStateRow("web", "i-a_10.0.0.1:8080", addr, 8080, 2, state_bits, weight, weight, 1)
+
+
+def test_a_join_is_added_without_its_cookie_checked_and_made_ready():
+    server = Server("i-a_10.0.0.1:8080", 4, NODE, "10.0.0.1", 8080, "check agent-check", "c")
+    assert list(add("web", server)) == [
+        "add server web/i-a_10.0.0.1:8080 10.0.0.1:8080 id 4 check agent-check",
+        "enable health web/i-a_10.0.0.1:8080",
+        "enable agent web/i-a_10.0.0.1:8080",
+        "set server web/i-a_10.0.0.1:8080 state ready",
+    ]
+
+
+def test_weight_and_state_changes_are_set_commands():
+    server = Server("i-a_10.0.0.1:8080", 1, NODE, "10.0.0.1", 8080, "weight 5")
+    assert list(set_commands("web", server, _row(weight=5))) == []
+    assert list(set_commands("web", server, _row(0x01, weight=2))) == [
+        "set server web/i-a_10.0.0.1:8080 weight 5",
+        "set server web/i-a_10.0.0.1:8080 state ready",
+    ]
+
+
+def test_the_installed_file_gives_each_servers_id_and_structure():
+    text = "backend web\n\tmode http\n\tserver a 10.0.0.1:80 id 7 cookie a check weight 3\n"
+    (server,) = installed_servers(text)["web"].values()
+    assert (server.id, server.structure) == (7, "10.0.0.1:80 id 7 cookie a check")

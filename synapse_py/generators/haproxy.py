@@ -277,6 +277,9 @@ class HaproxyGenerator:
             key: Server(name, ids[name], b, addresses[b.host], b.port, *options(b), name in pinned)
             for key, name, b in ((b.key, names[b.key], b) for b in usable.values())
         }
+        refusal = runtime_refusal(self.config, svc)
+        if refusal:
+            _say_reload_path(svc.backend_name, refusal)
         order = ordered(list(usable.values()), svc.haproxy.backend_order, self._seed)
         return tuple(servers[b.key] for b in order)
 
@@ -305,8 +308,6 @@ class HaproxyGenerator:
         """Bring one backend's live servers to `servers`; False if only a reload can."""
         backend = svc.backend_name
         refusal = runtime_refusal(self.config, svc)
-        if refusal:
-            _say_reload_path(backend, refusal)
         known = self._known.setdefault(backend, {})
         sent = converge(self._socket, backend, servers, known, self._drainer, not refusal)
         self.runtime_commands += sent or 0

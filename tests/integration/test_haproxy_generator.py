@@ -185,7 +185,8 @@ def _get_with_cookie(port: int, cookie: str | None = None) -> tuple[str, str | N
     return body, set_cookie
 
 
-def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
+def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend, caplog):
+    caplog.set_level("INFO")
     r, port = rig(), free_port()
     a, b = http_backend(), http_backend()
     sticky = ("mode http", "cookie SRV insert indirect nocache")
@@ -197,8 +198,15 @@ def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
     assert value == hashlib.sha1(f"{named.name}_{named.host}:{named.port}".encode()).hexdigest()
     assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}
     c = http_backend()
-    r.apply([svc], {"web": [member(a), member(b), member(c)]})  # a cookie is structure
+    r.apply([svc], {"web": [member(a), member(b), member(c)]})  # add server refuses a cookie
     assert r.gen.reloads == 2
+    name_c = f"{c.name}_{c.host}:{c.port}"
+    digest = hashlib.sha1(name_c.encode()).hexdigest()
+    assert (
+        f"server {name_c} {c.host}:{c.port} id 3 cookie {digest}"
+        in Path(r.files.config).read_text()
+    )
+    assert "web takes joins and leaves by a reload: it has a `cookie` directive" in caplog.text
     assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}  # still sticky
     plain = service("api", free_port())
     r.apply([svc, plain], {"web": [member(a)], "api": [member(a)]})

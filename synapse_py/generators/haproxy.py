@@ -61,10 +61,12 @@ from .haproxy_installer import BackgroundInstaller
 from .haproxy_members import IdTable, Server, pinned_id
 from .haproxy_readback import (
     MembershipUnknown,
+    adopted,
     installed_servers,
     live_ids,
     live_members,
     read_installed,
+    skeleton,
 )
 from .haproxy_resolve import HostResolver
 from .haproxy_runtime import Drainer, converge
@@ -317,18 +319,12 @@ class HaproxyGenerator:
         """At start, take a running HAProxy as running the installed file, which synapse-py
         wrote to match the runtime state: backends whose servers differ converge by runtime
         API where they can, the rest reload."""
-        if self._live is not None or self._reloading is not None or self._socket is None:
-            return
+        if self._installed is not None or self._live is not None or self._socket is None:
+            return  # only at start, before synapse-py installed or reloaded anything
         text = read_installed(self.config.config_file_path)
-        if not text or _skeleton(text) != _skeleton(plan.text) or self._current_pid() is None:
+        if not text or skeleton(text) != skeleton(plan.text) or self._current_pid() is None:
             return
-        listed = installed_servers(text)
-        structure = dict(plan.structure)
-        for svc, servers in plan.services:
-            here = {n: s.structure for n, s in listed.get(svc.backend_name, {}).items()}
-            self._known[svc.backend_name] = here
-            if structure[svc.backend_name][2] and here != {s.name: s.structure for s in servers}:
-                structure[svc.backend_name] = None  # its servers are structure: reload
+        structure, self._known = adopted(text, plan.services, plan.structure)
         self._live = Plan(plan.services, structure, text)
         log.info("haproxy: adopting the running HAProxy, which runs the installed haproxy.cfg")
 
@@ -502,11 +498,6 @@ class HaproxyGenerator:
 @functools.lru_cache(maxsize=256)
 def _say_reload_path(backend: str, reason: str) -> None:
     log.info("haproxy: backend %s takes joins and leaves by a reload: %s", backend, reason)
-
-
-def _skeleton(text: str) -> list[str]:
-    """haproxy.cfg without its server lines: what a restart must find unchanged to adopt."""
-    return [line for line in text.splitlines() if line.split()[:1] != ["server"]]
 
 
 def _socket_for(config: HaproxyConfig) -> HaproxySocket | None:

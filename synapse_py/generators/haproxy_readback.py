@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..backend import Backend, InvalidNode, backend_from_dict
+from ..config import ServiceConfig
 from ..proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketError
-from .haproxy_members import structure_of
+from .haproxy_members import Server, structure_of
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,24 @@ def read_installed(path: str | None) -> str:
             return f.read()
     except (OSError, UnicodeDecodeError):
         return ""
+
+
+def skeleton(text: str) -> list[str]:
+    """haproxy.cfg without its server lines: what a restart must find unchanged to adopt."""
+    return [line for line in text.splitlines() if line.split()[:1] != ["server"]]
+
+
+def adopted(
+    text: str, services: Sequence[tuple[ServiceConfig, Sequence[Server]]], structure: dict
+) -> tuple[dict, dict[str, dict[str, str]]]:
+    """The structure and servers a HAProxy running the installed `text` has, given the plan's
+    `structure`: a backend whose servers are structure (haproxy_config.signature) and differ
+    from the planned ones gets None (a reload); the others converge by runtime API."""
+    listed = installed_servers(text)
+    structure, known = dict(structure), {}
+    for svc, servers in services:
+        here = {name: s.structure for name, s in listed.get(svc.backend_name, {}).items()}
+        known[svc.backend_name] = here
+        if structure[svc.backend_name][2] and here != {s.name: s.structure for s in servers}:
+            structure[svc.backend_name] = None
+    return structure, known

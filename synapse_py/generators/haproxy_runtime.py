@@ -182,32 +182,40 @@ class Drainer:
             self._wake.wait(self.interval if self._due else None)
             self._wake.clear()
             with self._lock:
+                if not self._due:
+                    continue
+                try:
+                    busy = self._busy_servers()
+                except HaproxySocketError as exc:
+                    log.debug("drains postponed: %s", exc)
+                    continue
                 for key, due in list(self._due.items()):
-                    self._attempt(key, due)
+                    self._attempt(key, due, key in busy)
 
-    def _attempt(self, key: tuple[str, str], due: float) -> None:
-        where = "/".join(key)
+    def _attempt(self, key: tuple[str, str], due: float, busy: bool) -> None:
+        where, late = "/".join(key), time.monotonic() >= due
+        if busy and not late:
+            return
         try:
-            if self._idle(key) or time.monotonic() >= due:
-                if time.monotonic() >= due:
-                    self._sock.send(f"shutdown sessions server {where}")
-                    self.shut_down += 1
-                answer = self._sock.send(f"del server {where}").strip()
-                if answer.startswith("Server deleted") or "No such server" in answer:
-                    self._due.pop(key, None)
-                    self.deleted += answer.startswith("Server deleted")
-                elif time.monotonic() >= due + self.timeout:
-                    log.warning("%s: HAProxy keeps refusing to delete it: %s", where, answer)
-                    self._due.pop(key, None)
+            if busy:
+                self._sock.send(f"shutdown sessions server {where}")
+                self.shut_down += 1
+            answer = self._sock.send(f"del server {where}").strip()
         except HaproxySocketError as exc:
             log.debug("%s: drain postponed: %s", where, exc)
+            return
+        if answer.startswith("Server deleted") or "No such server" in answer:
+            self._due.pop(key, None)
+            self.deleted += answer.startswith("Server deleted")
+        elif time.monotonic() >= due + self.timeout:
+            log.warning("%s: HAProxy keeps refusing to delete it: %s", where, answer)
+            self._due.pop(key, None)  # the next change in its backend drains it again
 
-    def _idle(self, key: tuple[str, str]) -> bool:
-        """The server has no session left (`show stat` scur and qcur are 0)."""
-        backend, server = key
-        # not `show stat <name>`: a frontend of the same name would answer instead
+    def _busy_servers(self) -> set[tuple[str, str]]:
+        """(backend, server) of every server with sessions or a queue (`show stat`)."""
+        busy = set()
         for line in self._sock.send("show stat -1 4 -1").splitlines()[1:]:
             fields = line.split(",")
-            if len(fields) > 4 and fields[0] == backend and fields[1] == server:
-                return fields[2] in ("0", "") and fields[4] in ("0", "")
-        return True  # not there any more
+            if len(fields) > 4 and (fields[2] not in ("0", "") or fields[4] not in ("0", "")):
+                busy.add((fields[0], fields[1]))
+        return busy

@@ -248,6 +248,28 @@ def test_placeholders_in_server_options_reach_haproxy(rig, http_backend):
     assert wait_for(lambda: set(spread(port)) == names(a, b), 10)
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [("balance static-rr",), ("default-server weight 7",), ("balance source",)],
+    ids=["static-rr", "default-server", "source"],
+)
+def test_a_backend_haproxy_cannot_add_servers_to_right_takes_joins_by_reload(
+    rig, http_backend, lines, caplog
+):
+    caplog.set_level("INFO")
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port, backend=lines)
+    r.apply([svc], {"web": [member(a)]})
+    r.apply([svc], {"web": [member(a), member(b)]})
+    assert r.gen.reloads == 2 and "web takes joins and leaves by a reload" in caplog.text
+    assert set(r.servers("web")) == {f"{x.name}_{x.host}:{x.port}" for x in (a, b)}
+    if "default-server" in lines[0]:
+        assert r.weights_of("web") == [7, 7]  # as the file says: inherited
+    r.apply([svc], {"web": [member(b, 3)]} if "static" in lines[0] else {"web": [member(b)]})
+    assert r.gen.reloads == 3 and set(r.servers("web")) == {f"{b.name}_{b.host}:{b.port}"}
+
+
 def test_a_new_service_reloads_once(rig, http_backend):
     r, web_port, api_port = rig(), free_port(), free_port()
     web, api = http_backend(), http_backend()

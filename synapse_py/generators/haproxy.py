@@ -97,7 +97,6 @@ class HaproxyGenerator:
         haproxy_bin: str | None = None,
         resolve_timeout: float = 2.0,
         settle_timeout: float = 10.0,
-        drain_timeout: float = 5.0,
         lookup: Callable[[str], str] | None = None,
         wake: Callable[[], None] | None = None,
     ):
@@ -120,7 +119,9 @@ class HaproxyGenerator:
             resolve_timeout, lookup=lookup, on_change=wake or self._reapply
         )
         self._socket = _socket_for(config)
-        self._drainer = Drainer(self._socket, self._lock, drain_timeout) if self._socket else None
+        self._drainer = (
+            Drainer(self._socket, self._lock, config.drain_timeout) if self._socket else None
+        )
         self._stopping = threading.Event()
         self._last: tuple | None = None  # the last apply's arguments, to apply them again
         self._reloading: Plan | None = None  # the file a running reload loads

@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import http.client
 import subprocess
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -268,6 +270,35 @@ def test_a_backend_haproxy_cannot_add_servers_to_right_takes_joins_by_reload(
         assert r.weights_of("web") == [7, 7]  # as the file says: inherited
     r.apply([svc], {"web": [member(b, 3)]} if "static" in lines[0] else {"web": [member(b)]})
     assert r.gen.reloads == 3 and set(r.servers("web")) == {f"{b.name}_{b.host}:{b.port}"}
+
+
+def test_a_leaving_servers_sessions_are_shut_down_at_the_drain_timeout(rig, http_backend):
+    r, port = rig(drain_timeout=0.5), free_port()
+    a = http_backend()
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a)]})
+    failed: list[object] = []
+
+    def slow() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/slow/5")
+            reply = conn.getresponse()
+            if reply.read() != a.name.encode():
+                failed.append(reply.status)
+        except (OSError, http.client.HTTPException) as exc:
+            failed.append(exc)
+
+    request = threading.Thread(target=slow)
+    request.start()
+    assert wait_for(lambda: a.hits == 1, 5)
+    started = time.monotonic()
+    r.apply([svc], {"web": []})
+    name = f"{a.name}_{a.host}:{a.port}"
+    assert wait_for(lambda: name not in {x.server for x in r.socket.show_servers_state("web")}, 5)
+    request.join(10)
+    assert time.monotonic() - started < 4 and failed  # ended at the bound, not after 5 s
+    assert r.gen.reloads == 1
 
 
 def test_a_new_service_reloads_once(rig, http_backend):

@@ -51,8 +51,9 @@ class Server:
 
     @property
     def structure(self) -> str:
-        """What only a reload (or a new `add server`) can change: all but weight and state."""
-        return structure_of(self.hostport, self.line.split())
+        """What only a reload (or a new `add server`) can change: all but the address (a
+        hostname's may change: `set server addr`), weight and state."""
+        return structure_of(self.line.split())
 
     @property
     def weight(self) -> int:
@@ -86,9 +87,9 @@ def hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def structure_of(hostport: str, tokens: list[str]) -> str:
-    """A server's address and options without `weight N` and `disabled`."""
-    return f"{hostport} {_without_runtime(tokens)}"
+def structure_of(tokens: list[str]) -> str:
+    """A server's options without `weight N` and `disabled`."""
+    return _without_runtime(tokens)
 
 
 def _without_runtime(tokens: list[str]) -> str:

@@ -84,7 +84,7 @@ def installed_servers(text: str) -> dict[str, dict[str, InstalledServer]]:
             options = " ".join(tokens[3:])
             match = _ID.search(options)
             server = InstalledServer(
-                int(match.group(1)) if match else None, structure_of(tokens[2], tokens[3:])
+                int(match.group(1)) if match else None, structure_of(tokens[3:])
             )
             found.setdefault(backend, {})[tokens[1]] = server
     return found

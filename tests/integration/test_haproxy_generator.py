@@ -301,6 +301,24 @@ def test_a_leaving_servers_sessions_are_shut_down_at_the_drain_timeout(rig, http
     assert r.gen.reloads == 1
 
 
+def test_a_server_back_while_it_drains_is_made_ready_again(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a), member(b)]})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/slow/2")
+    assert wait_for(lambda: a.hits + b.hits == 1, 5)
+    held, other = (a, b) if a.hits else (b, a)
+    r.apply([svc], {"web": [member(other)]})  # `held` drains: a session is still open
+    r.apply([svc], {"web": [member(other), member(held)]})
+    assert conn.getresponse().read() == held.name.encode()
+    assert wait_for(lambda: set(spread(port, 20)) == names(a, b), 5)
+    assert r.gen.reloads == 1 and len(r.socket.show_servers_state("web")) == 2
+    time.sleep(0.5)  # the drainer let it be
+    assert len(r.servers("web")) == 2
+
+
 def test_a_new_service_reloads_once(rig, http_backend):
     r, web_port, api_port = rig(), free_port(), free_port()
     web, api = http_backend(), http_backend()

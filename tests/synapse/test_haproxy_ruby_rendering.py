@@ -84,7 +84,7 @@ def test_backend_order_asc_is_byte_wise_desc_reversed_no_shuffle_as_given():
 def test_a_server_line_is_rubys_and_its_structure_leaves_weight_out():
     server = Server("i-a_10.0.0.1:8080", 3, NODE, "10.0.0.1", 8080, "check weight 4", "i-a")
     assert server.line == "id 3 cookie i-a check weight 4"
-    assert server.structure == "10.0.0.1:8080 id 3 cookie i-a check"
+    assert server.structure == "id 3 cookie i-a check"  # the address: `set server addr`
     assert server.weight == 4
     pinned = Server("n", 2, NODE, "10.0.0.1", 8080, "id 2 backup", None, pinned=True)
     assert pinned.line == "id 2 backup"  # the node's own id: no automatic one

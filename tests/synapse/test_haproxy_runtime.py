@@ -68,4 +68,4 @@ def test_weight_and_state_changes_are_set_commands():
 def test_the_installed_file_gives_each_servers_id_and_structure():
     text = "backend web\n\tmode http\n\tserver a 10.0.0.1:80 id 7 cookie a check weight 3\n"
     (server,) = installed_servers(text)["web"].values()
-    assert (server.id, server.structure) == (7, "10.0.0.1:80 id 7 cookie a check")
+    assert (server.id, server.structure) == (7, "id 7 cookie a check")

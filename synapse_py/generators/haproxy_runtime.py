@@ -169,9 +169,6 @@ class Drainer:
         """HAProxy reloads: the servers to drain stay with the old worker, which ends them."""
         self._due.clear()
 
-    def busy(self) -> bool:
-        return bool(self._due)
-
     def stop(self) -> None:
         self._stopped = True
         self._wake.set()

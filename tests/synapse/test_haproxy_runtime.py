@@ -7,7 +7,7 @@ from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, Ser
 from synapse_py.generators.haproxy_config import runtime_refusal
 from synapse_py.generators.haproxy_members import IdTable, Server, pinned_id
 from synapse_py.generators.haproxy_readback import installed_servers
-from synapse_py.generators.haproxy_runtime import add, set_commands
+from synapse_py.generators.haproxy_runtime import add, converge, set_commands
 from synapse_py.proxy.haproxy_socket import ServerStateRow
 
 NODE = Backend("10.0.0.1", 8080, "i-a")
@@ -69,3 +69,66 @@ def test_the_installed_file_gives_each_servers_id_and_structure():
     text = "backend web\n\tmode http\n\tserver a 10.0.0.1:80 id 7 cookie a check weight 3\n"
     (server,) = installed_servers(text)["web"].values()
     assert (server.id, server.structure) == (7, "id 7 cookie a check")
+
+
+class FakeSocket:
+    """Answers `show servers state` from `rows` and records every other command."""
+
+    def __init__(self, rows: list[ServerStateRow]):
+        self.rows, self.sent = rows, []
+
+    def show_servers_state(self, backend: str) -> list[ServerStateRow]:
+        return self.rows
+
+    def send(self, command: str) -> str:
+        self.sent.append(command)
+        return "New server registered." if command.startswith("add server") else ""
+
+
+class FakeDrainer:
+    def __init__(self):
+        self.due: set[str] = set()
+
+    def drain(self, backend: str, server: str) -> None:
+        self.due.add(server)
+
+    def cancel(self, backend: str, server: str) -> None:
+        self.due.discard(server)
+
+    def draining(self, backend: str, server: str) -> bool:
+        return server in self.due
+
+
+def _server(host: str, id_: int, options: str = "") -> Server:
+    node = Backend(host, 80, "n")
+    return Server(f"n_{host}:80", id_, node, host, 80, options)
+
+
+def test_converge_adds_joins_and_drains_leaves():
+    old = _server("10.0.0.1", 1)
+    sock = FakeSocket([ServerStateRow("web", old.name, "10.0.0.1", 80, 2, 0, 1, 1, 1)])
+    known, drainer = {old.name: old.structure}, FakeDrainer()
+    new = _server("10.0.0.2", 2)
+    assert converge(sock, "web", [new], known, drainer) == 3
+    assert sock.sent == [
+        "add server web/n_10.0.0.2:80 10.0.0.2:80 id 2",
+        "set server web/n_10.0.0.2:80 state ready",
+        "set server web/n_10.0.0.1:80 state maint",
+    ]
+    assert drainer.due == {old.name} and known[new.name] == new.structure
+    sock.sent.clear()
+    sock.rows = [  # HAProxy now: new ready, old draining in maintenance
+        ServerStateRow("web", new.name, "10.0.0.2", 80, 2, 0, 1, 1, 2),
+        ServerStateRow("web", old.name, "10.0.0.1", 80, 2, 0x01, 1, 1, 1),
+    ]
+    assert converge(sock, "web", [new, old], known, drainer) == 1  # back while draining
+    assert drainer.due == set() and sock.sent == ["set server web/n_10.0.0.1:80 state ready"]
+
+
+def test_converge_leaves_to_a_reload_what_the_runtime_api_cannot_do():
+    server = _server("10.0.0.1", 1, "check")
+    sock = FakeSocket([ServerStateRow("web", server.name, "10.0.0.1", 80, 2, 0, 1, 1, 1)])
+    changed = {server.name: _server("10.0.0.1", 1, "check inter 5s").structure}
+    assert converge(sock, "web", [server], changed, FakeDrainer()) is None  # its options changed
+    assert converge(sock, "web", [], {}, FakeDrainer(), dynamic=False) is None  # structure
+    assert sock.sent == []

@@ -41,14 +41,23 @@ def live_members(sock: HaproxySocket | None, backend: str) -> tuple[Backend, ...
     for row in rows:
         if row.maint:
             continue
-        suffix = f"_{row.addr}:{row.port}"
-        name = row.server[: -len(suffix)] if row.server.endswith(suffix) else ""
-        entry = {"host": row.addr, "port": row.port, "name": name, "weight": row.weight}
+        name, host = _registered(row.server, row.port)
+        entry = {"host": host or row.addr, "port": row.port, "name": name, "weight": row.weight}
         try:
             found.append(backend_from_dict(entry))
         except InvalidNode as e:
             log.warning("%s: server %s read back from HAProxy skipped: %s", backend, row.server, e)
     return tuple(sorted(found))
+
+
+def _registered(server: str, port: int) -> tuple[str, str]:
+    """(name, host) from Ruby's server name `<name>_<host>:<port>` (a host has no `_`), or
+    ("", "") when it is not one."""
+    name, _, address = server.rpartition("_")
+    host, _, found_port = address.rpartition(":")
+    if not name or found_port != str(port) or not host:
+        return "", ""
+    return name, host.strip("[]")
 
 
 def live_ids(sock: HaproxySocket | None, backend: str) -> dict[str, int]:

@@ -132,3 +132,12 @@ def test_converge_leaves_to_a_reload_what_the_runtime_api_cannot_do():
     assert converge(sock, "web", [server], changed, FakeDrainer()) is None  # its options changed
     assert converge(sock, "web", [], {}, FakeDrainer(), dynamic=False) is None  # structure
     assert sock.sent == []
+
+
+def test_a_servers_registered_name_and_host_are_read_back_from_its_name():
+    from synapse_py.generators.haproxy_readback import _registered
+
+    assert _registered("i-a_b_web.example.com:8080", 8080) == ("i-a_b", "web.example.com")
+    assert _registered("n_::1:80", 80) == ("n", "::1")
+    assert _registered("10.0.0.1:80", 80) == ("", "")  # no name: Ruby names it host:port
+    assert _registered("s1", 80) == ("", "")

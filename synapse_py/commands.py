@@ -11,7 +11,6 @@ from kazoo.exceptions import NoNodeError
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators.haproxy import HaproxyGenerator
-from .generators.haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT
 from .membership import ServiceMembers, desired_backends
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
@@ -99,8 +98,6 @@ def _service_rows(svc: ServiceConfig, sock: HaproxySocket) -> list[tuple]:
         return [(svc.name, "-", "(haproxy disabled)", "", "", "")]
     out = []
     for r in sock.show_servers_state(svc.backend_name):
-        if (r.addr, r.port) == (PLACEHOLDER_HOST, PLACEHOLDER_PORT) and r.maint:
-            continue  # a free slot
         health = "UP" if r.running else "DOWN"
         out.append((svc.name, r.server, f"{r.addr}:{r.port}", r.weight, r.state, health))
     return out or [(svc.name, "-", "(no backends)", "", "", "")]

@@ -147,6 +147,7 @@ class HaproxyConfig:
     use_nerve_weights: bool = False
     server_order_seed: int | None = None  # None: the generator draws one (Ruby: rand(2000))
     trust_registry_config: bool = False  # ours: use a service znode's own {"haproxy": ...}
+    drain_timeout: float = 5.0  # ours: seconds a leaving server's sessions get before deletion
 
 
 @dataclass(frozen=True)

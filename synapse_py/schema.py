@@ -250,6 +250,7 @@ HAPROXY = {
             "use_nerve_weights": _BOOL,
             "server_order_seed": {"type": "integer"},
             "trust_registry_config": _BOOL,  # ours: see docs/synapse.md
+            "drain_timeout": {"type": "number", "minimum": 0, "maximum": 3600},  # ours
         },
     ),
     "allOf": [

@@ -1,10 +1,12 @@
-"""The HAProxy generator: membership into pre-allocated server slots, by runtime API where it can.
+"""The HAProxy generator: each member a named server, added and removed by runtime API where it can.
 
-Each apply renders haproxy.cfg from the whole desired state (so a reload reproduces what the
-runtime API set) and pushes address, weight and maintenance changes over the admin socket into
-backends whose structure the running HAProxy already has. A change of structure (a service, an
-option, a backend outgrowing its slots) or an unreachable socket installs the validated file and
-requests a reload.
+Each apply renders haproxy.cfg from the whole desired state (exactly the live servers, so a
+reload reproduces what the runtime API set) and, in backends whose structure the running HAProxy
+already has, adds, changes and drains servers over the admin socket (haproxy_runtime). A change
+of structure (a service, an option, a join in a backend HAProxy cannot add servers to: see
+haproxy_config.runtime_refusal) or an unreachable socket installs the validated file and
+requests a reload. At start, HAProxy already running the installed file's structure is adopted
+as it is: a restart of synapse-py with the same membership reloads nothing.
 
 Hostnames from the registry are resolved here, bounded by `resolve_timeout`, and rendered as IP
 addresses: `set server addr` takes only addresses in 2.6 without `resolvers`, and the file must
@@ -25,6 +27,7 @@ structure allows, by a reload where a backend is missing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -48,24 +51,34 @@ from .haproxy_config import (
     ConfigRejected,
     ServicePlan,
     build_context,
+    runtime_refusal,
     server_options,
     signature,
     validate_candidate,
     validate_text,
 )
 from .haproxy_installer import BackgroundInstaller
-from .haproxy_readback import MembershipUnknown, live_members
+from .haproxy_members import IdTable, Server, pinned_id
+from .haproxy_readback import (
+    MembershipUnknown,
+    adopted,
+    installed_servers,
+    live_ids,
+    live_members,
+    read_installed,
+    skeleton,
+)
 from .haproxy_resolve import HostResolver
+from .haproxy_runtime import Drainer, converge
 from .haproxy_screen import NodeScreen
-from .haproxy_servers import ordered
-from .haproxy_slots import SlotTable, build_slots, runtime_commands
+from .haproxy_servers import ordered, server_name
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """One desired state: the services with their slots, its structure, and the rendered file."""
+    """One desired state: the services with their servers, its structure, and the rendered file."""
 
     services: tuple[ServicePlan, ...]
     structure: dict[str, Any]
@@ -100,17 +113,21 @@ class HaproxyGenerator:
         self.failed_validations = 0
         self.failed_writes = 0
         self._lock = threading.RLock()
-        self._tables: dict[str, SlotTable] = {}
+        self._ids: dict[str, IdTable] = {}
+        self._known: dict[str, dict[str, str]] = {}  # per backend: what HAProxy runs, by server
         self._resolver = HostResolver(
             resolve_timeout, lookup=lookup, on_change=wake or self._reapply
         )
         self._socket = _socket_for(config)
+        self._drainer = (
+            Drainer(self._socket, self._lock, config.drain_timeout) if self._socket else None
+        )
         self._stopping = threading.Event()
         self._last: tuple | None = None  # the last apply's arguments, to apply them again
-        self._reloading: tuple[str, dict] | None = None  # the file a running reload loads
+        self._reloading: Plan | None = None  # the file a running reload loads
         self._new_pid: str | None = None
         self._reloader = self._make_reloader()
-        self._installed: tuple[str, dict] | None = None  # (text, structure) of the file on disk
+        self._installed: Plan | None = None  # the file on disk
         self._installed_seq = 0  # the apply that produced it
         self._seq = 0
         self._install_lock = threading.Lock()
@@ -118,7 +135,7 @@ class HaproxyGenerator:
         self._rejected = ""  # the last text validation refused: not checked again
         self._accepted = ""  # the last text the node screen validated: not checked twice
         self._screen = NodeScreen(self._render, self._validate_text)
-        self._live: tuple[str, dict] | None = None  # what the running HAProxy holds
+        self._live: Plan | None = None  # what the running HAProxy holds
         self._worker_pid: str | None = None
         self._members: dict[str, Sequence[Backend]] = {}  # last membership applied, per service
         self._waiting: set[str] = set()  # services not discovered yet, already logged
@@ -165,10 +182,11 @@ class HaproxyGenerator:
                     )
                 return
             self._resolver.retain(b.host for members in self._members.values() for b in members)
+            self._adopt(plan)
             complete, socket_down = self._converge(plan)
             self._seq += 1
             if complete:  # HAProxy runs this already: the file catches up in the background
-                self._live = (plan.text, plan.structure)
+                self._live = plan
                 self._installer.submit((self._seq, plan))
                 return
             self._installer.cancel()
@@ -176,7 +194,7 @@ class HaproxyGenerator:
                 return
             if self._monitor and self._monitor.down:  # it restarts HAProxy with this file
                 return
-            if socket_down or self._live is None or self._live[0] != plan.text:
+            if socket_down or self._live is None or self._live.text != plan.text:
                 self._request_reload()
 
     def render(
@@ -199,6 +217,8 @@ class HaproxyGenerator:
         self._installer.stop()
         if self._reloader:
             self._reloader.stop()
+        if self._drainer:
+            self._drainer.stop()
         self._resolver.close()
 
     def _plan(
@@ -206,14 +226,12 @@ class HaproxyGenerator:
     ) -> Plan:
         """The desired state; with `screen`, nodes HAProxy refuses in context are left out."""
         enabled = [s for s in services if not s.haproxy.disabled]
-        self._tables = {
-            s.backend_name: self._tables.get(s.backend_name, SlotTable()) for s in enabled
-        }
+        self._ids = {s.backend_name: self._id_table(s.backend_name) for s in enabled}
         self._members = {s.name: self._members_of(s, membership) for s in enabled}
         self._screen.retain((s, self._members[s.name]) for s in enabled)
-        planned = tuple((s, self._slots(s, self._members[s.name])) for s in enabled)
+        planned = tuple((s, self._servers(s, self._members[s.name])) for s in enabled)
         if screen and self._validates() and self._screen.screen(planned):
-            planned = tuple((s, self._slots(s, self._members[s.name])) for s in enabled)
+            planned = tuple((s, self._servers(s, self._members[s.name])) for s in enabled)
         text = self._render(planned)
         return Plan(planned, signature(self.config, planned), text)
 
@@ -238,27 +256,45 @@ class HaproxyGenerator:
             return served_defaults(svc)
         raise MembershipUnknown(svc.name)
 
-    def _slots(self, svc: ServiceConfig, backends: Sequence[Backend]):
+    def _id_table(self, backend: str) -> IdTable:
+        """The backend's ids; a new one starts from the running HAProxy's, else the file's."""
+        if backend in self._ids:
+            return self._ids[backend]
+        lines = installed_servers(read_installed(self.config.config_file_path)).get(backend, {})
+        known = {name: s.id for name, s in lines.items() if s.id}
+        return IdTable({**known, **live_ids(self._socket, backend)})
+
+    def _servers(self, svc: ServiceConfig, backends: Sequence[Backend]) -> tuple[Server, ...]:
         addresses = self._resolver.resolve_all({b.host for b in backends})
         usable: dict[str, Backend] = {}
         for b in backends:  # one per host:port (membership already is; a read-back may not be)
             if addresses.get(b.host) and not self._screen.refused(svc, b):
                 usable.setdefault(b.key, b)
-        opts = svc.haproxy
-        order = ordered(list(usable.values()), opts.backend_order, self._seed)
-        layout = self._tables[svc.backend_name].assign(order)
-        free, occupied = server_options(self.config, svc)
-        return build_slots(layout, free, addresses, occupied)
+        held = self._known.get(svc.backend_name, {})  # in HAProxy still: their ids are taken
+        names = {b.key: server_name(b) for b in usable.values()}
+        pinned = {names[b.key]: pinned_id(b.haproxy_server_options) for b in usable.values()}
+        pinned = {name: i for name, i in pinned.items() if i is not None}
+        ids = self._ids[svc.backend_name].assign(names.values(), held, pinned)
+        options = server_options(self.config, svc)
+        servers = {
+            key: Server(name, ids[name], b, addresses[b.host], b.port, *options(b), name in pinned)
+            for key, name, b in ((b.key, names[b.key], b) for b in usable.values())
+        }
+        refusal = runtime_refusal(self.config, svc)
+        if refusal:
+            _say_reload_path(svc.backend_name, refusal)
+        order = ordered(list(usable.values()), svc.haproxy.backend_order, self._seed)
+        return tuple(servers[b.key] for b in order)
 
     def _converge(self, plan: Plan) -> tuple[bool, bool]:
         """Runtime-apply each backend the live HAProxy has unchanged: (all done?, socket down?)."""
         if self._socket is None or self._live is None or (self._monitor and self._monitor.down):
             return False, False
-        live = self._live[1]
+        live = self._live.structure
         try:
             same = [
-                self._converge_backend(svc, slots)
-                for svc, slots in plan.services
+                self._converge_backend(svc, servers)
+                for svc, servers in plan.services
                 if live.get(svc.backend_name) == plan.structure[svc.backend_name]
             ]
         except SocketUnavailable as exc:
@@ -271,17 +307,36 @@ class HaproxyGenerator:
             return False, False
         return all(same) and len(same) == len(plan.services) and live == plan.structure, False
 
-    def _converge_backend(self, svc: ServiceConfig, slots) -> bool:
-        """Bring one backend's live servers to `slots`; False if HAProxy has other servers."""
+    def _converge_backend(self, svc: ServiceConfig, servers: Sequence[Server]) -> bool:
+        """Bring one backend's live servers to `servers`; False if only a reload can."""
         backend = svc.backend_name
-        rows = {r.server: r for r in self._socket.show_servers_state(backend)}
-        if set(rows) != {s.name for s in slots}:
-            return False
-        for slot in slots:
-            for method, args in runtime_commands(slot, rows[slot.name]):
-                getattr(self._socket, method)(backend, slot.name, *args)
-                self.runtime_commands += 1
-        return True
+        refusal = runtime_refusal(self.config, svc)
+        known = self._known.setdefault(backend, {})
+        sent = converge(self._socket, backend, servers, known, self._drainer, not refusal)
+        self.runtime_commands += sent or 0
+        return sent is not None
+
+    def _adopt(self, plan: Plan) -> None:
+        """At start, take a running HAProxy as running the installed file, which synapse-py
+        wrote to match the runtime state: backends whose servers differ converge by runtime
+        API where they can, the rest reload."""
+        if self._installed is not None or self._live is not None or self._socket is None:
+            return  # only at start, before synapse-py installed or reloaded anything
+        text = read_installed(self.config.config_file_path)
+        if not text or skeleton(text) != skeleton(plan.text) or self._current_pid() is None:
+            return
+        structure, self._known = adopted(text, plan.services, plan.structure)
+        self._live = Plan(plan.services, structure, text)
+        log.info("haproxy: adopting the running HAProxy, which runs the installed haproxy.cfg")
+
+    def _learn(self, plan: Plan | None) -> None:
+        """HAProxy (re)loaded `plan`: its servers are exactly the planned ones."""
+        if plan is None:
+            return
+        self._known = {
+            svc.backend_name: {s.name: s.structure for s in servers}
+            for svc, servers in plan.services
+        }
 
     def _install(self, numbered: tuple[int, Plan]) -> bool:
         """Validate and install the file (unless do_writes is off); False if it was refused.
@@ -293,11 +348,11 @@ class HaproxyGenerator:
         with self._install_lock:
             if seq < self._installed_seq:
                 return True
-            if self._installed and self._installed[0] == plan.text:
+            if self._installed and self._installed.text == plan.text:
                 return True
             if plan.text == self._rejected or not self._write(plan.text):
                 return False
-            self._installed, self._installed_seq = (plan.text, plan.structure), seq
+            self._installed, self._installed_seq = plan, seq
             return True
 
     def _write(self, text: str) -> bool:
@@ -363,6 +418,8 @@ class HaproxyGenerator:
         lost): the live state is unknown, and a change meanwhile asks for one more reload."""
         self._worker_pid, self._new_pid = self._current_pid(), None
         self._reloading, self._live = self._installed, None
+        if self._drainer:
+            self._drainer.forget()
         if self._monitor:
             self._monitor.reloading()
 
@@ -376,6 +433,7 @@ class HaproxyGenerator:
         loaded, self._reloading = self._reloading, None
         if ok:
             self._live = loaded
+            self._learn(loaded)
         if self._monitor:
             self._monitor.reloaded(self._new_pid if ok else None)
 
@@ -413,6 +471,9 @@ class HaproxyGenerator:
                 return
             if self._live is None and self._reloading is None:
                 self._live = self._installed  # a reload by someone else loads the installed file
+                self._learn(self._installed)
+                if self._drainer:
+                    self._drainer.forget()
             self.apply(*self._last)
 
     def _current_pid(self) -> str | None:
@@ -433,6 +494,11 @@ class HaproxyGenerator:
             time.sleep(0.05)
         log.error("no new HAProxy worker answered within %.1fs of the reload", self.settle_timeout)
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _say_reload_path(backend: str, reason: str) -> None:
+    log.info("haproxy: backend %s takes joins and leaves by a reload: %s", backend, reason)
 
 
 def _socket_for(config: HaproxyConfig) -> HaproxySocket | None:

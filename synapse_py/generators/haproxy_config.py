@@ -18,10 +18,16 @@ from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsCo
 from ..config_checks import STATS_USERLIST
 from ..schema import PROMETHEUS_PATH
 from .haproxy_keywords import Sections, log_dropped, screen, sort_lines
-from .haproxy_servers import expand, line_options, wants_cookies
-from .haproxy_slots import PLACEHOLDER_HOST, PLACEHOLDER_PORT, ServerSlot, hostport
+from .haproxy_members import Server, hostport
+from .haproxy_servers import (
+    cookie_directive,
+    cookie_value,
+    line_options,
+    server_name,
+    writes_cookies,
+)
 
-ServicePlan = tuple[ServiceConfig, tuple[ServerSlot, ...]]
+ServicePlan = tuple[ServiceConfig, tuple[Server, ...]]
 log = logging.getLogger(__name__)
 GLOBAL_KEY = ""  # the signature entry for everything that is not one service's backend
 
@@ -38,7 +44,7 @@ def build_context(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dic
         "defaults": list(config.defaults),
         "extra_sections": [(header, list(lines)) for header, lines in config.extra_sections],
         "stats": _stats_context(config),
-        "services": [_service_context(config, svc, slots) for svc, slots in services],
+        "services": [_service_context(config, svc, servers) for svc, servers in services],
         "shared_frontend": shared_frontend(config, [svc for svc, _ in services]),
     }
 
@@ -82,24 +88,43 @@ def _screened(where: str, lines: tuple[str, ...]) -> tuple[str, ...]:
 
 def server_options(
     config: HaproxyConfig, svc: ServiceConfig
-) -> tuple[Callable[[str], str], Callable[[Backend], str]]:
-    """(a free slot's options by slot name, a backend's options): see haproxy_servers."""
+) -> Callable[[Backend], tuple[str, str | None]]:
+    """A backend's (options, cookie value or None), as Ruby writes them: see haproxy_servers."""
     opts = svc.haproxy
-    cookie = wants_cookies(sections(svc).backend, config.defaults)
+    cookies = writes_cookies(sections(svc).backend)
 
-    def free(slot: str) -> str:
-        return expand(opts.server_options, PLACEHOLDER_HOST, PLACEHOLDER_PORT, slot).strip()
+    def of(backend: Backend) -> tuple[str, str | None]:
+        name = server_name(backend)
+        cookie = cookie_value(name, opts.cookie_value_method) if cookies else None
+        return line_options(backend, opts.server_options, config.use_nerve_weights), cookie
 
-    def occupied(backend: Backend) -> str:
-        return line_options(
-            backend,
-            opts.server_options,
-            config.use_nerve_weights,
-            opts.cookie_value_method,
-            cookie,
-        )
+    return of
 
-    return free, occupied
+
+def runtime_refusal(config: HaproxyConfig, svc: ServiceConfig) -> str | None:
+    """Why HAProxy 2.6 would not take this backend's joins right by `add server`, or None."""
+    lines = sections(svc).backend
+    if cookie_directive(lines, config.defaults):
+        return "it has a `cookie` directive and `add server` refuses a server cookie"
+    if _directive(lines, config.defaults, "default-server"):
+        return "it has `default-server` lines, which dynamic servers do not inherit"
+    balance = (_directive(lines, config.defaults, "balance") or ["roundrobin"])[0]
+    hashing = (_directive(lines, config.defaults, "hash-type") or ["map-based"])[0]
+    if balance not in _DYNAMIC_BALANCE and hashing != "consistent":
+        return f"`balance {balance}` is not dynamic (HAProxy refuses `add server`)"
+    return None
+
+
+_DYNAMIC_BALANCE = {"roundrobin", "leastconn", "first", "random"}
+
+
+def _directive(lines: Sequence[str], defaults: Sequence[str], keyword: str) -> list[str] | None:
+    """The arguments of the last `keyword` line of the backend, else of `defaults`."""
+    for group in (lines, defaults):
+        found = [line.split()[1:] for line in group if line.split()[:1] == [keyword]]
+        if found:
+            return found[-1]
+    return None
 
 
 def _stats_context(config: HaproxyConfig) -> dict[str, Any] | None:
@@ -135,7 +160,7 @@ def _bind(config: HaproxyConfig, opts: ServiceHaproxyConfig) -> str | None:
 
 
 def _service_context(
-    config: HaproxyConfig, svc: ServiceConfig, slots: Sequence[ServerSlot]
+    config: HaproxyConfig, svc: ServiceConfig, servers: Sequence[Server]
 ) -> dict[str, Any]:
     found = sections(svc)
     return {
@@ -144,18 +169,25 @@ def _service_context(
         "bind": _bind(config, svc.haproxy),
         "frontend": list(found.frontend),
         "backend": list(found.backend),
-        "servers": [{"name": s.name, "address": s.hostport, "options": s.options} for s in slots],
+        "servers": [{"name": s.name, "address": s.hostport, "options": s.line} for s in servers],
     }
 
 
 def signature(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dict[str, Any]:
     """What only a reload can change, per backend name (and GLOBAL_KEY for the rest).
 
-    Addresses, weights and maintenance are left out: the runtime API sets those.
+    Weights and maintenance are left out: the runtime API sets those. So are the servers of a
+    backend that takes them by `add server`/`del server` (runtime_refusal is None); the servers
+    of the others are structure, so a join or a leave there reloads.
     """
     structure: dict[str, Any] = {GLOBAL_KEY: (config, tuple(s.name for s, _ in services))}
-    for svc, slots in services:
-        structure[svc.backend_name] = (svc.name, svc.haproxy, tuple(s.structure for s in slots))
+    for svc, servers in services:
+        listed = (
+            ()
+            if runtime_refusal(config, svc) is None
+            else tuple((s.name, s.structure) for s in servers)
+        )
+        structure[svc.backend_name] = (svc.name, svc.haproxy, listed)
     return structure
 
 

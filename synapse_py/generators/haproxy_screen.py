@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Sequence
 from ..backend import Backend
 from ..config import ServiceConfig
 from .haproxy_config import ConfigRejected, ServicePlan
-from .haproxy_slots import ServerSlot
+from .haproxy_members import Server
 
 log = logging.getLogger(__name__)
 
 VerdictKey = tuple[str, str, str]  # backend name, host:port, node options
-Suspect = tuple[int, int]  # (index of the service in the plan, index of the slot)
+Suspect = tuple[int, int]  # (index of the service in the plan, index of the server)
 
 
 class NodeScreen:
@@ -65,9 +65,9 @@ class NodeScreen:
         """Judge the servers with options not judged yet; True if one was refused (re-plan)."""
         suspects = [
             (i, j)
-            for i, (svc, slots) in enumerate(planned)
-            for j, slot in enumerate(slots)
-            if slot.node_options and self._verdict(svc, slot) is None
+            for i, (svc, servers) in enumerate(planned)
+            for j, server in enumerate(servers)
+            if server.node_options and self._verdict(svc, server) is None
         ]
         if not suspects:
             return False
@@ -81,9 +81,9 @@ class NodeScreen:
         self._bisect(planned, suspects, reason)
         return any(self._verdict(planned[i][0], planned[i][1][j]) for i, j in suspects)
 
-    def _verdict(self, svc: ServiceConfig, slot: ServerSlot) -> str | None | bool:
+    def _verdict(self, svc: ServiceConfig, server: Server) -> str | None | bool:
         """None: not judged; False: accepted; the reason: refused."""
-        key = (svc.backend_name, slot.backend.key, slot.node_options)
+        key = (svc.backend_name, server.backend.key, server.node_options)
         found = self._verdicts.get(key)
         if found is None or found[0] != svc.haproxy:
             return None
@@ -115,9 +115,8 @@ class NodeScreen:
 
     def _judge(self, planned: Sequence[ServicePlan], group: list[Suspect], reason: str | None):
         for i, j in group:
-            svc, slot = planned[i][0], planned[i][1][j]
-            assert slot.backend is not None  # only servers with node options are suspects
-            key = (svc.backend_name, slot.backend.key, slot.node_options)
+            svc, server = planned[i][0], planned[i][1][j]
+            key = (svc.backend_name, server.backend.key, server.node_options)
             self._verdicts[key] = (svc.haproxy, reason)
             if reason is not None:
                 self.rejected_nodes[svc.name] = self.rejected_nodes.get(svc.name, 0) + 1
@@ -125,20 +124,16 @@ class NodeScreen:
                     "%s: skipping invalid node %r (%s): HAProxy refuses its"
                     " haproxy_server_options %r in this config: %s",
                     svc.name,
-                    slot.backend.node or slot.backend.name,
-                    slot.backend.key,
-                    slot.node_options,
+                    server.backend.node or server.backend.name,
+                    server.backend.key,
+                    server.node_options,
                     reason,
                 )
 
 
 def _without(planned: Sequence[ServicePlan], drop: set[Suspect]) -> tuple[ServicePlan, ...]:
-    """The plan with the servers in `drop` left empty (rendered as free slots)."""
+    """The plan without the servers in `drop`."""
     return tuple(
-        (svc, tuple(_free(slot) if (i, j) in drop else slot for j, slot in enumerate(slots)))
-        for i, (svc, slots) in enumerate(planned)
+        (svc, tuple(server for j, server in enumerate(servers) if (i, j) not in drop))
+        for i, (svc, servers) in enumerate(planned)
     )
-
-
-def _free(slot: ServerSlot) -> ServerSlot:
-    return ServerSlot(slot.name, slot.service_options)

@@ -4,11 +4,11 @@ Ruby's line is `server <name> <host>:<port> id N cookie <value> <server_options>
 <haproxy_server_options>`, where:
 
 - `<name>` is `<name>_<host>:<port>`, or `<host>:<port>` for a node without a name;
+- `id N` is the server's stable number (haproxy_members.IdTable);
 - `cookie <value>` is the server name (`cookie_value_method: hash`: its SHA-1, hex), on every
-  server of a backend whose lines do not include exactly `mode tcp`. With pre-allocated slots a
-  cookie is structure (the runtime API cannot set it), so synapse-py writes it only where it
-  matters: in backends with a `cookie` directive (theirs or `defaults`'). HAProxy ignores a
-  server cookie elsewhere. Those backends take a join or a leave by a (rate-limited) reload;
+  server of a backend whose lines do not include exactly `mode tcp`, as Ruby writes it. HAProxy
+  uses it only where a `cookie` directive (the backend's or `defaults`') asks for one; `add
+  server` refuses the keyword, so such backends take joins by a reload (haproxy_config);
 - `%{host}`, `%{port}` and `%{name}` (the server name) in `server_options` and in a node's
   `haproxy_server_options` are replaced by the server's values;
 - with `use_nerve_weights` and an integer nerve weight, the first `weight N` of both option
@@ -47,11 +47,13 @@ def cookie_value(name: str, method: str | None) -> str:
     return hashlib.sha1(name.encode()).hexdigest() if method == "hash" else name
 
 
-def wants_cookies(backend_lines: Sequence[str], defaults: Sequence[str]) -> bool:
-    """Servers get a cookie where a `cookie` directive uses it and the backend is not `mode tcp`
-    (Ruby's test: a backend line that is exactly `mode tcp`)."""
-    if "mode tcp" in backend_lines:
-        return False
+def writes_cookies(backend_lines: Sequence[str]) -> bool:
+    """Ruby writes a server cookie unless a backend line is exactly `mode tcp`."""
+    return "mode tcp" not in backend_lines
+
+
+def cookie_directive(backend_lines: Sequence[str], defaults: Sequence[str]) -> bool:
+    """A `cookie` directive (the backend's or `defaults`') makes HAProxy use server cookies."""
     return any(line.split()[:1] == ["cookie"] for line in (*backend_lines, *defaults))
 
 
@@ -59,14 +61,12 @@ def line_options(
     backend: Backend,
     server_options: str,
     use_nerve_weights: bool,
-    cookie_method: str | None = None,
-    cookie: bool = False,
 ) -> str:
-    """Everything Ruby writes after the address (without `id`): see the module docstring."""
+    """What Ruby writes after `id N cookie V`: see the module docstring."""
     name = server_name(backend)
     service = expand(server_options, backend.host, backend.port, name)
     node = expand(backend.haproxy_server_options or "", backend.host, backend.port, name)
-    parts = [f"cookie {cookie_value(name, cookie_method)}"] if cookie else []
+    parts: list[str] = []
     if not (use_nerve_weights and type(backend.weight) is int):
         return " ".join(p.strip() for p in (*parts, service, node) if p.strip())
     parts += [_WEIGHT.sub("", service, count=1), _WEIGHT.sub("", node, count=1)]

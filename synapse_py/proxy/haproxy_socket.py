@@ -43,6 +43,7 @@ class ServerStateRow:
     admin_state: int
     weight: int
     initial_weight: int
+    id: int = 0  # srv_id: the server's numeric id
 
     @property
     def maint(self) -> bool:
@@ -149,4 +150,5 @@ def _row(fields: dict[str, str]) -> ServerStateRow:
         admin_state=int(fields["srv_admin_state"]),
         weight=int(fields["srv_uweight"]),
         initial_weight=int(fields["srv_iweight"]),
+        id=int(fields.get("srv_id", "0")),
     )

@@ -25,9 +25,6 @@ REFERENCE = ruby_reference.ROOT
 
 # What may differ between Ruby's haproxy.cfg and ours, by name (docs/synapse.md explains each).
 DIFFERENCES = {
-    "slots": "servers are pre-allocated slots `sK` (free ones point at 127.0.0.1:1, disabled);"
-    " no automatic `id N`",
-    "cookie": "`cookie <value>` is written only in backends with a `cookie` directive",
     "section-order": "services come in name order, not config order",
     "prefix-quirk": "listen lines HAProxy refuses (prefix or case matches) are dropped",
 }
@@ -81,7 +78,7 @@ class Section:
     """A haproxy.cfg section: its other lines in order, and its servers."""
 
     lines: list[str]
-    servers: list[tuple[str, tuple[str, ...]]]  # (address, options), in file order
+    servers: list[tuple[str, str, tuple[str, ...]]]  # (name, address, options), in file order
 
 
 def parse(text: str, indent: str) -> dict[str, Section]:
@@ -97,44 +94,23 @@ def parse(text: str, indent: str) -> dict[str, Section]:
         body = line[len(indent) :] if line.startswith(indent) else line.lstrip()
         if current is not None and body.split()[:1] == ["server"]:
             tokens = body.split()
-            current.servers.append((tokens[2], tuple(tokens[3:])))
+            current.servers.append((tokens[1], tokens[2], tuple(tokens[3:])))
         elif current is not None:
             current.lines.append(body)
     return sections
 
 
 def ruby_sections(case: Case) -> dict[str, Section]:
-    """Ruby's sections, its servers without the automatic `id N` that follows the address."""
-    found = parse(case.haproxy_cfg, "\t")
-    for section in found.values():
-        section.servers = [(a, _without_auto_id(opts)) for a, opts in section.servers]
-    return found
+    """Ruby's sections: servers with their names, ids and cookies, compared exactly."""
+    return parse(case.haproxy_cfg, "\t")
 
 
 def our_sections(text: str) -> dict[str, Section]:
-    """Our sections, without the free slots and our `stats socket` line."""
+    """Our sections, without our `stats socket` line."""
     found = parse(text, "  ")
     for section in found.values():
-        section.servers = [(a, o) for a, o in section.servers if a != "127.0.0.1:1"]
         section.lines = [x for x in section.lines if not x.startswith("stats socket ")]
     return found
-
-
-def _without_auto_id(options: tuple[str, ...]) -> tuple[str, ...]:
-    return options[2:] if options[:1] == ("id",) else options
-
-
-def without_cookie(options: tuple[str, ...]) -> tuple[str, ...]:
-    """Ruby's automatic `cookie <value>` (the first one), left out."""
-    if "cookie" not in options:
-        return options
-    i = options.index("cookie")
-    return options[:i] + options[i + 2 :]
-
-
-def cookie_backends(sections: dict[str, Section]) -> set[str]:
-    """The backend headers whose lines hold a `cookie` directive."""
-    return {h for h, s in sections.items() if any(x.split()[:1] == ["cookie"] for x in s.lines)}
 
 
 def compare(case: Case, ours: str, differences: set[str]) -> list[str]:
@@ -143,32 +119,27 @@ def compare(case: Case, ours: str, differences: set[str]) -> list[str]:
     problems = []
     if set(theirs) != set(mine):
         problems.append(f"sections: ruby {sorted(theirs)} ours {sorted(mine)}")
-    cookies = cookie_backends(theirs)
-    if "cookie" not in differences or "defaults" in cookies:
-        cookies |= set(theirs)  # every backend keeps Ruby's cookies
     for header in sorted(set(theirs) & set(mine)):
-        problems += _compare_section(header, theirs[header], mine[header], header in cookies)
+        problems += _compare_section(header, theirs[header], mine[header])
     if "section-order" not in differences and list(theirs) != list(mine):
         problems.append(f"section order: ruby {list(theirs)} ours {list(mine)}")
     return problems
 
 
-def _compare_section(header: str, theirs: Section, mine: Section, cookies: bool) -> list[str]:
+def _compare_section(header: str, theirs: Section, mine: Section) -> list[str]:
     problems = []
     if theirs.lines != mine.lines:
         problems.append(f"{header}: lines: ruby {theirs.lines} ours {mine.lines}")
     expected = theirs.servers
-    if not cookies:
-        expected = [(a, without_cookie(o)) for a, o in expected]
     if Counter(expected) != Counter(mine.servers):
         problems.append(f"{header}: servers: ruby {sorted(expected)} ours {sorted(mine.servers)}")
     return problems
 
 
 def server_order(text: str, indent: str) -> dict[str, list[str]]:
-    """The addresses of each backend's (occupied) server lines, in file order."""
+    """The addresses of each backend's server lines, in file order."""
     return {
-        h: [a for a, _ in s.servers if a != "127.0.0.1:1"]
+        h: [a for _, a, _ in s.servers]
         for h, s in parse(text, indent).items()
         if h.startswith("backend ")
     }

@@ -7,12 +7,11 @@ the differences named per case (ruby_cases.DIFFERENCES). Every rendered file pas
 
 | case | differences named (ruby_cases.DIFFERENCES) |
 |---|---|
-| every case | slots, cookie, section-order |
+| every case | section-order |
 | s15 | and prefix-quirk: Ruby's file, which HAProxy refuses, minus the lines HAProxy refuses |
 | s18 | run with `haproxy.trust_registry_config: true` (Ruby's behaviour) |
 
-slots: server names, free slots, no automatic `id`. cookie: Ruby's `cookie <value>` is expected
-only in backends with a `cookie` directive (s08's `ck_default` and `ck_hash`: compared).
+Server names, `id N` and `cookie <value>` are compared exactly, as Ruby wrote them.
 The generator alone, fed the nodes, also renders Ruby's servers for s01-s04 and s10
 (test_the_generator_alone_...).
 """
@@ -32,7 +31,7 @@ from synapse_py.commands import render_haproxy_config
 from synapse_py.config import load_config
 from synapse_py.generators.haproxy import HaproxyGenerator
 
-USUAL = {"slots", "cookie", "section-order"}
+USUAL = {"section-order"}
 CASES = {
     "s01_basic_http": USUAL,
     "s02_nerve_weights_true": USUAL,

@@ -16,7 +16,7 @@ from support.haproxy import wait_for
 from support.procs import DaemonProcess
 
 pytestmark = pytest.mark.integration
-USUAL = {"slots", "cookie", "section-order"}
+USUAL = {"section-order"}
 
 
 def run_case(case: Case, tmp_path, zk, zk_server, zk_root, **haproxy):

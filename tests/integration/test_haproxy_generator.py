@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import http.client
 import subprocess
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -185,7 +187,8 @@ def _get_with_cookie(port: int, cookie: str | None = None) -> tuple[str, str | N
     return body, set_cookie
 
 
-def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
+def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend, caplog):
+    caplog.set_level("INFO")
     r, port = rig(), free_port()
     a, b = http_backend(), http_backend()
     sticky = ("mode http", "cookie SRV insert indirect nocache")
@@ -197,14 +200,21 @@ def test_rubys_server_cookies_make_a_cookie_backend_sticky(rig, http_backend):
     assert value == hashlib.sha1(f"{named.name}_{named.host}:{named.port}".encode()).hexdigest()
     assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}
     c = http_backend()
-    r.apply([svc], {"web": [member(a), member(b), member(c)]})  # a cookie is structure
+    r.apply([svc], {"web": [member(a), member(b), member(c)]})  # add server refuses a cookie
     assert r.gen.reloads == 2
+    name_c = f"{c.name}_{c.host}:{c.port}"
+    digest = hashlib.sha1(name_c.encode()).hexdigest()
+    assert (
+        f"server {name_c} {c.host}:{c.port} id 3 cookie {digest}"
+        in Path(r.files.config).read_text()
+    )
+    assert "web takes joins and leaves by a reload: it has a `cookie` directive" in caplog.text
     assert {_get_with_cookie(port, value)[0] for _ in range(10)} == {body}  # still sticky
     plain = service("api", free_port())
     r.apply([svc, plain], {"web": [member(a)], "api": [member(a)]})
     text = Path(r.files.config).read_text()
     servers_with_cookie = [x for x in text.splitlines() if "server " in x and " cookie " in x]
-    assert len(servers_with_cookie) == 1  # web's one server; none in api (no cookie directive)
+    assert len(servers_with_cookie) == 2  # Ruby writes one in api too, where nothing uses it
 
 
 def test_shared_frontend_routes_to_backend_only_services(rig, http_backend):
@@ -234,23 +244,79 @@ def test_placeholders_in_server_options_reach_haproxy(rig, http_backend):
     a, b = http_backend(), http_backend()
     svc = service("web", port, server_options="check inter 300 port %{port} addr %{host}")
     r.apply([svc], {"web": [member(a)]})
-    r.apply([svc], {"web": [member(a), member(b)]})  # a server's own check address: a reload
-    assert f"addr {b.host}" in Path(r.files.config).read_text() and r.gen.reloads == 2
+    r.apply([svc], {"web": [member(a), member(b)]})  # added with its own check port: no reload
+    assert f"port {b.port} addr {b.host}" in Path(r.files.config).read_text()
+    assert r.gen.reloads == 1
     assert wait_for(lambda: set(spread(port)) == names(a, b), 10)
 
 
-def test_outgrowing_the_slots_reloads_once_then_works(rig, http_backend):
+@pytest.mark.parametrize(
+    "lines",
+    [("balance static-rr",), ("default-server weight 7",), ("balance source",)],
+    ids=["static-rr", "default-server", "source"],
+)
+def test_a_backend_haproxy_cannot_add_servers_to_right_takes_joins_by_reload(
+    rig, http_backend, lines, caplog
+):
+    caplog.set_level("INFO")
     r, port = rig(), free_port()
-    many = [http_backend() for _ in range(9)]
+    a, b = http_backend(), http_backend()
+    svc = service("web", port, backend=lines)
+    r.apply([svc], {"web": [member(a)]})
+    r.apply([svc], {"web": [member(a), member(b)]})
+    assert r.gen.reloads == 2 and "web takes joins and leaves by a reload" in caplog.text
+    assert set(r.servers("web")) == {f"{x.name}_{x.host}:{x.port}" for x in (a, b)}
+    if "default-server" in lines[0]:
+        assert r.weights_of("web") == [7, 7]  # as the file says: inherited
+    r.apply([svc], {"web": [member(b, 3)]} if "static" in lines[0] else {"web": [member(b)]})
+    assert r.gen.reloads == 3 and set(r.servers("web")) == {f"{b.name}_{b.host}:{b.port}"}
+
+
+def test_a_leaving_servers_sessions_are_shut_down_at_the_drain_timeout(rig, http_backend):
+    r, port = rig(drain_timeout=0.5), free_port()
+    a = http_backend()
     svc = service("web", port)
-    r.apply([svc], {"web": [member(many[0])]})
-    assert len(r.socket.show_servers_state("web")) == 8
-    r.apply([svc], {"web": [member(b) for b in many]})
-    assert r.gen.reloads == 2
-    assert len(r.socket.show_servers_state("web")) == 16
-    assert set(spread(port, 45)) == names(*many)
-    r.apply([svc], {"web": [member(b) for b in many[:5]]})
-    assert r.gen.reloads == 2 and set(spread(port)) == names(*many[:5])
+    r.apply([svc], {"web": [member(a)]})
+    failed: list[object] = []
+
+    def slow() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/slow/5")
+            reply = conn.getresponse()
+            if reply.read() != a.name.encode():
+                failed.append(reply.status)
+        except (OSError, http.client.HTTPException) as exc:
+            failed.append(exc)
+
+    request = threading.Thread(target=slow)
+    request.start()
+    assert wait_for(lambda: a.hits == 1, 5)
+    started = time.monotonic()
+    r.apply([svc], {"web": []})
+    name = f"{a.name}_{a.host}:{a.port}"
+    assert wait_for(lambda: name not in {x.server for x in r.socket.show_servers_state("web")}, 5)
+    request.join(10)
+    assert time.monotonic() - started < 4 and failed  # ended at the bound, not after 5 s
+    assert r.gen.reloads == 1
+
+
+def test_a_server_back_while_it_drains_is_made_ready_again(rig, http_backend):
+    r, port = rig(), free_port()
+    a, b = http_backend(), http_backend()
+    svc = service("web", port)
+    r.apply([svc], {"web": [member(a), member(b)]})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/slow/2")
+    assert wait_for(lambda: a.hits + b.hits == 1, 5)
+    held, other = (a, b) if a.hits else (b, a)
+    r.apply([svc], {"web": [member(other)]})  # `held` drains: a session is still open
+    r.apply([svc], {"web": [member(other), member(held)]})
+    assert conn.getresponse().read() == held.name.encode()
+    assert wait_for(lambda: set(spread(port, 20)) == names(a, b), 5)
+    assert r.gen.reloads == 1 and len(r.socket.show_servers_state("web")) == 2
+    time.sleep(0.5)  # the drainer let it be
+    assert len(r.servers("web")) == 2
 
 
 def test_a_new_service_reloads_once(rig, http_backend):
@@ -327,7 +393,8 @@ def test_a_hostname_is_resolved_and_routed(rig, http_backend):
     a = http_backend()
     r.apply([service("web", port)], {"web": [Backend("localhost", a.port, a.name)]})
     assert set(spread(port, 10)) == {a.name}
-    assert r.servers("web")["s1"][:2] in {("127.0.0.1", a.port), ("::1", a.port)}
+    server = r.servers("web")[f"{a.name}_localhost:{a.port}"]  # Ruby's name: the registered host
+    assert server[:2] in {("127.0.0.1", a.port), ("::1", a.port)}
 
 
 def test_without_the_socket_every_change_reloads(rig, http_backend):

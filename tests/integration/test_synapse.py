@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -178,37 +180,96 @@ def test_a_node_haproxy_refuses_in_context_is_skipped_and_the_rest_goes_on(
     assert proc.output().count("does not have agent port") == 1  # logged once, not per apply
 
 
-def server_lines(synapse) -> int:
-    return sum(line.lstrip().startswith("server ") for line in open(synapse.hx.config))
+def server_lines(synapse) -> list[str]:
+    """The names of the server lines of haproxy.cfg."""
+    lines = (line.split() for line in Path(synapse.hx.config).read_text().splitlines())
+    return [tokens[1] for tokens in lines if tokens[:1] == ["server"]]
 
 
-def test_slots_shrink_after_a_flood_and_traffic_reaches_the_rest(synapse, zk, http_backend):
-    a, b = http_backend(), http_backend()
+def test_a_ramp_of_40_and_back_has_zero_reloads_and_the_file_lists_the_live_servers(
+    synapse, zk, http_backend
+):
+    a = http_backend()
     port = synapse.add_service("web")
-    synapse.services["web"]["mass_expiry_grace"] = 0  # the flood's end is not an outage
+    synapse.services["web"]["mass_expiry_grace"] = 0  # the ramp down is not an outage
     register(zk, synapse.path("web"), a)
-    register(zk, synapse.path("web"), b)
     synapse.start()
-    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="a, b live")
-    assert server_lines(synapse) == 8
-    flood = [f"127.0.0.1:{40000 + i}" for i in range(200)]  # never sent traffic: no requests yet
-    nodes = [
-        register(zk, synapse.path("web"), Backend("127.0.0.1", 40000 + i, f"f{i}"))
-        for i in range(len(flood))
-    ]
-    want = {addr(a), addr(b), *flood}
-    wait_for(lambda: synapse.live_servers("web") == want, 20, message="the flood is live")
-    wait_for(lambda: server_lines(synapse) == 256, 10, message="slots grown to 256")
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="a live")
+    pid = synapse.worker_pid()
+    ramp = [Backend("127.0.0.1", 40000 + i, f"r{i}") for i in range(40)]
+    nodes = []
+    for b in ramp:  # one at a time: 40 changes
+        nodes.append(register(zk, synapse.path("web"), b))
+        time.sleep(0.05)
+    want = {addr(a), *(f"127.0.0.1:{b.port}" for b in ramp)}
+    wait_for(lambda: synapse.live_servers("web") == want, 20, message="the ramp is live")
+    stat = HaproxySocket(synapse.hx.socket).send("show stat -1 4 -1")  # the stats page's CSV
+    for b in ramp:  # the stats page names each server as Ruby does, with its address
+        row = next(x.split(",") for x in stat.splitlines() if x.startswith(f"web,{b.name}_"))
+        assert row[1] == f"{b.name}_127.0.0.1:{b.port}" and f"127.0.0.1:{b.port}" in row
     for node in nodes:
         zk.delete(node)
-    wait_for(lambda: server_lines(synapse) == 8, 20, message="slots shrunk back to 8")
-    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="a, b left")
-    wait_for(  # the shrink is a reload, rate-limited: it may follow the file
-        lambda: len(HaproxySocket(synapse.hx.socket).show_servers_state("web")) == 8,
-        10,
-        message="HAProxy runs the shrunk backend",
-    )
-    assert set(spread(port, 20)) == {a.name, b.name}
+        time.sleep(0.05)
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 20, message="back to a")
+    wait_for(lambda: server_lines(synapse) == [f"{a.name}_{addr(a)}"], 10, message="file: a")
+    assert synapse.worker_pid() == pid  # zero reloads
+    assert set(spread(port, 10)) == {a.name}
+
+
+def test_a_request_in_flight_on_a_leaving_server_completes(synapse, zk, http_backend):
+    a, b = http_backend(), http_backend()
+    port = synapse.add_service("web")
+    synapse.services["web"]["mass_expiry_grace"] = 0
+    node_a = register(zk, synapse.path("web"), a)
+    synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="a live")
+    register(zk, synapse.path("web"), b)
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="b live")
+    answers: list[tuple[int, str]] = []
+    requests = [threading.Thread(target=lambda: answers.append(_slow_get(port))) for _ in range(4)]
+    for t in requests:  # round robin: some on a
+        t.start()
+    wait_for(lambda: a.hits >= 1, 5, message="a request on a")
+    zk.delete(node_a)
+    name_a = f"{a.name}_{addr(a)}"
+    wait_for(lambda: server_lines(synapse) == [f"{b.name}_{addr(b)}"], 10, message="file: b")
+    for t in requests:
+        t.join(10)
+    assert answers and all(code == 200 for code, _ in answers), answers
+    assert a.name in {body for _, body in answers}  # the leaving server finished its request
+    rows = lambda: {r.server for r in HaproxySocket(synapse.hx.socket).show_servers_state("web")}  # noqa: E731
+    wait_for(lambda: name_a not in rows(), 10, message="a deleted once idle")
+
+
+def _slow_get(port: int, seconds: float = 1.5) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/slow/{seconds}")
+    reply = conn.getresponse()
+    answer = reply.status, reply.read().decode()
+    conn.close()
+    return answer
+
+
+def test_a_restart_of_synapse_py_with_the_same_membership_does_not_reload(
+    synapse, zk, http_backend
+):
+    a, b = http_backend(), http_backend()
+    port = synapse.add_service("web")
+    register(zk, synapse.path("web"), a)
+    register(zk, synapse.path("web"), b, weight=3)
+    synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, 10, message="a, b live")
+    register(zk, synapse.path("web"), http_backend())  # one added at run time, too
+    wait_for(lambda: len(synapse.live_servers("web")) == 3, 10, message="three live")
+    wait_for(lambda: len(server_lines(synapse)) == 3, 10, message="the file follows")
+    pid, servers = synapse.worker_pid(), server_lines(synapse)
+    assert synapse.proc.stop() == 0
+    synapse.start()
+    wait_for(lambda: "adopting the running HAProxy" in synapse.proc.output(), 10, message="adopt")
+    time.sleep(1.5)  # past restart_interval: a reload would have run by now
+    assert synapse.worker_pid() == pid  # no reload
+    assert sorted(server_lines(synapse)) == sorted(servers)  # (shuffled with a new seed)
+    assert len(set(spread(port, 30))) == 3
 
 
 def test_render_and_status_commands(synapse, zk, http_backend):
@@ -226,6 +287,7 @@ def test_render_and_status_commands(synapse, zk, http_backend):
     st = synapse.cli("status")
     assert st.returncode == 0, st.stdout + st.stderr
     assert f"127.0.0.1:{a.port}" in st.stdout and "ready" in st.stdout
+    assert f"{a.name}_127.0.0.1:{a.port}" in st.stdout  # Ruby's server name, as on the stats page
 
 
 def test_path_encoded_children_and_missing_path(synapse, zk, http_backend):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .ports import free_port
 
 
 class HttpBackend:
-    """An HTTP service: `/health` answers 200 while `healthy`, 503 otherwise; `/` names it."""
+    """An HTTP service: `/health` answers 200 while `healthy`, 503 otherwise; `/` names it
+    (`/slow/<seconds>` too, after that long)."""
 
     def __init__(self, name: str = "backend", host: str = "127.0.0.1", port: int | None = None):
         self.name = name
@@ -35,6 +37,8 @@ class HttpBackend:
                 else:
                     backend.hits += 1
                     code, body = 200, backend.name.encode()
+                    if self.path.startswith("/slow/"):  # /slow/<seconds>: a long request
+                        time.sleep(float(self.path.split("/")[2]))
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -64,7 +64,7 @@ class Fleet:
         )
 
     def configured(self, service: str = "web") -> set[str] | None:
-        """host:port of each server haproxy.cfg gives the service (free slots left out)."""
+        """host:port of each server haproxy.cfg gives the service (not those in maintenance)."""
         try:
             text = Path(self.synapse.hx.config).read_text()
         except OSError:

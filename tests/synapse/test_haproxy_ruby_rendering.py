@@ -8,8 +8,15 @@ import json
 from synapse_py.backend import Backend
 from synapse_py.config import load_config
 from synapse_py.generators.haproxy_keywords import haproxy_accepts, ruby_keeps, sort_lines
-from synapse_py.generators.haproxy_servers import line_options, ordered, server_name, wants_cookies
-from synapse_py.generators.haproxy_slots import ServerSlot, build_slots
+from synapse_py.generators.haproxy_members import Server
+from synapse_py.generators.haproxy_servers import (
+    cookie_directive,
+    cookie_value,
+    line_options,
+    ordered,
+    server_name,
+    writes_cookies,
+)
 
 NODE = Backend("10.0.0.1", 8080, "i-a", 5, "backup weight 9")
 
@@ -38,10 +45,6 @@ def test_prefix_matches_haproxy_refuses_are_dropped_the_valid_ones_kept():
 def test_a_nodes_weight_applies_only_with_use_nerve_weights():
     assert line_options(NODE, "check weight 50", False) == "check weight 50 backup weight 9"
     assert line_options(NODE, "check weight 50", True) == "check backup weight 5"
-    assert line_options(NODE, "check  weight 50 ", True, cookie=True).split()[:2] == [
-        "cookie",
-        "i-a_10.0.0.1:8080",
-    ]
     for weight in ("7", 2.5, None):  # not an integer: the line is left alone
         node = Backend("10.0.0.1", 8080, "i-a", weight)  # type: ignore[arg-type]
         assert line_options(node, "check weight 50", True) == "check weight 50"
@@ -53,16 +56,18 @@ def test_placeholders_and_cookie_values():
         "port 8081 addr 10.0.2.2 sni str(i-b_10.0.2.2:8081)"
     )
     digest = hashlib.sha1(b"i-b_10.0.2.2:8081").hexdigest()
-    assert line_options(node, "", False, "hash", cookie=True).startswith(f"cookie {digest} ")
+    assert cookie_value("i-b_10.0.2.2:8081", "hash") == digest
+    assert cookie_value("i-b_10.0.2.2:8081", None) == "i-b_10.0.2.2:8081"
     assert server_name(Backend("10.0.0.5", 80, "")) == "10.0.0.5:80"
 
 
-def test_cookies_are_written_where_a_cookie_directive_uses_them_and_not_in_mode_tcp():
-    assert wants_cookies(["mode http", "cookie SRV insert"], [])
-    assert wants_cookies(["mode http"], ["cookie SRV insert"])
-    assert not wants_cookies(["mode http"], [])
-    assert not wants_cookies(["mode tcp", "cookie SRV insert"], [])
-    assert wants_cookies(["mode  tcp", "cookie SRV insert"], [])  # Ruby's exact test
+def test_cookies_are_written_unless_a_backend_line_is_exactly_mode_tcp():
+    assert writes_cookies(["mode http", "cookie SRV insert"])
+    assert writes_cookies([])  # Ruby writes them where nothing uses them, too
+    assert not writes_cookies(["mode tcp", "cookie SRV insert"])
+    assert writes_cookies(["mode  tcp"])  # Ruby's exact test
+    assert cookie_directive(["mode http"], ["cookie SRV insert"])
+    assert not cookie_directive(["mode http"], [])
 
 
 def test_backend_order_asc_is_byte_wise_desc_reversed_no_shuffle_as_given():
@@ -76,16 +81,13 @@ def test_backend_order_asc_is_byte_wise_desc_reversed_no_shuffle_as_given():
     assert sorted(ordered(nodes, None, 7)) == sorted(nodes)
 
 
-def test_a_join_changes_structure_only_where_a_servers_options_differ_from_a_free_slots():
-    def slots(options_for, free="check"):
-        layout = [NODE, None]
-        return build_slots(layout, lambda name: free, {"10.0.0.1": "10.0.0.1"}, options_for)
-
-    plain = slots(lambda b: "check weight 3")
-    assert plain[0].structure == plain[1].structure == "check"  # weight: runtime API
-    templated = slots(lambda b: f"check addr {b.host}", free="check addr 127.0.0.1")
-    assert templated[0].structure != templated[1].structure
-    assert ServerSlot("s1", "check weight 4").weight == 4
+def test_a_server_line_is_rubys_and_its_structure_leaves_weight_out():
+    server = Server("i-a_10.0.0.1:8080", 3, NODE, "10.0.0.1", 8080, "check weight 4", "i-a")
+    assert server.line == "id 3 cookie i-a check weight 4"
+    assert server.structure == "id 3 cookie i-a check"  # the address: `set server addr`
+    assert server.weight == 4
+    pinned = Server("n", 2, NODE, "10.0.0.1", 8080, "id 2 backup", None, pinned=True)
+    assert pinned.line == "id 2 backup"  # the node's own id: no automatic one
 
 
 def test_dropped_lines_are_config_warnings_naming_the_file_and_key(tmp_path, caplog):

@@ -18,7 +18,6 @@ from synapse_py.generators.haproxy_servers import server_name
 pytestmark = pytest.mark.integration
 
 AUTH = "ops:pw"
-NEEDS_H7 = pytest.mark.xfail(strict=False, reason="needs h7: named dynamic servers")
 
 
 @dataclass
@@ -96,7 +95,6 @@ def test_status_shows_the_haproxy_server_name_next_to_each_address(fleet):
     assert {a: shown[a] for a in fleet.members} == {a: in_haproxy[a] for a in fleet.members}
 
 
-@NEEDS_H7
 def test_every_view_names_each_server_as_ruby_synapse_does(fleet):
     ruby = {address: server_name(b) for address, b in fleet.members.items()}
     for view, servers in fleet.views().items():

@@ -206,8 +206,9 @@ STATS = _object(
         "enabled": _BOOL,
         "bind_address": {"type": "string", "minLength": 1},
         "port": _PORT,
-        "uri": {"type": "string", "pattern": "^/[^\\s]*$"},
-        "auth": {"type": "string", "pattern": "^[^:\\s]+:[^\\s]+$"},
+        # no `#` (HAProxy starts a comment there), quotes or backslashes (HAProxy unquotes them)
+        "uri": {"type": "string", "pattern": "^/[^\\s#\"'\\\\]*$"},
+        "auth": {"type": "string", "pattern": "^[^:\\s#\"'\\\\]+:[^\\s#\"'\\\\]+$"},
         "show_legends": _BOOL,
         "prometheus": _BOOL,
     },

@@ -169,6 +169,9 @@ def test_service_conf_dir_problems(tmp_path, files, expected):
         ({"haproxy__state_file_ttl": 0}, "haproxy.state_file_ttl", "0"),
         ({"haproxy__global": "daemon"}, "haproxy.global", "type"),
         ({"haproxy__stats": {"auth": "nocolon"}}, "haproxy.stats.auth", "not shown"),
+        # HAProxy would read `#x` as a comment: the password would silently be "pa"
+        ({"haproxy__stats": {"auth": "admin:pa#x"}}, "haproxy.stats.auth", "not shown"),
+        ({"haproxy__stats": {"uri": "/stats#x"}}, "haproxy.stats.uri", "match"),
         ({"haproxy__stats": {"port": 0}}, "haproxy.stats.port", "minimum"),
         ({"zk_session_timeout": 0}, "zk_session_timeout", "minimum"),
         ({"file_output": {}}, "file_output", "'output_directory'"),

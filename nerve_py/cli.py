@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import click
 
+from smartstack_common.cli import EXIT_CONFIG, EXIT_RUNTIME, echo_valid, log_options
+from smartstack_common.logs import setup_logging
+from smartstack_common.metrics import MetricsUnavailable
+
 from . import __version__
 from .config import NerveConfig, load_config
 from .errors import NerveError
-from .logs import setup_logging
-
-EXIT_CONFIG = 2
-EXIT_RUNTIME = 1
 
 
 @dataclass(frozen=True)
@@ -74,22 +74,6 @@ def config_options(f, env: bool = False):
 
 def top_level_config_options(f):
     return config_options(f, env=True)
-
-
-def log_options(f):
-    f = click.option(
-        "--log-format",
-        default="text",
-        show_default=True,
-        type=click.Choice(["text", "json"]),
-        help="json: one JSON object per line (ts, level, logger, msg, service when known).",
-    )(f)
-    return click.option(
-        "--log-level",
-        default="info",
-        show_default=True,
-        type=click.Choice(["debug", "info", "warning", "error"]),
-    )(f)
 
 
 def _load(args: ConfigArgs) -> NerveConfig:
@@ -156,7 +140,7 @@ def _run(args: ConfigArgs, log_level: str, log_format: str) -> None:
     config = _load(args)
     try:
         Daemon(config).run()
-    except NerveError as e:
+    except (NerveError, MetricsUnavailable) as e:
         click.echo(f"nerve-py: {e}", err=True)
         sys.exit(EXIT_RUNTIME)
 
@@ -170,10 +154,7 @@ def validate(ctx, config_path, overlay, instance_id) -> None:
 
 
 def _validate(args: ConfigArgs) -> None:
-    config = _load(args)
-    for w in config.warnings:
-        click.echo(f"warning: {w}", err=True)
-    click.echo(f"{args.path}: OK ({len(config.services)} service(s))")
+    echo_valid(args.path or "", _load(args))
 
 
 @main.command()

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 
 from kazoo.client import KazooClient
 
+from smartstack_common.cli import print_table
+
 from .checks import build_check, run_check
 from .config import NerveConfig
 from .errors import NerveError
@@ -34,7 +36,7 @@ def run_checks_once(config: NerveConfig, name: str | None, echo: Echo) -> bool:
             check.close()
             all_ok &= ok
             rows.append((svc.name, check.name, "PASS" if ok else "FAIL", reason))
-    _table(("SERVICE", "CHECK", "RESULT", "DETAIL"), rows, echo)
+    print_table(("SERVICE", "CHECK", "RESULT", "DETAIL"), rows, echo)
     return all_ok
 
 
@@ -56,7 +58,7 @@ def show_status(config: NerveConfig, echo: Echo) -> None:
             rows.append((svc.name, health, maint, ensembles.node_state(svc, st.get("node"))))
     finally:
         ensembles.close()
-    _table(("SERVICE", "HEALTH", "MAINT", "NODE"), rows, echo)
+    print_table(("SERVICE", "HEALTH", "MAINT", "NODE"), rows, echo)
 
 
 class _Ensembles:
@@ -106,9 +108,3 @@ def set_maintenance(config: NerveConfig, name: str | None, on: bool) -> Iterator
     for svc in _services(config, name):
         state.set_maintenance(svc.name, on)
         yield f"{svc.name}: maintenance {'on' if on else 'off'}"
-
-
-def _table(header: tuple, rows: list, echo: Echo) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smartstack_common.metrics import MetricsConfig
+from smartstack_common.zk_security import SecurityConfigError, ZkSecurity, load_security
+
 from . import schema
 from .checks import CheckConfigError, build_check
 from .config_file import join, merge_overlay, read_document
 from .errors import ConfigError
 from .service_files import RawService, gather_services
 from .validation import PARTIAL_CONFIG, ruby_only_warnings, validate
-from .zk_security import SecurityConfigError, ZkSecurity, load_security
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +78,6 @@ class ServiceConfig:
     def wire_port(self) -> int | str:
         """The port as the node carries it: Ruby nerve publishes a digit string verbatim."""
         return self.port if self.port_string is None else self.port_string
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise)."""
-
-    port: int
-    bind: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from smartstack_common.metrics import MetricsServer
+from smartstack_common.sdnotify import Notifier
+
 from .config import NerveConfig, ServiceConfig, reload_config
 from .errors import NerveError
-from .metrics import MetricsServer, NerveCollector
+from .metrics import NerveCollector
 from .reporter import Reporter
-from .sdnotify import Notifier
 from .service_watcher import ServiceWatcher
 from .state import StateDir
 from .zk import ZkPool

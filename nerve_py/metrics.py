@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
-from .config import MetricsConfig
-from .errors import NerveError
 from .service_watcher import ServiceWatcher
 from .zk import ZkPool
 
@@ -121,25 +118,3 @@ def _zookeeper_families(pool: ZkPool) -> Iterator:
         connected.add_metric([conn.hosts], float(conn.connected))
         lost.add_metric([conn.hosts], conn.generation)
     return connected, lost
-
-
-class MetricsServer:
-    """The /metrics HTTP endpoint for one registry, on `bind:port` (localhost by default)."""
-
-    def __init__(self, config: MetricsConfig, registry: CollectorRegistry):
-        self.config = config
-        self.registry = registry
-        self._httpd = None
-
-    def start(self) -> None:
-        c = self.config
-        try:
-            self._httpd, _ = start_http_server(c.port, addr=c.bind, registry=self.registry)
-        except OSError as e:
-            raise NerveError(f"metrics: cannot listen on {c.bind}:{c.port}: {e.strerror}") from None
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None

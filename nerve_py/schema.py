@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
+from smartstack_common.metrics import METRICS_SCHEMA
+from smartstack_common.zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
 # Ruby nerve keys we accept but do not implement: a warning names each one.
 RUBY_UNIMPLEMENTED_TOP = frozenset({"statsd"})
@@ -94,12 +95,7 @@ CONFIG_SCHEMA = {
         "state_dir": {"type": "string", "minLength": 1},
         "zk_auth": AUTH_SCHEMA,
         "zk_tls": TLS_SCHEMA,
-        "metrics": {
-            "type": "object",
-            "required": ["port"],
-            "additionalProperties": False,
-            "properties": {"bind": {"type": "string", "minLength": 1}, "port": _PORT},
-        },
+        "metrics": METRICS_SCHEMA,
         **{k: {} for k in RUBY_UNIMPLEMENTED_TOP},
     },
 }

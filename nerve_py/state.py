@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from smartstack_common.atomic import write_atomic
+
 from .errors import NerveError
+
+PRIVATE = 0o600  # as before the shared writer: the flags and status are nerve-py's own
 
 
 class StateDir:
@@ -34,12 +37,16 @@ class StateDir:
         self.ensure()
         flag = self.maint_dir / service
         if on:
-            write_atomic(flag, b"maintenance\n")
+            write_atomic(str(flag), b"maintenance\n", PRIVATE)
         else:
             flag.unlink(missing_ok=True)
 
     def write_status(self, status: dict) -> None:
-        write_atomic(self.status_path, json.dumps(status, indent=2, sort_keys=True).encode())
+        write_atomic(
+            str(self.status_path),
+            json.dumps(status, indent=2, sort_keys=True).encode(),
+            PRIVATE,
+        )
 
     def read_status(self) -> dict:
         try:
@@ -86,17 +93,3 @@ class _FlagFolder:
             return frozenset(os.listdir(self.path))
         except OSError:
             return frozenset()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old or the new file, whole."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

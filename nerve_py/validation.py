@@ -7,10 +7,11 @@ from typing import Any
 
 import jsonschema
 
+from smartstack_common.zk_security import SECRET_KEYS
+
 from . import schema
 from .config_file import join, key_path
 from .errors import ConfigError
-from .zk_security import SECRET_KEYS
 
 # Why a value of these keys is wrong, in words (jsonschema's anyOf message says only "not valid").
 _HINTS = {

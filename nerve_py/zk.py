@@ -13,7 +13,9 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.protocol.states import KeeperState
 from kazoo.retry import KazooRetry
 
-from .zk_security import ZkSecurity, node_acl
+from smartstack_common.zk_security import ZkSecurity
+
+from .zk_security import node_acl
 
 log = logging.getLogger(__name__)
 

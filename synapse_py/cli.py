@@ -7,12 +7,11 @@ from typing import NamedTuple
 
 import click
 
+from smartstack_common.cli import EXIT_CONFIG, EXIT_RUNTIME, echo_valid, log_options
+from smartstack_common.logs import setup_logging
+
 from . import __version__
 from .config import ConfigError, SynapseConfig, load_config
-from .logs import setup_logging
-
-EXIT_CONFIG = 2
-EXIT_RUNTIME = 1
 
 CONFIG_HELP = "synapse config file, JSON or YAML (Ruby synapse format). Default: $SYNAPSE_CONFIG."
 OVERLAY_HELP = "A second file (JSON or YAML) merged over the config: docs/synapse.md."
@@ -21,19 +20,6 @@ CONFIG_OPTION = click.option(
 )
 OVERLAY_OPTION = click.option(
     "--config-overlay", "overlay_path", type=click.Path(dir_okay=False), help=OVERLAY_HELP
-)
-LOG_LEVEL = click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
-LOG_FORMAT = click.option(
-    "--log-format",
-    default="text",
-    show_default=True,
-    type=click.Choice(["text", "json"]),
-    help="json: one JSON object per line (ts, level, logger, msg, service when known).",
 )
 
 
@@ -66,8 +52,7 @@ def _load(files: Files, log_warnings: bool = True) -> SynapseConfig:
     help=f"{CONFIG_HELP} With no command: run the daemon, as Ruby's `synapse -c FILE`.",
 )  # fmt: skip
 @OVERLAY_OPTION
-@LOG_LEVEL
-@LOG_FORMAT
+@log_options
 @click.pass_context
 def main(
     ctx: click.Context, config_path: str | None, overlay_path: str | None, log_level: str,
@@ -95,8 +80,7 @@ def main(
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
-@LOG_LEVEL
-@LOG_FORMAT
+@log_options
 def run(
     config_path: str | None = None,
     overlay_path: str | None = None,
@@ -104,8 +88,9 @@ def run(
     log_format: str = "text",
 ) -> None:
     """Run the daemon in the foreground (the same as no command)."""
+    from smartstack_common.metrics import MetricsUnavailable
+
     from .daemon import SynapseDaemon, preflight
-    from .metrics import MetricsUnavailable
 
     setup_logging(log_level, log_format)
     config = _load(_files(config_path, overlay_path))
@@ -125,10 +110,7 @@ def run(
 def validate(config_path: str | None, overlay_path: str | None) -> None:
     """Check the config file (service_conf_dir, overlay) and exit 0 if it is valid."""
     files = _files(config_path, overlay_path)
-    config = _load(files, log_warnings=False)
-    for w in config.warnings:
-        click.echo(f"warning: {w}", err=True)
-    click.echo(f"{files.config}: OK ({len(config.services)} service(s))")
+    echo_valid(files.config, _load(files, log_warnings=False))
 
 
 @main.command()

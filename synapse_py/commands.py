@@ -8,6 +8,8 @@ from collections.abc import Callable
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
+from smartstack_common.cli import print_table
+
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .generators.haproxy import HaproxyGenerator
@@ -89,7 +91,7 @@ def show_status(config: SynapseConfig, echo: Echo) -> bool:
     except HaproxySocketError as e:
         echo(f"cannot read HAProxy admin socket {hap.socket_file_path}: {e}")
         return False
-    _table(("SERVICE", "SERVER", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH"), rows, echo)
+    print_table(("SERVICE", "SERVER", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH"), rows, echo)
     return True
 
 
@@ -101,9 +103,3 @@ def _service_rows(svc: ServiceConfig, sock: HaproxySocket) -> list[tuple]:
         health = "UP" if r.running else "DOWN"
         out.append((svc.name, r.server, f"{r.addr}:{r.port}", r.weight, r.state, health))
     return out or [(svc.name, "-", "(no backends)", "", "", "")]
-
-
-def _table(header: tuple, rows: list, echo: Echo) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -10,12 +10,19 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
+from smartstack_common.metrics import MetricsConfig
+from smartstack_common.zk_security import (
+    SecurityConfigError,
+    ZkSecurity,
+    load_security,
+    world_readable,
+)
+
 from . import config_checks, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, check_schema
 from .config_sources import RawService, Sources, policy, read_all
 from .generators import haproxy_keywords
-from .zk_security import SecurityConfigError, ZkSecurity, load_security, world_readable
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +171,6 @@ class EnvoyConfig:
     bind_address: str = "127.0.0.1"
     binary_path: str | None = None  # set: candidates are checked by `envoy --mode validate`
     resolve_timeout: float = 2.0
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise)."""
-
-    port: int
-    bind: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)

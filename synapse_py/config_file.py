@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .zk_security import SECRET_KEYS
+from smartstack_common.zk_security import SECRET_KEYS
 
 
 class ConfigError(Exception):

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from smartstack_common.atomic import remove_stale_temps
+from smartstack_common.metrics import MetricsServer
+from smartstack_common.sdnotify import Notifier
+
 from . import state_file
-from .atomic import remove_stale_temps
 from .config import ConfigError, SynapseConfig, load_config
 from .generators import GENERATORS, Generator, envoy, file_output, haproxy  # noqa: F401 - importing registers them
-from .metrics import MetricsServer, SynapseCollector
+from .metrics import SynapseCollector
 from .reconciler import Reconciler, Reconfigure
-from .sdnotify import Notifier
 from .watcher import ZkClients
 
 log = logging.getLogger(__name__)

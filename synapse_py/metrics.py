@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .config import MetricsConfig
 from .reconciler import Reconciler
 
 CHANGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -106,31 +105,3 @@ def _generator_families(generators) -> Iterator:
             if hasattr(gen, attr):
                 family.add_metric([getattr(gen, "name", type(gen).__name__)], getattr(gen, attr))
         yield family
-
-
-class MetricsUnavailable(Exception):
-    """The metrics endpoint cannot listen where the config says."""
-
-
-class MetricsServer:
-    """The /metrics HTTP endpoint for one registry, on `bind:port` (localhost by default)."""
-
-    def __init__(self, config: MetricsConfig, registry: CollectorRegistry):
-        self.config = config
-        self.registry = registry
-        self._httpd = None
-
-    def start(self) -> None:
-        c = self.config
-        try:
-            self._httpd, _ = start_http_server(c.port, addr=c.bind, registry=self.registry)
-        except OSError as e:
-            raise MetricsUnavailable(
-                f"metrics: cannot listen on {c.bind}:{c.port}: {e.strerror}"
-            ) from None
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .zk_security import AUTH_SCHEMA, TLS_SCHEMA
+from smartstack_common.metrics import METRICS_SCHEMA
+from smartstack_common.zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
 # section -> {key: what synapse-py does instead}. Sections: "" (top level), "haproxy", "service",
 # "service.haproxy", "service.discovery".
@@ -295,9 +296,7 @@ CONFIG = _object(
         "state_file_ttl": {"type": "number", "exclusiveMinimum": 0},
         "zk_auth": AUTH_SCHEMA,
         "zk_tls": TLS_SCHEMA,
-        "metrics": _object(
-            None, {"bind": {"type": "string", "minLength": 1}, "port": _PORT}, required=("port",)
-        ),
+        "metrics": METRICS_SCHEMA,
         "wait": _object(
             None,
             {

@@ -12,7 +12,8 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 
-from .atomic import write_atomic
+from smartstack_common.atomic import write_atomic
+
 from .backend import Backend, InvalidNode, backend_from_dict
 from .schema import NAME_PATTERN
 

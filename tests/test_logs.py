@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-import nerve_py.logs
-import synapse_py.logs
+import smartstack_common.logs
 
 
-@pytest.fixture(params=[nerve_py.logs, synapse_py.logs], ids=["nerve", "synapse"])
-def logs(request):
-    return request.param
+@pytest.fixture
+def logs():
+    """The one log set-up both CLIs call (smartstack_common)."""
+    return smartstack_common.logs
 
 
 def _format(logs, msg: str, *args, exc_info=None, **extra) -> dict:

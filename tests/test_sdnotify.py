@@ -1,4 +1,4 @@
-"""The sd_notify module of each package (they are twins: the packages never import each other)."""
+"""sd_notify, written once in smartstack_common for both daemons."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import os
 import pytest
 from support.notify import NotifyListener
 
-import nerve_py.sdnotify
-import synapse_py.sdnotify
+import smartstack_common.sdnotify
 
 
-@pytest.fixture(params=[nerve_py.sdnotify, synapse_py.sdnotify], ids=["nerve", "synapse"])
-def sdnotify(request):
-    return request.param
+@pytest.fixture
+def sdnotify():
+    return smartstack_common.sdnotify
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from ..atomic import read_current, write_atomic
+from smartstack_common.atomic import read_current, write_atomic
+
 from ..backend import Backend
 from ..config import EnvoyConfig, ServiceConfig
 from . import register

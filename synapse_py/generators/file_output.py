@@ -14,7 +14,8 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from ..atomic import read_current, write_atomic
+from smartstack_common.atomic import read_current, write_atomic
+
 from ..backend import Backend
 from ..config import FileOutputConfig, ServiceConfig
 from . import register

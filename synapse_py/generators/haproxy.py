@@ -38,7 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..atomic import write_atomic
+from smartstack_common.atomic import write_atomic
+
 from ..backend import Backend
 from ..config import HaproxyConfig, ServiceConfig
 from ..desired import served_defaults

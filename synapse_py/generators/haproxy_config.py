@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from ..atomic import write_atomic
+from smartstack_common.atomic import write_atomic
+
 from ..backend import Backend
 from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
 from ..config_checks import STATS_USERLIST

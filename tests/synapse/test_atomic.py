@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synapse_py.atomic import write_atomic
+from smartstack_common.atomic import write_atomic
 
 
 def listing(folder) -> list[str]:
@@ -76,7 +76,7 @@ def test_relative_path(tmp_path, monkeypatch):
 
 
 def test_remove_stale_temps_only_touches_hidden_temp_files(tmp_path):
-    from synapse_py.atomic import remove_stale_temps
+    from smartstack_common.atomic import remove_stale_temps
 
     (tmp_path / "haproxy.cfg").write_text("live")
     (tmp_path / ".haproxy.cfg.ab12cd.tmp").write_text("half")

@@ -1,0 +1,57 @@
+"""The Prometheus endpoint both daemons serve: its config key, and the HTTP server for a registry.
+
+What is measured stays with each daemon (nerve_py/metrics.py, synapse_py/metrics.py): a collector
+reads the daemon's own counters per scrape. `metrics` is our addition to both config formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+METRICS_SCHEMA = {
+    "type": "object",
+    "required": ["port"],
+    "additionalProperties": False,
+    "properties": {
+        "bind": {"type": "string", "minLength": 1},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    },
+}
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise)."""
+
+    port: int
+    bind: str = "127.0.0.1"
+
+
+class MetricsUnavailable(Exception):
+    """The metrics endpoint cannot listen where the config says."""
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint for one registry, on `bind:port` (localhost by default)."""
+
+    def __init__(self, config: MetricsConfig, registry: CollectorRegistry):
+        self.config = config
+        self.registry = registry
+        self._httpd = None
+
+    def start(self) -> None:
+        c = self.config
+        try:
+            self._httpd, _ = start_http_server(c.port, addr=c.bind, registry=self.registry)
+        except OSError as e:
+            raise MetricsUnavailable(
+                f"metrics: cannot listen on {c.bind}:{c.port}: {e.strerror}"
+            ) from None
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from smartstack_common.metrics import MetricsConfig
+from smartstack_common.overlay import merge_overlay
 from smartstack_common.zk_security import SecurityConfigError, ZkSecurity, load_security
 
 from . import schema
 from .checks import CheckConfigError, build_check
-from .config_file import join, merge_overlay, read_document
+from .config_file import join, read_document
 from .errors import ConfigError
 from .service_files import RawService, gather_services
 from .validation import PARTIAL_CONFIG, ruby_only_warnings, validate

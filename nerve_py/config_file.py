@@ -1,4 +1,4 @@
-"""Read one nerve config file as Ruby nerve does (YAML, so JSON too) and merge an overlay over it.
+"""Read one nerve config file as Ruby nerve does (YAML, so JSON too); key paths for errors.
 
 Ruby nerve parses every config file, whatever its name, with a YAML parser; JSON is (nearly) a
 subset of YAML. We parse `.yaml`/`.yml` files as YAML and any other file as JSON first, then as
@@ -93,21 +93,6 @@ def _check_text(text: str, source: str, path: str) -> None:
 
 def _kind(node: Any) -> str:
     return {list: "list", str: "string", type(None): "null"}.get(type(node), type(node).__name__)
-
-
-def merge_overlay(base: dict, overlay: dict) -> dict:
-    """`overlay` over `base`: a mapping merges key by key (recursively), anything else replaces.
-
-    Lists are replaced whole (an overlay's `checks` replaces the service's list), and keys keep
-    `base`'s order, with new ones after them.
-    """
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_overlay(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def key_path(parts) -> str:

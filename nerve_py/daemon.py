@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from smartstack_common.metrics import MetricsServer
 from smartstack_common.sdnotify import Notifier
+from smartstack_common.signals import install_signals
 
 from .config import NerveConfig, ServiceConfig, reload_config
 from .errors import NerveError
@@ -52,7 +52,7 @@ class Daemon:
     def run(self) -> None:
         """Block until stopped; raises ReportFailures when ZooKeeper refuses our credential."""
         self.state.ensure()
-        self._install_signals()
+        install_signals(self._stop, self._reload)
         try:
             if self.metrics:
                 self.metrics.start()
@@ -82,11 +82,6 @@ class Daemon:
             self.reload()
         finally:
             self.notifier.ready(f"running {len(self.watchers)} service(s)")
-
-    def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
 
     def request_stop(self) -> None:
         self._stop.set()

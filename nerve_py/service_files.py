@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartstack_common.overlay import merge_overlay
+
 from . import schema
-from .config_file import merge_overlay, read_document
+from .config_file import read_document
 from .errors import ConfigError
 from .validation import PARTIAL_SERVICE, ruby_only_warnings, validate
 

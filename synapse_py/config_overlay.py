@@ -4,7 +4,8 @@ the Ruby synapse's keys (and stays loadable by it, for a rollback) while ours li
 The merge (docs/synapse.md): an object in the overlay is merged key by key into the object at
 the same key path, recursively (so `services.web.envoy` adds to the service `web`, wherever it
 was defined, also in `service_conf_dir`); any other value (a string, a number, `null`, a list)
-replaces the main file's value whole. Nothing is ever deleted.
+replaces the main file's value whole. Nothing is ever deleted. The merge itself is
+smartstack_common.overlay's, the same as nerve-py's; this module knows which file a key came from.
 """
 
 from __future__ import annotations
@@ -21,16 +22,6 @@ def read_overlay(source: str) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: an overlay must be an object (a mapping of keys)")
     return raw
-
-
-def deep_merge(base: Any, overlay: Any) -> Any:
-    """`overlay` over `base`: objects merge key by key; every other value replaces."""
-    if not (isinstance(base, Mapping) and isinstance(overlay, Mapping)):
-        return overlay
-    merged = dict(base)
-    for key, value in overlay.items():
-        merged[key] = deep_merge(base[key], value) if key in base else value
-    return merged
 
 
 def holds(document: Any, path: KeyPath) -> bool:

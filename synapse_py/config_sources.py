@@ -12,9 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from smartstack_common.overlay import merge_overlay
+
 from . import schema
 from .config_file import ConfigError, KeyPath, check_schema, read_document
-from .config_overlay import deep_merge, overlay_owns, read_overlay
+from .config_overlay import overlay_owns, read_overlay
 
 
 class RawService(NamedTuple):
@@ -59,7 +61,7 @@ def read_all(main: str, overlay: str | None) -> tuple[dict, Sources]:
     extra = read_overlay(overlay) if overlay else {}
     combined = dict(raw)
     services = raw.get("services", {})
-    conf_dir = deep_merge(raw, extra).get("service_conf_dir")
+    conf_dir = merge_overlay(raw, extra).get("service_conf_dir")
     found = _conf_dir_services(main, conf_dir) if isinstance(conf_dir, str) else {}
     if found and isinstance(services, dict):
         combined["services"] = {**services, **{name: data for name, (_, data) in found.items()}}
@@ -67,7 +69,7 @@ def read_all(main: str, overlay: str | None) -> tuple[dict, Sources]:
         combined["services"] = services  # not an object: the schema check says so
     sources = Sources(main, {name: file for name, (file, _) in found.items()}, overlay, extra,
                        combined)  # fmt: skip
-    return deep_merge(combined, extra), sources
+    return merge_overlay(combined, extra), sources
 
 
 def policy(sources: Sources, raw: Mapping, services: Mapping[str, RawService]) -> tuple[str, ...]:

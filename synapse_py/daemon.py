@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from smartstack_common.atomic import remove_stale_temps
 from smartstack_common.metrics import MetricsServer
 from smartstack_common.sdnotify import Notifier
+from smartstack_common.signals import install_signals
 
 from . import state_file
 from .config import ConfigError, SynapseConfig, load_config
@@ -127,7 +127,7 @@ class SynapseDaemon:
 
     def run(self) -> None:
         """Block until SIGTERM/SIGINT; raises MetricsUnavailable if the endpoint cannot listen."""
-        self._install_signals()
+        install_signals(self._stop, self._reload)
         if self.metrics:
             self.metrics.start()
         self._remove_stale_temps()
@@ -152,11 +152,6 @@ class SynapseDaemon:
                 self.reload()
                 self.notifier.ready(f"running {len(self.config.services)} service(s)")
             self.notifier.watchdog(healthy=self.reconciler.alive)
-
-    def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
 
     def _remove_stale_temps(self) -> None:
         """A synapse-py killed mid-write leaves a hidden temp file; nothing else writes there."""

@@ -11,7 +11,8 @@ from support.secure import nerve_config
 from nerve_py.cli import main
 from nerve_py.config import load_config
 from nerve_py.errors import ConfigError
-from nerve_py.zk_security import ZkAuth, node_acl
+from nerve_py.zk_security import node_acl
+from smartstack_common.zk_security import ZkAuth
 
 SECRET = "hunter2-xyz"
 

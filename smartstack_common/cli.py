@@ -19,8 +19,11 @@ Echo = Callable[[str], Any]
 class Validated(Protocol):
     """What `validate` reports of a loaded config."""
 
-    warnings: Sequence[str]
-    services: Sequence[Any]
+    @property
+    def warnings(self) -> Sequence[str]: ...
+
+    @property
+    def services(self) -> Sequence[Any]: ...
 
 
 def log_options(f):

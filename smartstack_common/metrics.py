@@ -7,8 +7,12 @@ reads the daemon's own counters per scrape. `metrics` is our addition to both co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 METRICS_SCHEMA = {
     "type": "object",
@@ -39,7 +43,7 @@ class MetricsServer:
     def __init__(self, config: MetricsConfig, registry: CollectorRegistry):
         self.config = config
         self.registry = registry
-        self._httpd = None
+        self._httpd: WSGIServer | None = None
 
     def start(self) -> None:
         c = self.config

@@ -94,7 +94,8 @@ def load_security(raw: Mapping, source: str) -> tuple[ZkSecurity, list[str]]:
 
     Relative paths are taken from the config file's folder.
     """
-    base, warnings = Path(source).parent, []
+    base = Path(source).parent
+    warnings: list[str] = []
     auth = _auth(raw["zk_auth"], base) if "zk_auth" in raw else None
     tls = _tls(raw["zk_tls"], base, warnings) if "zk_tls" in raw else None
     if "credential" in raw.get("zk_auth", {}) and world_readable(source):

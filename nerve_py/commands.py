@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from kazoo.client import KazooClient
 
-from smartstack_common.cli import print_table
+from smartstack_common.cli import Echo, print_table
 
 from .checks import build_check, run_check
 from .config import NerveConfig
 from .errors import NerveError
 from .state import StateDir
 
-Echo = Callable[[str], None]
 STALE_AFTER = 10.0  # seconds; the daemon rewrites its status file at least every 3 s
 
 

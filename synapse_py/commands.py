@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
-from smartstack_common.cli import print_table
+from smartstack_common.cli import Echo, print_table
 
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
@@ -16,8 +15,6 @@ from .generators.haproxy import HaproxyGenerator
 from .membership import ServiceMembers, desired_backends
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
-
-Echo = Callable[[str], None]
 
 
 def read_membership(

@@ -9,7 +9,7 @@ from kazoo.client import KazooClient
 
 from .checks import build_check, run_check
 from .config import NerveConfig
-from .errors import NerveError
+from .errors import UnknownService
 from .state import StateDir
 
 Echo = Callable[[str], None]
@@ -20,7 +20,7 @@ def _services(config: NerveConfig, name: str | None):
     if name is None:
         return config.services
     if name not in {s.name for s in config.services}:
-        raise NerveError(f"{config.source}: no service named {name!r}")
+        raise UnknownService(config.source, name, (s.name for s in config.services))
     return (config.service(name),)
 
 

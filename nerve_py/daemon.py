@@ -12,12 +12,12 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from .config import NerveConfig, ServiceConfig, reload_config
-from .errors import NerveError
+from .errors import NerveError, ReportFailures, SetupError
 from .metrics import MetricsServer, NerveCollector
 from .reporter import Reporter
 from .sdnotify import Notifier
 from .service_watcher import ServiceWatcher
-from .state import StateDir
+from .state import StateDir, writable_folder
 from .zk import ZkPool
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,14 @@ STATUS_REFRESH = 3.0  # seconds; `nerve-py status` calls a file older than 10 s 
 TICK = 0.5  # main loop period: signals, heartbeat, status file
 
 
-class ReportFailures(NerveError):
-    """Reporting cannot work at all: ZooKeeper refused the zk_auth credential."""
+def preflight(config: NerveConfig) -> list[str]:
+    """Every problem that would stop the daemon keeping its state, found before it starts."""
+    problems = StateDir(config.state_dir).problems()
+    if config.heartbeat_path:
+        problem = writable_folder(Path(config.heartbeat_path).parent)
+        if problem:
+            problems.append(f"heartbeat_path {config.heartbeat_path}: {problem}")
+    return problems
 
 
 class Daemon:
@@ -48,8 +54,11 @@ class Daemon:
         self._reload = threading.Event()
 
     def run(self) -> None:
-        """Block until stopped; raises ReportFailures when ZooKeeper refuses our credential."""
-        self.state.ensure()
+        """Block until stopped; raises SetupError (state_dir, heartbeat_path) before starting, and
+        ReportFailures when ZooKeeper refuses our credential."""
+        problems = preflight(self.config)
+        if problems:
+            raise SetupError(problems)
         self._install_signals()
         try:
             if self.metrics:

@@ -27,7 +27,6 @@ import dns.name
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
-import psutil
 
 from .backend import Backend, InvalidNode, backend_from_dict, is_ip_literal
 
@@ -112,15 +111,15 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def host_has_ipv6() -> bool:
+def host_has_ipv6(if_inet6: str = "/proc/net/if_inet6") -> bool:
     """Ruby's `Resolv::DNS#use_ipv6?`: some address is IPv6, neither loopback nor link-local."""
-    for addresses in psutil.net_if_addrs().values():
-        for a in addresses:
-            if a.family == socket.AF_INET6:
-                ip = ipaddress.ip_address(a.address.split("%")[0])
-                if not (ip.is_loopback or ip.is_link_local):
-                    return True
-    return False
+    try:
+        with open(if_inet6) as f:
+            hexes = [line.split()[0] for line in f if line.strip()]
+    except OSError:
+        return False  # no IPv6 in this kernel
+    ips = (ipaddress.IPv6Address(int(h, 16)) for h in hexes)
+    return any(not (ip.is_loopback or ip.is_link_local) for ip in ips)
 
 
 class DnsLookup:

@@ -3,12 +3,14 @@ file the test rewrites and dnsmasq reloads on SIGHUP)."""
 
 from __future__ import annotations
 
+import queue
 import time
 
 import pytest
 from support import dnsmasq
 
 from synapse_py.dns_lookup import DnsLookup, parse_nameserver, parse_servers
+from synapse_py.dns_poller import DnsPoller, dns_config
 
 WEB = {"name": "web", "host": "web.test", "port": 8080, "labels": {"az": "a"}}
 API = {"name": "api", "host": "api.test", "port": "9090"}
@@ -119,3 +121,27 @@ def test_a_refusing_nameserver_is_a_failure_not_an_empty_answer(dns_server):
     dns = lookup(dns_server, [entry], ipv6=False)
     assert dns.resolve() == ()
     assert not dns.healthy
+
+
+def test_the_poller_publishes_at_start_and_on_changes_only(dns_server):
+    dns_server.set_hosts([("10.0.0.1", "web.test")])
+    config = dns_config(
+        {"servers": [WEB], "nameserver": dns_server.nameserver, "check_interval": 0.1}
+    )
+    published: queue.Queue = queue.Queue()
+    poller = DnsPoller(config, published.put, "web", timeout=1.0, ipv6=False)
+    poller.start()
+    try:
+        assert keys(published.get(timeout=5)) == ["web_10.0.0.1:8080"]
+        time.sleep(0.5)  # several rounds, nothing changed: nothing published
+        assert published.empty() and poller.healthy
+        dns_server.set_hosts([("10.0.0.1", "web.test"), ("10.0.0.2", "web.test")])
+        assert keys(published.get(timeout=5)) == ["web_10.0.0.1:8080", "web_10.0.0.2:8080"]
+        dns_server.pause()  # failing lookups keep the last answer: nothing to publish
+        time.sleep(1.5)
+        assert published.empty() and not poller.healthy
+    finally:
+        dns_server.resume()
+        started = time.monotonic()
+        poller.stop()
+        assert time.monotonic() - started < 3

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from synapse_py.dns_lookup import DnsLookup, parse_nameserver, parse_servers
+from synapse_py.dns_lookup import DnsLookup, host_has_ipv6, parse_nameserver, parse_servers
+from synapse_py.dns_poller import dns_config
 
 
 def test_servers_keep_ruby_raw_values():
@@ -80,3 +81,52 @@ def test_nameserver_is_a_host_or_host_port(value, expected):
 def test_bad_nameservers_are_refused(value):
     with pytest.raises(ValueError, match="nameserver"):
         parse_nameserver(value)
+
+
+def test_dns_config_reads_ruby_keys_and_defaults():
+    config = dns_config({"method": "dns", "servers": [{"host": "a.test", "port": 80}]})
+    assert config.check_interval == 30.0 and config.nameserver == ()
+    assert [s.host for s in config.servers] == ["a.test"]
+    config = dns_config(
+        {"servers": [{"host": "a.test", "port": 80}], "nameserver": "10.0.0.2", "check_interval": 5}
+    )
+    assert config.nameserver == (("10.0.0.2", 53),) and config.check_interval == 5.0
+
+
+@pytest.mark.parametrize(
+    ("discovery", "message"),
+    [
+        ({"servers": [{"host": "a.test", "port": 80}], "check_interval": 0}, "check_interval"),
+        ({"servers": [{"host": "a.test", "port": 80}], "check_interval": "5"}, "check_interval"),
+        ({"servers": [{"host": "a.test", "port": 80}], "nameserver": "x:0"}, "d.nameserver"),
+        ({}, r"d.servers: a non-empty list"),
+        ({"servers": [{"host": "a.test"}]}, r"d.servers\[0\]: port"),
+    ],
+)
+def test_dns_config_errors_name_the_key(discovery, message):
+    with pytest.raises(ValueError, match=message):
+        dns_config(discovery, "d")
+
+
+def test_the_ruby_examples_dns_discovery_validates():
+    # hostheader_test.json and synapse_services/service1.json: bare names, a nameserver host
+    discovery = {
+        "method": "dns",
+        "nameserver": "127.0.0.1",
+        "servers": ["0.www.example.com", "1.www.example.com"],
+    }
+    config = dns_config(discovery)
+    assert config.servers == () and config.nameserver == (("127.0.0.1", 53),)
+
+
+def test_aaaa_is_asked_for_as_ruby_decides(tmp_path):
+    proc = tmp_path / "if_inet6"
+    loopback_and_link = (
+        "00000000000000000000000000000001 01 80 10 80       lo\n"
+        "fe80000000000000021122fffe334455 02 40 20 80     eth0\n"
+    )
+    proc.write_text(loopback_and_link)
+    assert not host_has_ipv6(str(proc))
+    proc.write_text(loopback_and_link + "fd000000000000000000000000000001 02 40 00 80     eth0\n")
+    assert host_has_ipv6(str(proc))
+    assert not host_has_ipv6(str(tmp_path / "none"))

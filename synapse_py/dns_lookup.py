@@ -16,11 +16,12 @@ host as in Ruby (port 53), a `host:port` (`[v6]:port`), or a list of them; witho
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import dns.exception
 import dns.name
@@ -44,16 +45,17 @@ class LookupFailed(Exception):
 
 @dataclass(frozen=True)
 class DnsServer:
-    """One `servers` entry, validated; `entry` is the entry as configured (Ruby's raw values)."""
+    """One `servers` entry, validated, with Ruby's raw values (a port "8080" stays a string)."""
 
     host: str
-    entry: Mapping = field(compare=False, hash=False)
+    port: int | str
+    name: str | None = None
+    labels_json: str = "null"  # JSON text: the frozen form of the entry's labels object
 
     def backend(self, address: str) -> Backend:
         """The backend Ruby's watcher makes for one address (keys and order as Ruby's hash)."""
-        e = self.entry
-        record = {"host": address, "port": e.get("port"), "name": e.get("name")}
-        return backend_from_dict({**record, "labels": e.get("labels")})
+        record = {"host": address, "port": self.port, "name": self.name}
+        return backend_from_dict({**record, "labels": json.loads(self.labels_json)})
 
 
 def parse_servers(entries: object, where: str = "servers") -> tuple[DnsServer, ...]:
@@ -75,11 +77,15 @@ def _server(entry: object, where: str) -> DnsServer:
         raise ValueError(f"{where}: must be an object with host and port")
     if not isinstance(entry.get("host"), str):
         raise ValueError(f"{where}.host: a hostname is required")
-    server = DnsServer(host=entry["host"], entry=entry)
+    port = entry.get("port")
+    if not isinstance(port, int | str):
+        raise ValueError(f"{where}: port must be an integer (or a digit string) in 1..65535")
     try:
-        server.backend(entry["host"] if is_ip_literal(entry["host"]) else "127.0.0.1")
+        labels = json.dumps(entry.get("labels"))
+        server = DnsServer(entry["host"], port, entry.get("name"), labels)
+        server.backend("127.0.0.1")  # port, name and labels, as a backend would carry them
         backend_from_dict({"host": entry["host"], "port": 1})  # the host itself
-    except InvalidNode as e:
+    except (InvalidNode, TypeError, ValueError) as e:
         raise ValueError(f"{where}: {e}") from None
     return server
 

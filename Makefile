@@ -1,12 +1,13 @@
 # Two commands for a fresh Debian machine: `make demo` and `make test`.
-# Each does its own set-up: Debian packages (zookeeper, haproxy, rabbitmq-server) and a virtualenv.
+# Each does its own set-up: Debian packages (zookeeper, haproxy, rabbitmq-server, dnsmasq-base) and a
+# virtualenv.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := zookeeper haproxy rabbitmq-server
+DEBS := zookeeper haproxy rabbitmq-server dnsmasq-base
 
 .PHONY: test demo bench bench-quick lint deps venv clean
 
@@ -16,6 +17,7 @@ deps:
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
 	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
+	command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$$missing dnsmasq-base"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -q && \

@@ -19,7 +19,49 @@ from smartstack_common.metrics import MetricsUnavailable
 
 from . import __version__
 from .config import NerveConfig, load_config
-from .errors import NerveError
+from .errors import ConfigError, NerveError, ReportFailures, SetupError, UnknownService
+
+# EXIT_CONFIG (2): fix the config or the host, a restart alone will not help; EXIT_RUNTIME (1): a
+# failure at run time, Restart=on-failure may cure it (both from smartstack_common.cli)
+#: the one mapping from errors to exit codes; the first class an error is an instance of wins
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (UnknownService, EXIT_CONFIG),
+    (SetupError, EXIT_CONFIG),
+    (ReportFailures, EXIT_RUNTIME),
+    (NerveError, EXIT_RUNTIME),
+    (MetricsUnavailable, EXIT_RUNTIME),  # the metrics port is taken
+    (OSError, EXIT_RUNTIME),  # an I/O failure nothing named: one line, not a traceback
+)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for an error `NerveGroup` catches."""
+    return next(code for cls, code in EXIT_CODES if isinstance(error, cls))
+
+
+def error_lines(error: BaseException) -> list[str]:
+    """What the user reads on stderr for an error: one line per problem."""
+    if isinstance(error, SetupError):
+        return [f"nerve-py: {p}" for p in error.problems]
+    if isinstance(error, ConfigError):
+        return [f"nerve-py: config error: {error}"]
+    if isinstance(error, OSError) and not isinstance(error, NerveError):
+        where = f": {error.filename}" if error.filename else ""
+        return [f"nerve-py: {error.strerror or error}{where}"]
+    return [f"nerve-py: {error}"]
+
+
+class NerveGroup(click.Group):
+    """Runs the command line; nerve_py's errors become exit codes here and nowhere else."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (NerveError, MetricsUnavailable, OSError) as e:
+            for line in error_lines(e):
+                click.echo(line, err=True)
+            sys.exit(exit_code(e))
 
 
 @dataclass(frozen=True)
@@ -79,18 +121,18 @@ def top_level_config_options(f):
 def _load(args: ConfigArgs) -> NerveConfig:
     if not args.path:
         raise click.UsageError("no config: give -c FILE or set NERVE_CONFIG")
-    try:
-        return load_config(args.path, args.overlay, args.instance_id)
-    except NerveError as e:
-        click.echo(f"nerve-py: config error: {e}", err=True)
-        sys.exit(EXIT_CONFIG)
+    return load_config(args.path, args.overlay, args.instance_id)
 
 
 def _args(ctx: click.Context, config_path, overlay, instance_id) -> ConfigArgs:
     return ConfigArgs(config_path, overlay, instance_id).over(ctx.obj or ConfigArgs())
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=NerveGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="nerve-py")
 @top_level_config_options
 @click.option(
@@ -112,8 +154,10 @@ def main(ctx, config_path, overlay, instance_id, check_config, log_level, log_fo
     not in maintenance. Signals for the daemon: SIGHUP reloads the config (and the overlay),
     SIGTERM/SIGINT deregister every node and exit 0.
 
-    Exit codes: 0 success; 1 a runtime failure (a failing check, ZooKeeper writes failing in a
-    row); 2 a bad config, named by file and key path. Every key: docs/nerve.md.
+    Exit codes: 0 success; 1 a runtime failure (a failing check, ZooKeeper refused the
+    credential); 2 a bad config, named by file and key path, an unknown service, or a state_dir
+    or heartbeat_path folder nerve-py cannot write (every problem listed). Every key:
+    docs/nerve.md.
     """
     ctx.obj = ConfigArgs(config_path, overlay, instance_id)
     if ctx.invoked_subcommand is not None:
@@ -137,12 +181,7 @@ def _run(args: ConfigArgs, log_level: str, log_format: str) -> None:
     from .daemon import Daemon
 
     setup_logging(log_level, log_format)
-    config = _load(args)
-    try:
-        Daemon(config).run()
-    except (NerveError, MetricsUnavailable) as e:
-        click.echo(f"nerve-py: {e}", err=True)
-        sys.exit(EXIT_RUNTIME)
+    Daemon(_load(args)).run()
 
 
 @main.command()
@@ -197,12 +236,8 @@ def maint(ctx, direction, service, all_services, config_path, overlay, instance_
     config = _load(_args(ctx, config_path, overlay, instance_id))
     if bool(service) == all_services:
         raise click.UsageError("name one SERVICE or give --all")
-    try:
-        for line in set_maintenance(config, service, direction == "down"):
-            click.echo(line)
-    except NerveError as e:
-        click.echo(f"nerve-py: {e}", err=True)
-        sys.exit(EXIT_RUNTIME)
+    for line in set_maintenance(config, service, direction == "down"):
+        click.echo(line)
 
 
 if __name__ == "__main__":

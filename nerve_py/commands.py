@@ -11,7 +11,7 @@ from smartstack_common.cli import Echo, print_table
 
 from .checks import build_check, run_check
 from .config import NerveConfig
-from .errors import NerveError
+from .errors import UnknownService
 from .state import StateDir
 
 STALE_AFTER = 10.0  # seconds; the daemon rewrites its status file at least every 3 s
@@ -21,7 +21,7 @@ def _services(config: NerveConfig, name: str | None):
     if name is None:
         return config.services
     if name not in {s.name for s in config.services}:
-        raise NerveError(f"{config.source}: no service named {name!r}")
+        raise UnknownService(config.source, name, (s.name for s in config.services))
     return (config.service(name),)
 
 

@@ -15,11 +15,11 @@ from smartstack_common.sdnotify import Notifier
 from smartstack_common.signals import install_signals
 
 from .config import NerveConfig, ServiceConfig, reload_config
-from .errors import NerveError
+from .errors import NerveError, ReportFailures, SetupError
 from .metrics import NerveCollector
 from .reporter import Reporter
 from .service_watcher import ServiceWatcher
-from .state import StateDir
+from .state import StateDir, writable_folder
 from .zk import ZkPool
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,14 @@ STATUS_REFRESH = 3.0  # seconds; `nerve-py status` calls a file older than 10 s 
 TICK = 0.5  # main loop period: signals, heartbeat, status file
 
 
-class ReportFailures(NerveError):
-    """Reporting cannot work at all: ZooKeeper refused the zk_auth credential."""
+def preflight(config: NerveConfig) -> list[str]:
+    """Every problem that would stop the daemon keeping its state, found before it starts."""
+    problems = StateDir(config.state_dir).problems()
+    if config.heartbeat_path:
+        problem = writable_folder(Path(config.heartbeat_path).parent)
+        if problem:
+            problems.append(f"heartbeat_path {config.heartbeat_path}: {problem}")
+    return problems
 
 
 class Daemon:
@@ -50,8 +56,11 @@ class Daemon:
         self._reload = threading.Event()
 
     def run(self) -> None:
-        """Block until stopped; raises ReportFailures when ZooKeeper refuses our credential."""
-        self.state.ensure()
+        """Block until stopped; raises SetupError (state_dir, heartbeat_path) before starting, and
+        ReportFailures when ZooKeeper refuses our credential."""
+        problems = preflight(self.config)
+        if problems:
+            raise SetupError(problems)
         install_signals(self._stop, self._reload)
         try:
             if self.metrics:

@@ -1,8 +1,12 @@
-"""nerve_py's exceptions. Only cli.py turns them into exit codes."""
+"""nerve_py's exceptions. Only cli.py turns them into exit codes (its `EXIT_CODES`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 
 class NerveError(Exception):
-    """Base of nerve_py's errors."""
+    """Base of nerve_py's errors: a failure at run time (a restart may help)."""
 
 
 class ConfigError(NerveError):
@@ -12,3 +16,25 @@ class ConfigError(NerveError):
         self.source, self.key_path, self.problem = source, key_path, problem
         where = f"{source}: {key_path}" if key_path else source
         super().__init__(f"{where}: {problem}")
+
+
+class UnknownService(NerveError):
+    """The command line names a service the config does not have."""
+
+    def __init__(self, source: str, name: str, known: Iterable[str]):
+        self.name = name
+        names = ", ".join(sorted(known)) or "none"
+        super().__init__(f"{source}: no service named {name!r} (services: {names})")
+
+
+class SetupError(NerveError):
+    """The host lacks what the config needs (a folder nerve-py cannot create or write); every
+    problem found is listed, so one run shows them all."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class ReportFailures(NerveError):
+    """Reporting cannot work at all: ZooKeeper refused the zk_auth credential."""

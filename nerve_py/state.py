@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from smartstack_common.atomic import write_atomic
 
-from .errors import NerveError
+from .errors import SetupError
 
 PRIVATE = 0o600  # as before the shared writer: the flags and status are nerve-py's own
 
@@ -28,7 +29,17 @@ class StateDir:
         try:
             self.maint_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise NerveError(f"state_dir {self.root}: cannot create: {e.strerror}") from None
+            raise SetupError([f"state_dir {self.root}: cannot create: {e.strerror}"]) from None
+
+    def problems(self) -> list[str]:
+        """Why the flags or the status file could not be written here ([] when they can)."""
+        try:
+            self.ensure()
+        except SetupError as e:
+            return list(e.problems)
+        where = {f"state_dir {self.root}": self.root, f"state_dir {self.maint_dir}": self.maint_dir}
+        found = ((name, writable_folder(folder)) for name, folder in where.items())
+        return [f"{name}: {problem}" for name, problem in found if problem]
 
     def in_maintenance(self, service: str) -> bool:
         return self._flags.has(service)
@@ -36,10 +47,15 @@ class StateDir:
     def set_maintenance(self, service: str, on: bool) -> None:
         self.ensure()
         flag = self.maint_dir / service
-        if on:
-            write_atomic(str(flag), b"maintenance\n", PRIVATE)
-        else:
-            flag.unlink(missing_ok=True)
+        try:
+            if on:
+                write_atomic(str(flag), b"maintenance\n", PRIVATE)
+            else:
+                flag.unlink(missing_ok=True)
+        except OSError as e:
+            raise SetupError(
+                [f"state_dir {self.root}: cannot write {flag}: {e.strerror}"]
+            ) from None
 
     def write_status(self, status: dict) -> None:
         write_atomic(
@@ -53,6 +69,18 @@ class StateDir:
             return json.loads(self.status_path.read_text())
         except (OSError, ValueError):
             return {}
+
+
+def writable_folder(folder: Path) -> str | None:
+    """None if a file can be created in `folder` (tried for real: root ignores the mode bits),
+    else the reason."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".nerve-py-probe."):
+            return None
+    except FileNotFoundError:
+        return "folder does not exist"
+    except OSError as e:
+        return f"cannot write there: {e.strerror}"
 
 
 class _FlagFolder:

@@ -94,8 +94,10 @@ def run(
 
     setup_logging(log_level, log_format)
     config = _load(_files(config_path, overlay_path))
-    for problem in preflight(config):
+    problems = preflight(config)
+    for problem in problems:  # every one, so one start shows them all
         click.echo(f"synapse-py: {problem}", err=True)
+    if problems:
         sys.exit(EXIT_CONFIG)
     try:
         SynapseDaemon(config).run()

@@ -11,6 +11,17 @@ import time
 from pathlib import Path
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM a process we started, then SIGKILL if it does not exit in `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class DaemonProcess:
     """`python -m <module> run -c <config>` with its output in a log file."""
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from .ports import free_port, wait_port
+from .procs import stop_process
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EPMD = "/usr/bin/epmd"
@@ -143,7 +144,7 @@ class RabbitMqServer:
         if vm is not None and _alive(vm):
             os.kill(vm, signal.SIGCONT)  # a paused VM cannot stop
         for proc in reversed(self._procs):  # the server script first, epmd last
-            _stop(proc)
+            stop_process(proc)
         if vm is not None and _alive(vm):  # the script died before it could stop the VM
             os.kill(vm, signal.SIGKILL)
         self._procs.clear()
@@ -153,16 +154,6 @@ class RabbitMqServer:
             return self.log_path.read_text(errors="replace")[-size:]
         except OSError:
             return ""
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _alive(pid: int) -> bool:

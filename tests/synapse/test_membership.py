@@ -8,7 +8,8 @@ from kazoo.exceptions import NoNodeError
 
 from synapse_py.backend import Backend
 from synapse_py.config import DiscoveryConfig, ServiceConfig
-from synapse_py.membership import ExpiryGuard, ServiceMembers, desired_backends
+from synapse_py.desired import ExpiryGuard, desired_backends
+from synapse_py.discovery.zookeeper_members import ServiceMembers
 
 
 def svc(**kw) -> ServiceConfig:

@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from kazoo.exceptions import (
     ConnectionLoss,
@@ -24,17 +25,16 @@ from kazoo.exceptions import (
     ZookeeperError,
 )
 
-from .backend import (
+from ..backend import (
     Backend,
     InvalidNode,
     backend_from_registration,
     decode_node,
     name_payload,
 )
-from .config import ServiceConfig
-from .desired import ExpiryGuard, desired_backends, served_defaults
 
-__all__ = ["ExpiryGuard", "ServiceMembers", "desired_backends", "served_defaults"]
+if TYPE_CHECKING:
+    from ..config import ServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,11 @@ class ServiceMembers:
             self._stale.discard(name)
             self.retry.discard(name)
             self._from_name.discard(name)
+
+    def expire(self) -> None:
+        """Every listed child read from ZooKeeper must be read again (zookeeper_poll: no data
+        watch tells when one changed); the old values stay in force meanwhile."""
+        self._stale.update(n for n in self._names if n in self._cache and n not in self._from_name)
 
     def wanted(self) -> list[str]:
         """Listed children that need a read now (unknown or stale, not in flight or retrying)."""

@@ -65,6 +65,15 @@ def test_the_schema_lists_exactly_the_registered_methods():
                                                                  "zookeeper_poll"}  # fmt: skip
 
 
+def test_docs_describe_every_built_in_method_and_its_keys():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "synapse.md").read_text()
+    section = text[text.index("#### discovery") : text.index("#### per-service haproxy")]
+    for name, cls in discovery.methods().items():
+        assert f"- `{name}`:" in section, name
+        for key in cls.keys:
+            assert f"| `{key}` |" in section, (name, key)
+
+
 def test_zookeeper_poll_takes_ruby_keys(tmp_path):
     section = {"method": "zookeeper_poll", "hosts": ["z:2181"], "path": "/web/",
                "polling_interval_sec": 30}  # fmt: skip

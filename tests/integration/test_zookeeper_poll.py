@@ -4,6 +4,8 @@ and data changes are seen within the polling interval, and no watch is ever set.
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 from support.procs import wait_for
@@ -72,3 +74,34 @@ def test_a_path_created_later_is_found_by_the_next_poll(synapse, zk):
     register(zk, synapse.path("late"), backend)  # makepath: the path appears now
     wait_for(lambda: synapse.live_servers("late") == {addr(backend)}, WITHIN + INTERVAL,
              message="found")  # fmt: skip
+
+
+def test_sighup_switches_a_service_from_watching_to_polling(synapse, zk, zk_server):
+    """The watched service's watches fire once more and are not set again; from then on the
+    service is polled and holds no watch. (ZooKeeper 3.8 can remove watches, kazoo cannot: a
+    watch set before the switch stays on the server until it fires.)"""
+    a, b = (Backend("127.0.0.1", port, f"i-{port}") for port in (18104, 18105))
+    synapse.add_service("web")  # zookeeper: watched
+    node = register(zk, synapse.path("web"), a)
+    before, _ = watches(zk_server)
+    proc = synapse.start()
+    wait_for(lambda: synapse.live_servers("web") == {addr(a)}, 10, message="a, watched")
+    assert synapse.path("web") in watches(zk_server)[1]
+
+    synapse.services["web"]["discovery"].update(
+        method="zookeeper_poll", polling_interval_sec=INTERVAL
+    )
+    synapse.write()
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in proc.output(), 10, message="reloaded")
+    register(zk, synapse.path("web"), b)  # fires the old children watch
+    wait_for(lambda: synapse.live_servers("web") == {addr(a), addr(b)}, WITHIN, message="b")
+    for _ in range(2):  # the old path watch (kazoo's DataWatch sets it once more as it stops)
+        zk.set(synapse.path("web"), b"")
+        time.sleep(0.5)
+    zk.set(node, zk.get(node)[0])  # the old data watch of a's node
+    time.sleep(2 * INTERVAL)  # two more polls
+    count, paths = watches(zk_server)
+    assert synapse.path("web") not in paths, paths
+    assert count == before, paths  # no children watch either
+    assert synapse.live_servers("web") == {addr(a), addr(b)}

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-
-from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+import queue
 
 from smartstack_common.cli import Echo, print_table
 
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
+from .desired import desired_backends
+from .discovery import DiscoveryContext, methods
 from .generators.haproxy import HaproxyGenerator
-from .membership import ServiceMembers, desired_backends
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
 
@@ -20,43 +19,21 @@ from .registry_config import RegistryConfigs
 def read_membership(
     config: SynapseConfig, timeout: float, registry: RegistryConfigs | None = None
 ) -> dict[str, tuple[Backend, ...]]:
-    """Read every service's backends from ZooKeeper once (validated, as the daemon would); with
-    `registry`, the services' own znode data too."""
-    clients: dict[str, KazooClient] = {}
+    """Read every service's backends once, each by its discovery method (validated, as the
+    daemon would); with `registry`, the services' own registry data too."""
+    context = DiscoveryContext(config, queue.Queue())
     try:
-        return {
-            svc.name: _read_service(svc, _client(svc, clients, config, timeout), registry, config)
-            for svc in config.services
-        }
+        return {svc.name: _read_service(svc, context, timeout, registry) for svc in config.services}
     finally:
-        for c in clients.values():
-            c.stop()
-            c.close()
+        context.stop()
 
 
-def _client(svc: ServiceConfig, clients: dict, config: SynapseConfig, timeout: float):
-    if svc.discovery.method != "zookeeper":
-        return None
-    hosts = ",".join(sorted(svc.discovery.hosts))
-    if hosts not in clients:
-        clients[hosts] = KazooClient(
-            hosts=hosts, timeout=config.zk_session_timeout, **config.zk_security.client_options()
-        )
-        clients[hosts].start(timeout=timeout)
-    return clients[hosts]
-
-
-def _read_service(svc: ServiceConfig, client, registry, config: SynapseConfig):
-    if client is None:
-        return desired_backends(svc, (), None)
-    try:
-        names = tuple(client.get_children(svc.discovery.path))
-        if registry is not None:
-            trusted = bool(config.haproxy and config.haproxy.trust_registry_config)
-            registry.update(svc, client.get(svc.discovery.path)[0], trusted)
-    except NoNodeError:
-        names = ()
-    found = ServiceMembers(svc).backends(names, lambda p: client.get(p)[0])
+def _read_service(svc: ServiceConfig, context: DiscoveryContext, timeout: float, registry):
+    found, data = methods()[svc.discovery.method].snapshot(svc, context, timeout)
+    if registry is not None and data is not None:
+        config = context.config
+        trusted = bool(config.haproxy and config.haproxy.trust_registry_config)
+        registry.update(svc, data, trusted)
     return desired_backends(svc, found, None)
 
 

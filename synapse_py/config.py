@@ -18,7 +18,7 @@ from smartstack_common.zk_security import (
     world_readable,
 )
 
-from . import config_checks, schema
+from . import config_checks, discovery, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, check_schema
 from .config_sources import RawService, Sources, policy, read_all
@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
-    method: str  # one of schema.DISCOVERY_METHODS
+    method: str  # one of schema.DISCOVERY_METHODS (a discovery.DISCOVERY name)
     hosts: tuple[str, ...] = ()
     path: str = ""
     # Ruby synapse: label_filter (deprecated) and label_filters, ANDed:
     # ({"label": ..., "value": ..., "condition": "equals" | "not-equals"}, ...)
     label_filters: tuple[dict, ...] = ()
+    settings: Any = None  # the method's own keys, as its `settings` made them (frozen)
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,7 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
         path=path.rstrip("/") or path,
         label_filters=tuple([d["label_filter"]] if "label_filter" in d else [])
         + tuple(d.get("label_filters", ())),
+        settings=discovery.DISCOVERY[d["method"]].settings(d),
     )
 
 

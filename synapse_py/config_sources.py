@@ -152,8 +152,10 @@ def service_findings(service: Mapping) -> Iterator[Finding]:
     yield from _apply("service.haproxy", "haproxy.", haproxy)
     method = discovery["method"]
     if method not in schema.DISCOVERY:
-        known = " and ".join(sorted(schema.DISCOVERY))
-        why = f"discovery method {method!r} is not implemented by synapse-py (only {known} are)"
+        known = ", ".join(sorted(schema.DISCOVERY))
+        why = (
+            f"discovery method {method!r} is not implemented by synapse-py (it implements {known})"
+        )
         yield Finding(True, "discovery.method", why)
         return  # the other keys of an unknown method mean nothing to us
     yield from _apply("service.discovery", "discovery.", discovery)

@@ -19,12 +19,10 @@ from .config import ConfigError, SynapseConfig, load_config
 from .generators import GENERATORS, Generator, envoy, file_output, haproxy  # noqa: F401 - importing registers them
 from .metrics import SynapseCollector
 from .reconciler import Reconciler, Reconfigure
-from .watcher import ZkClients
 
 log = logging.getLogger(__name__)
 
 TICK = 0.2  # main loop period: signals, watchdog
-RESTART_ONLY = ("zk_session_timeout", "zk_auth", "zk_tls")  # a SIGHUP cannot apply these
 
 
 def generator_sections(config: SynapseConfig) -> dict[str, object]:
@@ -64,17 +62,6 @@ def _output_locations(config: SynapseConfig) -> list[tuple[str, str]]:
         out = config.envoy.output_directory
         found += [(out, ""), (str(Path(out) / "eds"), "")]
     return found
-
-
-def _restart_only_changes(clients: ZkClients, new: SynapseConfig) -> list[str]:
-    """The RESTART_ONLY keys whose new value differs from the one the ZooKeeper clients use.
-
-    The clients (one per ensemble, also those a reload adds) keep the values they were built
-    with, so comparing with them, not with the previous file, says what is really pending.
-    """
-    running = (clients.session_timeout, clients.security.auth, clients.security.tls)
-    wanted = (new.zk_session_timeout, new.zk_security.auth, new.zk_security.tls)
-    return [key for key, r, w in zip(RESTART_ONLY, running, wanted, strict=True) if r != w]
 
 
 class GeneratorSet:
@@ -179,7 +166,7 @@ class SynapseDaemon:
             log.warning("%s", warning)  # each warning once, not at every reload
         if new.metrics != self.config.metrics:
             log.warning("metrics: a changed bind or port takes effect on restart")
-        for key in _restart_only_changes(self.reconciler.clients, new):
+        for key in self.reconciler.context.restart_only_changes(new):
             log.warning("%s changed: takes effect on restart (ZooKeeper keeps the old one)", key)
         self.config = new
         self.events.put(Reconfigure(new, self.generators.update(new)))

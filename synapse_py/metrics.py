@@ -49,7 +49,7 @@ class SynapseCollector:
             "Backends in force",
             {name: len(b) for name, b in dict(r.membership).items()},
         )
-        members = dict(r.members)
+        members = dict(r.discoveries)
         refused = _refused_in_context(r.generators)
         yield _per_service(
             CounterMetricFamily,
@@ -63,10 +63,16 @@ class SynapseCollector:
             "ZooKeeper node reads",
             {name: m.reads for name, m in members.items()},
         )
+        yield _per_service(
+            GaugeMetricFamily,
+            "synapse_discovery_healthy",
+            "1 while the service's discovery source answers (its membership is kept when not)",
+            {name: int(m.healthy()) for name, m in members.items()},
+        )
         events = CounterMetricFamily(
             "synapse_zookeeper_events", "ZooKeeper events handled", labels=["kind"]
         )
-        for kind, count in sorted(dict(r.zk_events).items()):
+        for kind, count in sorted(dict(r.discovery_events).items()):
             events.add_metric([kind], count)
         yield events
         yield CounterMetricFamily("synapse_applies", "Desired states applied", value=r.applies)

@@ -1,13 +1,13 @@
 """The one consumer of watch events: waits for quiet, computes membership, drives the generators.
 
-Events are handled as they arrive (a new child's read is sent at once); the batch closes when no
-listing has changed for `wait_min` and a touched service is ready (its reads answered), or after
-`wait_max`. A service in a flood (FLOOD_READS reads outstanding) does not count as a listing
-change. Only services whose membership is known are handed to the generators: a service is
-known once its first complete read succeeded, from the state file, or from its
-`default_servers` (served, as in Ruby, until discovery finds backends); until then every
-output keeps what it has. A service whose reads are
-still in flight (a flood of new children) never holds back another service's change.
+Each service has one discovery (synapse_py.discovery, built by its method's name); every event
+goes to the discovery of its service (or to all, without a service) as it arrives, which says
+what it touched. The batch closes when no listing has changed (Touched.LISTING) for `wait_min`
+and a touched service is ready, or after `wait_max`. Only services whose membership is known are
+handed to the generators: a service is known once its discovery is first ready, from the state
+file, or from its `default_servers` (served, as in Ruby, until discovery finds backends); until
+then every output keeps what it has. A service whose discovery is not ready (a flood of new
+children being read) never holds back another service's change.
 """
 
 from __future__ import annotations
@@ -23,25 +23,14 @@ from dataclasses import dataclass
 from . import state_file
 from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
+from .desired import ExpiryGuard, desired_backends, served_defaults
+from .discovery import Discovery, DiscoveryContext, ServiceData, Touched, methods
 from .generators import Generator
-from .membership import ExpiryGuard, ServiceMembers, desired_backends, served_defaults
 from .registry_config import RegistryConfigs
-from .watcher import (
-    Arm,
-    Children,
-    Connected,
-    NodeChanged,
-    NodeData,
-    ServiceData,
-    ServiceWatcher,
-    ZkClients,
-)
 
 log = logging.getLogger(__name__)
 
 RETRY_INTERVAL = 2.0  # seconds before a failed apply (disk full, ...) is tried again
-READ_RETRY_INTERVAL = 1.0  # seconds before reads that failed for connection reasons are resent
-FLOOD_READS = 256  # a service with more reads outstanding is in a flood (see _is_listing_change)
 
 
 @dataclass(frozen=True)
@@ -57,37 +46,24 @@ class Stop:
     pass
 
 
-_ZK_EVENT_KINDS = {
-    Children: "children",
-    Arm: "path_exists",
-    Connected: "connected",
-    NodeData: "node_data",
-    NodeChanged: "node_changed",
-}
-
-
 class Reconciler:
-    """Owns the watchers, the membership and the generators; everything runs on its thread."""
+    """Owns the discoveries, the membership and the generators; everything runs on its thread."""
 
     def __init__(self, config: SynapseConfig, generators: Sequence[Generator], events: queue.Queue):
         self.events = events
-        self.clients = ZkClients(config.zk_session_timeout, events, config.zk_security)
+        self.context = DiscoveryContext(config, events)
         self.config = config
         self.generators = tuple(generators)
-        self.watchers: dict[str, ServiceWatcher] = {}
-        self.members: dict[str, ServiceMembers] = {}
-        self.children: dict[str, tuple[str, ...] | None] = {}
+        self.discoveries: dict[str, Discovery] = {}
         self.membership: dict[str, tuple[Backend, ...]] = {}
         self.applies = 0
         self.apply_failures = 0  # generator or state-file writes that failed (retried)
         self.guards: dict[str, ExpiryGuard] = {}
         self.registry_configs = RegistryConfigs()  # services' znode data as haproxy config
         self._retry_at: float | None = None
-        self._read_retry_at: float | None = None
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
-        self._read_once: set[str] = set()  # services whose first complete read is done
         self._reconfigured = False
-        self.zk_events: Counter[str] = Counter()  # by kind (see _ZK_EVENT_KINDS)
+        self.discovery_events: Counter[str] = Counter()  # by the events' `figure`, if they have one
         self.last_event_at: float | None = None
         # called with the seconds from the first event of a batch to the generators' change
         self.on_change: Callable[[float], None] = lambda seconds: None
@@ -95,7 +71,7 @@ class Reconciler:
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
     def start(self, seed: Mapping[str, Sequence[Backend]] | None = None) -> None:
-        """Apply the last known membership (state file) at once, then follow ZooKeeper."""
+        """Apply the last known membership (state file) at once, then follow discovery."""
         for name, backends in (seed or {}).items():
             self.membership[name] = tuple(backends)
         self._configure(self.config)
@@ -112,9 +88,9 @@ class Reconciler:
     def stop(self, timeout: float = 10) -> None:
         self.events.put(Stop())
         self._thread.join(timeout)
-        for w in self.watchers.values():
-            w.stop()
-        self.clients.stop()
+        for d in self.discoveries.values():
+            d.stop()
+        self.context.stop()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -144,10 +120,8 @@ class Reconciler:
         while True:
             if isinstance(event, Stop):
                 return False
-            if event is not None:
-                self._handle_one(event)
-                if self._is_listing_change(event):
-                    last_listing = time.monotonic()
+            if event is not None and self._handle_one(event) == Touched.LISTING:
+                last_listing = time.monotonic()
             now = time.monotonic()
             quiet_at = last_listing + self.config.wait_min
             if now >= deadline or (now >= quiet_at and self._batch_ready()):
@@ -158,14 +132,6 @@ class Reconciler:
             except queue.Empty:
                 event = None
 
-    def _is_listing_change(self, event) -> bool:
-        """A join, leave or change that the quiet time waits for: a read's answer is not one,
-        nor a listing of a service in a flood (FLOOD_READS reads outstanding), whose bursts must
-        not hold back everyone else's changes."""
-        if not isinstance(event, Children | NodeChanged) or event.service not in self.members:
-            return False
-        return len(self.members[event.service].inflight) < FLOOD_READS
-
     def _batch_ready(self) -> bool:
         """Something can be applied now: a new config, or a touched service that is ready."""
         if self._reconfigured or not self._dirty:
@@ -174,47 +140,41 @@ class Reconciler:
 
     def _flush(self) -> None:
         reconfigured, self._reconfigured = self._reconfigured, False
-        self._resend_failed_reads()
         membership_changed = self._refresh()
         if reconfigured or membership_changed or self._retry_due():
             self._apply()
         if membership_changed and self.last_event_at is not None:
             self.on_change(time.monotonic() - self.last_event_at)
 
-    def _handle_one(self, event) -> None:
-        if type(event) in _ZK_EVENT_KINDS:
-            self.zk_events[_ZK_EVENT_KINDS[type(event)]] += 1
-        service: str = getattr(event, "service", "")
-        if service and service not in self.watchers:
-            return  # a service no longer watched (SIGHUP)
-        if isinstance(event, Children):
-            self.children[service] = event.names
-            self._read(service, self.members[service].set_names(event.names or ()))
-            self._dirty.add(service)
-        elif isinstance(event, NodeData):
-            self.members[service].result(event.name, event.data, event.error)
-            self._dirty.add(service)
-            if self.members[service].retry and self._read_retry_at is None:
-                self._read_retry_at = time.monotonic() + READ_RETRY_INTERVAL
-        elif isinstance(event, NodeChanged):
-            if self.members[service].changed(event.name, event.kind):
-                self._read(service, [event.name])
-            self._dirty.add(service)
-        elif isinstance(event, ServiceData):
+    def _handle_one(self, event) -> Touched:
+        figure = getattr(event, "figure", None)
+        if figure:
+            self.discovery_events[figure] += 1
+        if isinstance(event, Reconfigure):
+            self._reconfigure(event)
+            return Touched.NOTHING
+        service: str | None = getattr(event, "service", None)
+        if service is None:  # for every discovery (a ZooKeeper client connected, ...)
+            touched = [self._touch(n, d.handle(event)) for n, d in self.discoveries.items()]
+            return max(touched, default=Touched.NOTHING)
+        if service not in self.discoveries:
+            return Touched.NOTHING  # a service no longer discovered (SIGHUP)
+        if isinstance(event, ServiceData):
             self._service_data(service, event.data)
-        elif isinstance(event, Arm):
-            self.watchers[service].arm()
-        elif isinstance(event, Connected):
-            for w in self.watchers.values():
-                w.start()
-                w.reconnected()
-            self._resend_failed_reads(force=True)
-        elif isinstance(event, Reconfigure):
-            self.generators = event.generators
-            self._configure(event.config)
-            self.registry_configs.refresh(self.config.services, self._trusted)
-            self._dirty.update(s.name for s in self.config.services)
-            self._reconfigured = True
+            return Touched.NOTHING
+        return self._touch(service, self.discoveries[service].handle(event))
+
+    def _touch(self, service: str, touched: Touched) -> Touched:
+        if touched:
+            self._dirty.add(service)
+        return touched
+
+    def _reconfigure(self, event: Reconfigure) -> None:
+        self.generators = event.generators
+        self._configure(event.config)
+        self.registry_configs.refresh(self.config.services, self._trusted)
+        self._dirty.update(s.name for s in self.config.services)
+        self._reconfigured = True
 
     def _service_data(self, service: str, data: bytes | None) -> None:
         if self.registry_configs.update(self.config.service(service), data, self._trusted):
@@ -223,25 +183,6 @@ class Reconciler:
     @property
     def _trusted(self) -> bool:
         return bool(self.config.haproxy and self.config.haproxy.trust_registry_config)
-
-    def _read(self, service: str, names: list[str]) -> None:
-        if names:
-            self.members[service].reading(names)
-            self.watchers[service].read(names)
-
-    def _resend_failed_reads(self, force: bool = False) -> None:
-        """Resend reads that failed for connection reasons, and re-read children whose watch was
-        lost, once due (`force`: a client just connected)."""
-        if not force and (self._read_retry_at is None or time.monotonic() < self._read_retry_at):
-            return
-        self._read_retry_at = None
-        for name, watcher in self.watchers.items():
-            if watcher.client.connected:
-                members = self.members[name]
-                members.take_retries()
-                self._read(name, members.wanted())
-            elif self.members[name].retry:
-                self._read_retry_at = time.monotonic() + READ_RETRY_INTERVAL
 
     # -- membership -------------------------------------------------------------------------
 
@@ -265,22 +206,11 @@ class Reconciler:
 
     def _ready(self, svc: ServiceConfig) -> bool:
         """The service's discovery has answered enough to compute its membership."""
-        if svc.discovery.method != "zookeeper":
-            return True
-        if svc.name not in self.children:
-            return False  # never listed yet
-        members = self.members[svc.name]
-        if svc.name not in self._read_once:
-            if not (members.complete and not members.retry):
-                return False
-            self._read_once.add(svc.name)
-            return True
-        return members.settled
+        return self.discoveries[svc.name].ready()
 
     def _backends(self, svc: ServiceConfig) -> tuple[Backend, ...]:
         previous = self.membership.get(svc.name)
-        zookeeper = svc.discovery.method == "zookeeper"
-        discovered = self.members[svc.name].current() if zookeeper else ()
+        discovered = self.discoveries[svc.name].backends()
         guard = self.guards.get(svc.name)
         return desired_backends(svc, discovered, previous, guard, time.monotonic())
 
@@ -319,7 +249,7 @@ class Reconciler:
     def _wake_in(self) -> float | None:
         """Seconds until a mass-expiry hold ends or a failed apply is retried; None: no timer."""
         due = [g.deadline for g in self.guards.values() if g.deadline is not None]
-        due += [t for t in (self._retry_at, self._read_retry_at) if t is not None]
+        due += [self._retry_at] if self._retry_at is not None else []
         return max(0.05, min(due) - time.monotonic()) if due else None
 
     def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> bool:
@@ -334,17 +264,16 @@ class Reconciler:
     # -- config -----------------------------------------------------------------------------
 
     def _configure(self, config: SynapseConfig) -> None:
-        """Start watchers for new or changed services, stop those of removed ones."""
+        """Start discoveries for new or changed services, stop those of removed ones."""
         self.config = config
+        self.context.config = config
         wanted = {s.name: s for s in config.services}
-        for name in list(self.watchers):
-            if wanted.get(name) != self.watchers[name].service:
+        for name in list(self.discoveries):
+            if wanted.get(name) != self.discoveries[name].service:
                 self._forget(name)
         for name, svc in wanted.items():
-            if name not in self.members:
-                self.members[name] = ServiceMembers(svc)
-            if svc.discovery.method == "zookeeper" and name not in self.watchers:
-                self._watch(svc)
+            if name not in self.discoveries:
+                self._discover(svc)
         for name in set(self.membership) - set(wanted):
             del self.membership[name]
         for name, svc in wanted.items():  # Ruby serves them until discovery finds backends
@@ -358,27 +287,14 @@ class Reconciler:
         guard = self.guards.get(svc.name)
         return guard if guard is not None and guard.service == svc else ExpiryGuard(svc)
 
-    def _watch(self, svc: ServiceConfig) -> None:
-        watcher = ServiceWatcher(svc, self.clients.get(svc.discovery.hosts), self.events)
-        self.watchers[svc.name] = watcher
-        watcher.start()
+    def _discover(self, svc: ServiceConfig) -> None:
+        discovery = methods()[svc.discovery.method](svc, self.context)
+        self.discoveries[svc.name] = discovery
+        discovery.start()
 
     def _forget(self, name: str) -> None:
-        self.watchers.pop(name).stop()
-        self.members.pop(name, None)
-        self.children.pop(name, None)
+        self.discoveries.pop(name).stop()
         self.registry_configs.forget(name)
-        self._read_once.discard(name)
-
-    # -- figures ----------------------------------------------------------------------------
-
-    @property
-    def invalid_nodes(self) -> int:
-        return sum(m.invalid for m in self.members.values())
-
-    @property
-    def zk_reads(self) -> int:
-        return sum(m.reads for m in self.members.values())
 
 
 def _log_change(service: str, old: tuple[Backend, ...] | None, new: tuple[Backend, ...]) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 from smartstack_common.metrics import METRICS_SCHEMA
 from smartstack_common.zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
+from . import discovery
+
 # section -> {key: what synapse-py does instead}. Sections: "" (top level), "haproxy", "service",
 # "service.haproxy", "service.discovery".
 KNOBS: dict[str, dict[str, str]] = {
@@ -107,20 +109,16 @@ DEFAULT_SERVER = _object(
 
 _FILTERS = {"type": "array", "items": LABEL_FILTER}
 _FILTER_KEYS = {"label_filters": _FILTERS, "label_filter": LABEL_FILTER}  # singular: deprecated
-_ZOOKEEPER = _object(
-    "service.discovery",
-    {
-        "method": {"const": "zookeeper"},
-        "hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-        "path": {"type": "string", "pattern": "^/"},
-        **_FILTER_KEYS,
-    },
-    required=("hosts", "path"),
-)
-_BASE = _object("service.discovery", {"method": {"const": "base"}, **_FILTER_KEYS})
 
-# the discovery methods synapse-py implements, and the schema of each
-DISCOVERY: dict[str, dict] = {"zookeeper": _ZOOKEEPER, "base": _BASE}
+
+def _method_schema(method: str, cls: type[discovery.Discovery]) -> dict:
+    """A method's section: its own keys (`keys`, `required`) and those every method takes."""
+    props = {"method": {"const": method}, **_FILTER_KEYS, **cls.keys}
+    return _object("service.discovery", props, required=cls.required)
+
+
+# the discovery methods synapse-py implements (built in or plug-ins), and the schema of each
+DISCOVERY: dict[str, dict] = {m: _method_schema(m, c) for m, c in discovery.methods().items()}
 DISCOVERY_METHODS = tuple(DISCOVERY)
 
 

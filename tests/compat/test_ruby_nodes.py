@@ -13,7 +13,7 @@ from nerve_py.config import ServiceConfig as NerveService
 from nerve_py.registration import registration_for
 from synapse_py.backend import InvalidNode, decode_node
 from synapse_py.config import DiscoveryConfig, ServiceConfig
-from synapse_py.membership import ServiceMembers
+from synapse_py.discovery.zookeeper_members import ServiceMembers
 
 # haproxy_server_options as fleets publish them (HAProxy 2.6 server keywords). The first seven
 # were skipped before issue 12 (the node dropped whole); the last seven were already accepted.

@@ -87,6 +87,7 @@ def test_synapse_metrics(synapse, zk, http_backend):
     m = Scraper(port)
     m.wait("synapse_backends", lambda v: v == 1, 20, service="web")
     assert m.value("synapse_zookeeper_events_total", kind="children") >= 1
+    assert m.value("synapse_discovery_healthy", service="web") == 1
     assert m.value("synapse_renders_total", generator="haproxy") >= 1
     assert m.value("synapse_reloads_total", generator="haproxy") >= 1
     # file_output applies after HAProxy in the same pass: its count may trail synapse_backends

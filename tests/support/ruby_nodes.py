@@ -14,7 +14,8 @@ from pathlib import Path
 from support import ruby_reference
 from synapse_py.backend import Backend
 from synapse_py.config import ServiceConfig, SynapseConfig, load_config
-from synapse_py.membership import ServiceMembers, desired_backends
+from synapse_py.desired import desired_backends
+from synapse_py.discovery.zookeeper_members import ServiceMembers
 
 REFERENCE = ruby_reference.ROOT / "synapse"
 CASES = sorted(p.name.removesuffix(".config.json") for p in REFERENCE.glob("s*.config.json"))

@@ -321,7 +321,7 @@ def test_ruby_routing_keys_with_their_default_value_are_fine(tmp_path):
     assert loaded.warnings == ()
 
 
-@pytest.mark.parametrize("method", ["dns", "zookeeper_poll", "zookeeper_dns", "multi", "ec2tag",
+@pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "multi", "ec2tag",
                                     "docker", "marathon", "Zookeeper"])  # fmt: skip
 def test_every_discovery_method_we_do_not_implement_is_an_error_naming_it(tmp_path, method):
     config = changed()

@@ -8,7 +8,8 @@ from kazoo.exceptions import NoNodeError
 
 from synapse_py.backend import Backend
 from synapse_py.config import DiscoveryConfig, ServiceConfig
-from synapse_py.membership import ExpiryGuard, ServiceMembers, desired_backends
+from synapse_py.desired import ExpiryGuard, desired_backends
+from synapse_py.discovery.zookeeper_members import ServiceMembers
 
 
 def svc(**kw) -> ServiceConfig:
@@ -288,3 +289,24 @@ def test_newest_of_two_nodes_for_one_host_port_wins():
     assert [b.weight for b in m.current()] == [9]
     m.set_names(("x_0000000002", "y_0000000010"))
     assert [b.weight for b in m.current()] == [9]  # whatever the listing's order
+
+
+def test_a_child_read_again_with_the_same_data_is_not_decoded_or_counted_again():
+    """zookeeper_poll reads every child at every poll: a bad node is skipped (and counted) once,
+    a good one keeps its backend; new bytes are decoded again."""
+    m = ServiceMembers(svc())
+    good = b'{"host": "10.0.0.1", "port": 80, "name": "a"}'
+    m.set_names(["a_1", "bad_2"])
+    for _ in range(3):
+        m.expire()
+        wanted = m.wanted()
+        m.reading(wanted)
+        assert wanted == ["a_1", "bad_2"]
+        m.result("a_1", good, None)
+        m.result("bad_2", b"{not json", None)
+    assert m.invalid == 1
+    assert [b.host for b in m.current()] == ["10.0.0.1"]
+    m.expire()
+    m.reading(m.wanted())
+    m.result("a_1", good.replace(b"10.0.0.1", b"10.0.0.2"), None)
+    assert [b.host for b in m.current()] == ["10.0.0.2"]

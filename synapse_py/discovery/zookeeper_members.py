@@ -11,10 +11,12 @@ last value stays in force meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from kazoo.exceptions import (
     ConnectionLoss,
@@ -24,17 +26,16 @@ from kazoo.exceptions import (
     ZookeeperError,
 )
 
-from .backend import (
+from ..backend import (
     Backend,
     InvalidNode,
     backend_from_registration,
     decode_node,
     name_payload,
 )
-from .config import ServiceConfig
-from .desired import ExpiryGuard, desired_backends, served_defaults
 
-__all__ = ["ExpiryGuard", "ServiceMembers", "desired_backends", "served_defaults"]
+if TYPE_CHECKING:
+    from ..config import ServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class ServiceMembers:
         self._order: tuple[str, ...] = ()  # the listing, in ZooKeeper's order (Ruby's)
         self._from_name: set[str] = set()  # path-encoded children decoded from their name
         self._cache: dict[str, Backend | None] = {}  # child name -> backend (None: skipped)
+        self._digests: dict[str, bytes] = {}  # child name -> digest of the data last decoded
         self._stale: set[str] = set()  # data watch fired: read again; the old value stays
         self._deleted: set[str] = set()  # deletion seen; the next listing says if it came back
         self.inflight: set[str] = set()  # reads sent, no answer yet
@@ -94,9 +96,15 @@ class ServiceMembers:
     def _forget(self, names: Iterable[str]) -> None:
         for name in names:
             self._cache.pop(name, None)
+            self._digests.pop(name, None)
             self._stale.discard(name)
             self.retry.discard(name)
             self._from_name.discard(name)
+
+    def expire(self) -> None:
+        """Every listed child read from ZooKeeper must be read again (zookeeper_poll: no data
+        watch tells when one changed); the old values stay in force meanwhile."""
+        self._stale.update(n for n in self._names if n in self._cache and n not in self._from_name)
 
     def wanted(self) -> list[str]:
         """Listed children that need a read now (unknown or stale, not in flight or retrying)."""
@@ -121,7 +129,8 @@ class ServiceMembers:
             return  # gone from the listing meanwhile
         if error is None:
             self._stale.discard(name)
-            self._cache[name] = self._checked(name, partial(decode_node, name, data))
+            if not self._same_data(name, data):
+                self._cache[name] = self._checked(name, partial(decode_node, name, data))
         elif isinstance(error, NoNodeError):  # deleted: the listing that follows tells more
             self._cache.pop(name, None)
             self._stale.discard(name)
@@ -130,8 +139,17 @@ class ServiceMembers:
             self._stale.discard(name)
             self._skip(name, f"cannot be read: {type(error).__name__}")
             self._cache[name] = None
+            self._digests.pop(name, None)
         else:  # connection loss, session expiry, timeout: read again; the old value stays
             self.retry.add(name)
+
+    def _same_data(self, name: str, data: bytes | None) -> bool:
+        """The child was decoded from these very bytes already (a poll reads every child again):
+        its backend, or its skip, stands; a bad node is not counted and logged at every poll."""
+        digest = hashlib.blake2b(data or b"", digest_size=16).digest()
+        same = name in self._cache and self._digests.get(name) == digest
+        self._digests[name] = digest
+        return same
 
     def changed(self, name: str, kind: str) -> bool:
         """The child's data watch fired: `kind` is "changed", "deleted" or "lost" (the

@@ -1,4 +1,4 @@
-"""ZooKeeper watches for one service path. Callbacks only publish onto the reconciler's queue.
+"""ZooKeeper I/O for one service path. Callbacks only publish onto the reconciler's queue.
 
 A path that does not exist yet, or is deleted later, is waited for (an exists watch: kazoo's
 DataWatch, which re-arms itself and survives session expiry) and never dropped. Children are
@@ -6,6 +6,9 @@ listed and read asynchronously, each with a one-shot watch whose firing only pub
 or sends the next request: kazoo's single callback thread is never blocked waiting for an answer
 (its ChildrenWatch recipe lists synchronously on that thread, so one service of 20,000 children
 delayed every other service's events). A watch lost with the connection is set again on connect.
+
+With `watches=False` (zookeeper_poll) no watch is ever set: `poll()` lists the children and reads
+the path's data, and `read` reads children, each once per call.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
-from kazoo.client import KazooClient, KazooState
+from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
-from kazoo.protocol.states import EventType, KeeperState, WatchedEvent
+from kazoo.protocol.states import EventType, WatchedEvent
 from kazoo.recipe.watchers import DataWatch
-from kazoo.retry import KazooRetry
 
-from .config import ServiceConfig
-from .zk_security import ZkSecurity
+from .protocol import ServiceData
+
+if TYPE_CHECKING:
+    from ..config import ServiceConfig
+
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,9 @@ LIST_PAUSE_PER_CHILD = 20e-6  # seconds between back-to-back listings, per child
 class Children:
     """A service's current child names (None: the path does not exist)."""
 
+    # the kind synapse_zookeeper_events counts it as (every event class here has one)
+    figure: ClassVar[str] = "children"
+
     service: str
     names: tuple[str, ...] | None
 
@@ -48,10 +57,14 @@ class Children:
 class Connected:
     """A client (re)connected: watchers that could not start yet must start now."""
 
+    figure: ClassVar[str] = "connected"
+
 
 @dataclass(frozen=True)
 class NodeData:
     """The outcome of reading one child: its data, or the exception the read raised."""
+
+    figure: ClassVar[str] = "node_data"
 
     service: str
     name: str
@@ -64,33 +77,37 @@ class NodeChanged:
     """A child's data watch fired: `kind` is "changed", "deleted" or "lost" (the connection
     dropped and the watch with it: the child must be read again once connected)."""
 
+    figure: ClassVar[str] = "node_changed"
+
     service: str
     name: str
     kind: str
 
 
 @dataclass(frozen=True)
-class ServiceData:
-    """The data of the watched path itself (it may carry generator config: registry_config)."""
-
-    service: str
-    data: bytes | None
-
-
-@dataclass(frozen=True)
 class Arm:
     """The path appeared: the consumer must list its children (and watch them)."""
+
+    figure: ClassVar[str] = "path_exists"
 
     service: str
 
 
 class ServiceWatcher:
-    """Watches `discovery.path` of one service on a shared client."""
+    """Watches (or, with `watches=False`, polls) `discovery.path` of one service on a shared
+    client."""
 
-    def __init__(self, service: ServiceConfig, client: KazooClient, events: queue.Queue):
+    def __init__(
+        self,
+        service: ServiceConfig,
+        client: KazooClient,
+        events: queue.Queue,
+        watches: bool = True,
+    ):
         self.service = service
         self.client = client
         self.events = events
+        self.watches = watches
         self._listing = False  # a children listing is in flight
         self._list_again = False  # ... and its watch fired meanwhile: list once more after it
         self._watch_lost = False  # the connection dropped the children watch: list on connect
@@ -108,7 +125,7 @@ class ServiceWatcher:
     def start(self) -> None:
         """Set the exists watch; until ZooKeeper answers, retried on every (re)connect."""
         with self._lock:
-            if self._started or self._stopped or not self.client.connected:
+            if not self.watches or self._started or self._stopped or not self.client.connected:
                 return
             try:
                 DataWatch(self.client, self.path, self._on_exists)
@@ -125,6 +142,22 @@ class ServiceWatcher:
             self.events.put(ServiceData(self.service.name, data))
             self.events.put(Arm(self.service.name))
         return None
+
+    def poll(self) -> None:
+        """List the children and read the path's data once, setting no watch."""
+        if self._stopped:
+            return
+        try:
+            result = self.client.get_async(self.path)
+        except Exception as e:  # noqa: BLE001 - closed client: the next poll tries again
+            log.info("%s: cannot poll %s yet: %s", self.service.name, self.path, e)
+            return
+        result.rawlink(self._on_service_data)
+        self._relist()
+
+    def _on_service_data(self, result) -> None:
+        if result.successful() and not self._stopped:
+            self.events.put(ServiceData(self.service.name, result.value[0]))
 
     def arm(self) -> None:
         """The path exists: list its children, with a children watch."""
@@ -148,7 +181,8 @@ class ServiceWatcher:
                 return
             self._listing, self._list_again = True, False
         try:
-            result = self.client.get_children_async(self.path, watch=self._on_children_watch)
+            watch = self._on_children_watch if self.watches else None
+            result = self.client.get_children_async(self.path, watch=watch)
         except Exception as e:  # noqa: BLE001 - closed client: the next connect lists again
             with self._read_lock:
                 self._listing, self._watch_lost = False, True
@@ -173,7 +207,7 @@ class ServiceWatcher:
         if not result.successful():
             if isinstance(result.exception, NoNodeError):
                 self.events.put(Children(self.service.name, None))  # the exists watch re-arms
-            else:  # connection trouble: list again once connected
+            elif self.watches:  # connection trouble: list again once connected
                 with self._read_lock:
                     self._watch_lost = True
             return
@@ -205,7 +239,8 @@ class ServiceWatcher:
                 name = self._to_read.popleft()
                 self._reading += 1
             try:
-                result = self.client.get_async(f"{self.path}/{name}", watch=_NodeWatch(self, name))
+                watch = _NodeWatch(self, name) if self.watches else None
+                result = self.client.get_async(f"{self.path}/{name}", watch=watch)
             except Exception as e:  # noqa: BLE001 - reported like any failed read
                 self._done(name, None, e)
                 continue
@@ -252,50 +287,3 @@ class _NodeWatch:
             and other.watcher is self.watcher
             and other.name == self.name
         )
-
-
-class ZkClients:
-    """One kazoo client per ensemble, started in the background and retried forever."""
-
-    def __init__(
-        self, session_timeout: float, events: queue.Queue, security: ZkSecurity | None = None
-    ):
-        self.session_timeout = session_timeout
-        self.events = events
-        self.security = security or ZkSecurity()
-        self._clients: dict[tuple[str, ...], KazooClient] = {}
-
-    def get(self, hosts: tuple[str, ...]) -> KazooClient:
-        key = tuple(sorted(hosts))
-        if key not in self._clients:
-            client = KazooClient(
-                hosts=",".join(key),
-                timeout=self.session_timeout,
-                connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=5),
-                command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1),
-                **self.security.client_options(),
-            )
-            client.add_listener(lambda s, h=key: self._on_state(h, s))
-            client.start_async()
-            self._clients[key] = client
-        return self._clients[key]
-
-    def stop(self) -> None:
-        for client in self._clients.values():
-            client.stop()
-            client.close()
-        self._clients.clear()
-
-    def _on_state(self, hosts: tuple[str, ...], state: str) -> None:
-        if state == KazooState.CONNECTED:
-            log.info("ZooKeeper %s connected", ",".join(hosts))
-            self.events.put(Connected())
-        elif getattr(self._clients.get(hosts), "client_state", None) == KeeperState.AUTH_FAILED:
-            log.error(
-                "ZooKeeper %s refused the zk_auth credential: keeping the last membership",
-                ",".join(hosts),
-            )
-        else:
-            log.warning(
-                "ZooKeeper %s %s: keeping the last membership", ",".join(hosts), state.lower()
-            )

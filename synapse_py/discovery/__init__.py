@@ -1,0 +1,75 @@
+"""Discovery methods, registered by config `discovery.method` (as Ruby synapse loads
+`service_watcher/<method>`): the contract is in `protocol`, one module per method.
+
+A third-party method is a class implementing `protocol.Discovery`, published under the entry
+point group `synapse_py.discovery` with the method name as the entry point's name (see
+docs/architecture.md); `methods()` loads them once, next to the built-in ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib import metadata
+
+from . import base, zookeeper, zookeeper_poll  # noqa: F401 - importing registers each method
+from .protocol import (
+    DISCOVERY,
+    Discovery,
+    DiscoveryContext,
+    Membership,
+    Published,
+    ServiceData,
+    Touched,
+    register,
+)
+
+__all__ = [
+    "DISCOVERY",
+    "ENTRY_POINT_GROUP",
+    "Discovery",
+    "DiscoveryContext",
+    "Membership",
+    "Published",
+    "ServiceData",
+    "Touched",
+    "load_entry_points",
+    "methods",
+    "register",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "synapse_py.discovery"
+_BUILT_IN = frozenset(DISCOVERY)
+_loaded = False
+
+
+def methods() -> Mapping[str, type[Discovery]]:
+    """Every discovery method: the built-in ones and those of installed plug-ins."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        load_entry_points()
+    return DISCOVERY
+
+
+def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Register the methods the installed distributions publish under `group`; their names.
+
+    A plug-in that fails to load, or that would replace a built-in method, is logged and left
+    out: a config that uses it is then refused by `validate` as an unknown method.
+    """
+    added = []
+    for entry in metadata.entry_points(group=group):
+        if entry.name in _BUILT_IN:
+            log.error("discovery plug-in %s: %r is a built-in method; ignored", entry.value,
+                      entry.name)  # fmt: skip
+            continue
+        try:
+            DISCOVERY[entry.name] = entry.load()
+        except Exception as e:  # noqa: BLE001 - one broken plug-in must not stop the others
+            log.error("discovery plug-in %r (%s) failed to load: %s", entry.name, entry.value, e)
+            continue
+        added.append(entry.name)
+    return added

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.haproxy import HAPROXY, HaproxyFiles, spread
+from support.haproxy_rig import DEFAULTS, Rig
 from support.ports import free_port
 from support.procs import wait_for
 from support.rigs import register
@@ -18,8 +19,6 @@ from synapse_py.generators.haproxy import HaproxyGenerator
 
 pytestmark = pytest.mark.integration
 
-DEFAULTS = ("mode http", "timeout connect 1s", "timeout client 5s", "timeout server 5s")
-
 
 def test_rubys_candidate_file_and_check_command_accept_a_good_config(tmp_path, http_backend):
     """Ruby writes the candidate to candidate_config_file_path and runs check_command on it; a
@@ -27,18 +26,9 @@ def test_rubys_candidate_file_and_check_command_accept_a_good_config(tmp_path, h
     file was never written there, so every config was refused and HAProxy never started)."""
     files = HaproxyFiles(tmp_path)
     candidate = tmp_path / "haproxy.cfg.candidate"
-    config = HaproxyConfig(
-        defaults=DEFAULTS,
-        bind_address="127.0.0.1",
-        config_file_path=files.config,
-        reload_command=files.reload_command,
-        socket_file_path=files.socket,
-        restart_interval=0.0,
-        do_checks=True,
-        check_command=f"{HAPROXY} -c -f {candidate}",
-        candidate_config_file_path=str(candidate),
-    )
-    gen = HaproxyGenerator(config, haproxy_bin=HAPROXY)
+    check = f"{HAPROXY} -c -f {candidate}"
+    rig = Rig(files, do_checks=True, check_command=check, candidate_config_file_path=str(candidate))
+    gen = rig.gen
     try:
         a, port = http_backend(), free_port()
         web = ServiceConfig("web", DiscoveryConfig("base"), ServiceHaproxyConfig(port=port))

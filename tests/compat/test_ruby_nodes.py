@@ -7,9 +7,8 @@ import json
 
 import pytest
 from support import ruby_nodes
+from support.nerve_service import nerve_service
 
-from nerve_py.config import CheckSpec
-from nerve_py.config import ServiceConfig as NerveService
 from nerve_py.registration import registration_for
 from synapse_py.backend import InvalidNode, decode_node
 from synapse_py.config import DiscoveryConfig, ServiceConfig
@@ -46,17 +45,7 @@ def test_fleet_server_options_are_accepted(options):
 
 
 def test_a_node_nerve_py_publishes_with_a_cookie_is_served():
-    service = NerveService(
-        name="web",
-        instance_id="i-1",
-        host="10.0.0.1",
-        port=8080,
-        zk_hosts=("z:2181",),
-        zk_path="/web",
-        checks=(CheckSpec("noop", '{"type": "noop"}'),),
-        haproxy_server_options="cookie abc",
-    )
-    reg = registration_for(service)
+    reg = registration_for(nerve_service(haproxy_server_options="cookie abc"))
     backend = decode_node(reg.prefix + "0000000003", reg.payload)
     assert backend.haproxy_server_options == "cookie abc"
 

@@ -8,28 +8,14 @@ from __future__ import annotations
 import base64
 
 import pytest
+from support.nerve_service import nerve_service as service
 
-from nerve_py.config import CheckSpec, ServiceConfig
 from nerve_py.registration import registration_for
 from synapse_py.backend import InvalidNode, decode_node
 
 # A node exactly as Airbnb's Ruby nerve writes it (plain form, ephemeral_sequential).
 RUBY_CHILD = "i-0abc_0000000042"
 RUBY_DATA = b'{"host":"10.1.2.3","port":8080,"name":"i-0abc","weight":3}'
-
-
-def service(**kw) -> ServiceConfig:
-    base = dict(
-        name="web",
-        instance_id="i-0abc",
-        host="10.1.2.3",
-        port=8080,
-        zk_hosts=("z:2181",),
-        zk_path="/nerve/services/web/services",
-        checks=(CheckSpec("noop", '{"type": "noop"}'),),
-    )
-    base.update(kw)
-    return ServiceConfig(**base)
 
 
 def test_ruby_nerve_node_is_read_by_synapse():

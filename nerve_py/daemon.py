@@ -150,14 +150,16 @@ class Daemon:
                 log.warning("cannot write heartbeat %s: %s", self.config.heartbeat_path, e)
 
     def _write_status(self) -> None:
-        """Rewrite the status file when a service's status changed, else every STATUS_REFRESH s."""
+        """Rewrite the status file when a service's status changed, else every STATUS_REFRESH s
+        (check durations, which differ every round, are refreshed then)."""
         services = {name: w.status() for name, w in self.watchers.items()}
+        key = {name: _without_durations(status) for name, status in services.items()}
         now = time.time()
-        if services == self._last_status and now - self._last_status_at < STATUS_REFRESH:
+        if key == self._last_status and now - self._last_status_at < STATUS_REFRESH:
             return
         try:
             self.state.write_status({"updated": int(now), "pid": os.getpid(), "services": services})
-            self._last_status, self._last_status_at = services, now
+            self._last_status, self._last_status_at = key, now
         except OSError as e:
             log.warning("cannot write status file: %s", e)
 
@@ -179,3 +181,9 @@ class Daemon:
         self.pool.stop()
         if self.metrics:
             self.metrics.stop()
+
+
+def _without_durations(status: dict) -> dict:
+    """A service's status without its checks' durations: what a change of state is."""
+    checks = [{k: v for k, v in c.items() if k != "duration"} for c in status.get("checks", ())]
+    return {**status, "checks": checks}

@@ -1,5 +1,7 @@
 """`http` and `https`: GET `uri`; healthy on 2xx/3xx (not followed) with `expect` in the body.
 
+The request goes over http_wire (a lean HTTP/1.1 client on one keep-alive connection).
+
 `http` has Ruby nerve's keys and defaults: `open_timeout` 0.2 s (connect and TLS handshake),
 `read_timeout` the check's `timeout`, `http_port` instead of `port`, and `ssl: true` for TLS
 without certificate verification (Ruby's VERIFY_NONE). `ssl_timeout` is Ruby's TLS session
@@ -9,13 +11,11 @@ ours: TLS with verification, `open_timeout` defaulting to `timeout`.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
-import select
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .base import (
@@ -28,6 +28,7 @@ from .base import (
     require,
     str_key,
 )
+from .http_wire import BadResponse, Disconnected, Response, WireConnection, request_bytes
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class HttpCheck(Check):
         self.ssl_timeout = number_key(conf, "ssl_timeout", RUBY_SSL_TIMEOUT)
         self.headers = {**DEFAULT_HEADERS, **_headers(conf)}
         self._skip_host = any(k.lower() == "host" for k in self.headers)
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: WireConnection | None = None
+        self._request_bytes: bytes | None = None  # built on first use (https sets its context)
         self.context = _ruby_ssl(conf, self.name)
 
     @property
@@ -93,30 +95,26 @@ class HttpCheck(Check):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{self.uri}"
 
-    def _new_connection(self) -> http.client.HTTPConnection:
-        if self.context is not None:
-            return http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.open_timeout, context=self.context
-            )
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.open_timeout)
-
     def check(self) -> bool:
         try:
             return self._get()
         except TimeoutError as exc:  # connect timeouts are CheckFailed already
             self.close()
             raise CheckFailed(f"timed out after {self.read_timeout:g}s") from exc
+        except BadResponse as exc:
+            self.close()
+            raise CheckFailed(f"bad HTTP response: {exc}") from exc
         except BaseException:
             self.close()  # a failed exchange leaves the connection in an unknown state
             raise
 
     def _get(self) -> bool:
-        reused = self._conn is not None and not _dropped(self._conn)
+        reused = self._conn is not None and not self._conn.idle_dropped()
         if not reused:
             self._connect()
         try:
             resp = self._request()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        except (Disconnected, ConnectionResetError, BrokenPipeError):
             if not reused:
                 raise
             self._connect()  # the server closed an idle keep-alive connection: one new try
@@ -125,52 +123,49 @@ class HttpCheck(Check):
 
     def _connect(self) -> None:
         self.close()
-        conn = self._new_connection()
+        conn = WireConnection(
+            self.host, self.port, self.open_timeout, self.read_timeout, self.context
+        )
         try:
             conn.connect()
         except TimeoutError as exc:
-            conn.close()
             raise CheckFailed(f"timed out after {self.open_timeout:g}s connecting") from exc
-        except BaseException:
-            conn.close()
-            raise
-        conn.sock.settimeout(self.read_timeout)
         self._conn = conn
 
-    def _request(self) -> http.client.HTTPResponse:
-        conn = self._conn
-        conn.putrequest("GET", self.uri, skip_host=self._skip_host, skip_accept_encoding=True)
-        for key, value in self.headers.items():
-            conn.putheader(key, value)
-        conn.endheaders()
-        return conn.getresponse()
+    def _request(self) -> Response:
+        if self._request_bytes is None:
+            self._request_bytes = request_bytes(
+                self.host, self.port, self.uri, self.headers, self.context is not None
+            )
+        assert self._conn is not None
+        return self._conn.get(self._request_bytes)
 
-    def _judge(self, resp: http.client.HTTPResponse) -> bool:
+    def _judge(self, resp: Response) -> bool:
         if not 200 <= resp.status < 400:
             raise CheckFailed(f"HTTP {resp.status}")
         if self.expect is not None and not self._body_has(resp, self.expect.encode()):
             raise CheckFailed(f"HTTP {resp.status} without {self.expect!r} in the body")
-        if self._drain(resp) and not resp.will_close:
-            resp.close()  # read to its end: the connection is ready for the next check
-        else:
+        if not (self._drain(resp) and resp.complete and not resp.will_close):
             self.close()  # a long body or "Connection: close": the next check connects anew
         return True
 
-    def _drain(self, resp: http.client.HTTPResponse) -> bool:
+    def _drain(self, resp: Response) -> bool:
         """Read a short body to its end (True); a long or slow one is left unread (False)."""
+        if resp.complete or resp.will_close:
+            return resp.complete
         deadline = time.monotonic() + self.read_timeout
         read = 0
-        for chunk in _chunks(resp):
+        for chunk in resp.chunks():
             read += len(chunk)
             if read > DRAIN_LIMIT or time.monotonic() > deadline:
                 return False
         return True
 
-    def _body_has(self, resp: http.client.HTTPResponse, wanted: bytes) -> bool:
+    def _body_has(self, resp: Response, wanted: bytes) -> bool:
         """Read the body until `wanted` shows up; a trickling server is cut off at read_timeout."""
         deadline = time.monotonic() + self.read_timeout
         body = b""
-        for chunk in _chunks(resp):
+        for chunk in resp.chunks():
             body += chunk
             if wanted in body:
                 return True
@@ -212,23 +207,6 @@ def _ruby_ssl(conf: Mapping[str, Any], name: str) -> ssl.SSLContext | None:
         return None
     log.info("check %s: ssl: TLS without certificate verification, as Ruby nerve", name)
     return _tls_context(False)
-
-
-def _chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
-    while chunk := resp.read1(16384):
-        yield chunk
-
-
-def _dropped(conn: http.client.HTTPConnection) -> bool:
-    """The idle connection was closed by the server (or has stray bytes): do not reuse it."""
-    sock = conn.sock
-    if sock is None:
-        return True
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
 
 
 def _tls_context(verify: bool | str) -> ssl.SSLContext:

@@ -57,10 +57,11 @@ class Reconciler:
         self.discoveries: dict[str, Discovery] = {}
         self.membership: dict[str, tuple[Backend, ...]] = {}
         self.applies = 0
-        self.apply_failures = 0  # generator or state-file writes that failed (retried)
+        self._apply_failures = 0  # generator writes that failed (retried)
         self.guards: dict[str, ExpiryGuard] = {}
         self.registry_configs = RegistryConfigs()  # services' znode data as haproxy config
         self._retry_at: float | None = None
+        self._state: state_file.StateWriter | None = None  # writes the state file
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
         self._reconfigured = False
         self.discovery_events: Counter[str] = Counter()  # by the events' `figure`, if they have one
@@ -88,6 +89,8 @@ class Reconciler:
     def stop(self, timeout: float = 10) -> None:
         self.events.put(Stop())
         self._thread.join(timeout)
+        if self._state is not None:
+            self._state.stop()
         for d in self.discoveries.values():
             d.stop()
         self.context.stop()
@@ -228,17 +231,20 @@ class Reconciler:
                 log.exception("generator %s failed; retrying", type(gen).__name__)
                 failed = True
         self.applies += 1
-        if not self._save_state(membership) or failed:
-            self._retry_at = time.monotonic() + RETRY_INTERVAL
-        else:
-            self._retry_at = None
+        self._save_state(membership)
+        self._retry_at = time.monotonic() + RETRY_INTERVAL if failed else None
+
+    @property
+    def apply_failures(self) -> int:
+        """Generator and state-file writes that failed (each is retried)."""
+        return self._apply_failures + (self._state.failures if self._state else 0)
 
     def _failed(self, what: str) -> bool:
-        self.apply_failures += 1
+        self._apply_failures += 1
         log.error(
             "%s (%d failed writes so far); retrying in %gs",
             what,
-            self.apply_failures,
+            self._apply_failures,
             RETRY_INTERVAL,
         )
         return True
@@ -252,14 +258,20 @@ class Reconciler:
         due += [self._retry_at] if self._retry_at is not None else []
         return max(0.05, min(due) - time.monotonic()) if due else None
 
-    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> bool:
+    def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> None:
+        """Hand the membership to the state file's writer (its own thread retries failures)."""
         path = self.config.state_file_path
-        if path:
-            try:
-                state_file.save(path, membership)
-            except OSError as e:
-                return not self._failed(f"cannot write state file {path}: {e}")
-        return True
+        if self._state is not None and self._state.path != path:
+            self._state.stop()
+            self._state = None
+        if path and self._state is None:
+            self._state = state_file.StateWriter(path, RETRY_INTERVAL)
+        if self._state is not None:
+            self._state.submit(membership)
+
+    def flush_state(self, timeout: float) -> bool:
+        """Wait until the last membership is in the state file (tests, `stop`)."""
+        return self._state.flush(timeout) if self._state is not None else True
 
     # -- config -----------------------------------------------------------------------------
 

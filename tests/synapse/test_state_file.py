@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,44 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, path):
     state_file.save(path, {"web": WEB[:1]})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
     assert json.loads(Path(path).read_text())["services"]["web"] == [WEB[0].to_json()]
+
+
+# ---------------------------------------------------------------- the writer thread
+
+
+def test_the_writer_saves_the_latest_membership(path):
+    writer = state_file.StateWriter(path)
+    try:
+        for i in range(5):
+            writer.submit({"web": WEB[: i % 2 + 1]})
+        assert writer.flush(10)
+        assert state_file.load(path, ttl=60) == {"web": WEB[:1]}
+        assert 1 <= writer.writes <= 5
+    finally:
+        writer.stop()
+
+
+def test_the_writer_retries_a_failed_write_and_counts_it(tmp_path, caplog):
+    folder = tmp_path / "not-yet"
+    path = str(folder / "state.json")
+    writer = state_file.StateWriter(path, retry=0.1)
+    try:
+        writer.submit({"web": WEB})
+        deadline = time.monotonic() + 10
+        while writer.failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.failures >= 1
+        assert "cannot write state file" in caplog.text
+        folder.mkdir()
+        while writer.writes == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state_file.load(path, ttl=60) == {"web": WEB}
+    finally:
+        writer.stop()
+
+
+def test_the_document_is_the_records_joined(path):
+    state_file.save(path, {'we"b': WEB, "db": []}, now=NOW)
+    document = json.loads(Path(path).read_text())
+    assert document["services"] == {'we"b': [b.to_json() for b in WEB], "db": []}
+    assert document["saved_at"] == NOW and document["version"] == 1

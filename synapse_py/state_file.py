@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Mapping, Sequence
 
 from smartstack_common.atomic import write_atomic
 
 from .backend import Backend, InvalidNode, backend_from_dict
+from .background import LatestOnly
 from .schema import NAME_PATTERN
 
 log = logging.getLogger(__name__)
@@ -45,73 +45,38 @@ def document(membership: Mapping[str, Sequence[Backend]], saved_at: float) -> st
 
 class StateWriter:
     """Saves the latest membership handed to it on a thread of its own (see the module
-    docstring); a failed write is logged, counted in `failures` and retried after `retry`
-    seconds unless a newer membership came."""
+    docstring and synapse_py/background.py): a failed write is logged, counted in `failures`
+    and retried unless a newer membership came."""
 
     def __init__(self, path: str, retry: float = 2.0):
         self.path = path
-        self.retry = retry
-        self.failures = 0
         self.writes = 0
-        self._pending: Mapping[str, Sequence[Backend]] | None = None
-        self._busy = False
-        self._stopping = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="state-file", daemon=True)
-        self._thread.start()
+        self._worker: LatestOnly[Mapping[str, Sequence[Backend]]] = LatestOnly(
+            "state-file", self._write, retry
+        )
+
+    @property
+    def failures(self) -> int:
+        return self._worker.failures
 
     def submit(self, membership: Mapping[str, Sequence[Backend]]) -> None:
         """Write `membership` soon (a dict of immutable tuples: it is not copied)."""
-        with self._cond:
-            self._pending = membership
-            self._cond.notify_all()
+        self._worker.submit(membership)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted membership was written (or failed); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending is not None or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+        return self._worker.flush(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Write what is pending (bounded by `timeout`), then end the thread."""
-        self.flush(timeout)
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(timeout)
+        self._worker.stop(timeout)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stopping:
-                    self._cond.wait()
-                if self._pending is None:
-                    return
-                membership, self._pending, self._busy = self._pending, None, True
-            ok = self._write(membership)
-            with self._cond:
-                self._busy = False
-                if not ok and self._pending is None and not self._stopping:
-                    self._cond.wait(self.retry)  # a newer membership ends the wait early
-                    if self._pending is None:
-                        self._pending = membership
-                self._cond.notify_all()
-
-    def _write(self, membership: Mapping[str, Sequence[Backend]]) -> bool:
+    def _write(self, membership: Mapping[str, Sequence[Backend]]) -> None:
         try:
             save(self.path, membership)
         except OSError as e:
-            self.failures += 1
-            log.error("cannot write state file %s: %s (%d failed writes so far); retrying in %gs",
-                      self.path, e, self.failures, self.retry)  # fmt: skip
-            return False
+            raise OSError(e.errno, f"cannot write state file {self.path}: {e.strerror}") from e
         self.writes += 1
-        return True
 
 
 def load(path: str, ttl: float, now: float | None = None) -> dict[str, list[Backend]]:

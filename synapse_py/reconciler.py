@@ -63,6 +63,7 @@ class Reconciler:
         self._retry_at: float | None = None
         self._state: state_file.StateWriter | None = None  # writes the state file
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
+        self._dirty_ready = False  # one of them is ready (see _batch_ready)
         self._reconfigured = False
         self.discovery_events: Counter[str] = Counter()  # by the events' `figure`, if they have one
         self.last_event_at: float | None = None
@@ -136,10 +137,16 @@ class Reconciler:
                 event = None
 
     def _batch_ready(self) -> bool:
-        """Something can be applied now: a new config, or a touched service that is ready."""
-        if self._reconfigured or not self._dirty:
-            return True
-        return any(self._ready(self.config.service(name)) for name in self._dirty)
+        """Something can be applied now: a new config, or a touched service that is ready.
+
+        Readiness changes only when a service's discovery handles an event, so it is noted
+        there (`_note_ready`): a flood of reads into a thousand services costs O(1) per event.
+        """
+        return self._reconfigured or not self._dirty or self._dirty_ready
+
+    def _note_ready(self, service: str) -> None:
+        if not self._dirty_ready and service in self._dirty:
+            self._dirty_ready = self.discoveries[service].ready()
 
     def _flush(self) -> None:
         reconfigured, self._reconfigured = self._reconfigured, False
@@ -159,13 +166,17 @@ class Reconciler:
         service: str | None = getattr(event, "service", None)
         if service is None:  # for every discovery (a ZooKeeper client connected, ...)
             touched = [self._touch(n, d.handle(event)) for n, d in self.discoveries.items()]
+            for name in self.discoveries:
+                self._note_ready(name)
             return max(touched, default=Touched.NOTHING)
         if service not in self.discoveries:
             return Touched.NOTHING  # a service no longer discovered (SIGHUP)
         if isinstance(event, ServiceData):
             self._service_data(service, event.data)
             return Touched.NOTHING
-        return self._touch(service, self.discoveries[service].handle(event))
+        touched = self._touch(service, self.discoveries[service].handle(event))
+        self._note_ready(service)
+        return touched
 
     def _touch(self, service: str, touched: Touched) -> Touched:
         if touched:
@@ -193,6 +204,7 @@ class Reconciler:
         """Recompute the touched services that are ready, and those under a mass-expiry hold
         (whose outcome depends on the time); True if any changed. Unready ones stay touched."""
         changed = False
+        self._dirty_ready = False  # those left dirty below are not ready
         for svc in self.config.services:
             guard = self.guards.get(svc.name)
             if svc.name not in self._dirty and (guard is None or guard.deadline is None):

@@ -150,9 +150,9 @@ DISCOVERY_SCHEMA = _dispatch(DISCOVERY)
 def _discovery_multi(multi: dict) -> dict:
     """Ruby's service key `discovery_multi`: the keys of `multi`, whose watcher `primary` is the
     service's `discovery` (see synapse_py/discovery/multi.py, `merged`)."""
-    props = {**multi["properties"], "method": {"const": "multi"}}
+    props = {key: multi["properties"][key] for key in ("watchers", "resolver")}
     props["watchers"] = {**props["watchers"], "minProperties": 0}
-    return {**multi, "properties": props, "required": ["resolver"]}
+    return _object(None, {"method": {"const": "multi"}, **props}, required=("resolver",))
 
 
 SERVICE_HAPROXY = _object(

@@ -221,6 +221,8 @@ class MultiDiscovery:
 
     def handle(self, event: object) -> Touched:
         if isinstance(event, ChildEvent):
+            if event.child not in self.children:
+                return Touched.NOTHING  # a watcher a SIGHUP removed
             if isinstance(event.event, ServiceData):
                 self._service_data(event.child, event.event.data)
                 return Touched.NOTHING
@@ -284,18 +286,23 @@ class MultiDiscovery:
 
     @classmethod
     def snapshot(cls, service: ServiceConfig, context: DiscoveryContext, timeout: float) -> Found:
-        """Each watcher's snapshot, resolved (a watcher whose snapshot fails counts as down)."""
+        """Each watcher's snapshot, resolved: a watcher whose snapshot fails counts as down; the
+        first failure is raised when every watcher's failed."""
         settings: MultiSettings = service.discovery.settings
         found: dict[str, _Snapshot] = {}
+        failures: list[Exception] = []
         for name, section in settings.watchers:
             try:
                 backends, data = DISCOVERY[section.method].snapshot(
                     child_service(service, section), context, timeout
                 )
-            except Exception:  # noqa: BLE001 - one source down must not hide the others
+            except Exception as e:  # noqa: BLE001 - one source down must not hide the others
+                failures.append(e)
                 found[name] = _Snapshot((), None, up=False)
             else:
                 found[name] = _Snapshot(_filter(section, backends), data)
+        if len(failures) == len(found):
+            raise failures[0]
         ordered = [found[name] for name in settings.order]
         backends = _RESOLVE[settings.resolver](ordered) or ()
         data = next((s.data for s in ordered if s.data and s.healthy()), None)

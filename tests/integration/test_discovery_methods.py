@@ -149,3 +149,25 @@ def test_discovery_multi_sequential_falls_back_to_the_secondary_and_back(outputs
     outputs.become("web", C, message="the primary empty: the secondary's")
     register(zk, primary, B)
     outputs.become("web", B, message="the primary's again")
+
+
+def test_render_reads_a_multi_once(synapse, zk):
+    """`synapse-py render`: each watcher's snapshot, resolved (no daemon, no HAProxy)."""
+    primary, secondary = synapse.path("primary"), synapse.path("secondary")
+    synapse.add_service("web")
+    resolver = {"method": "sequential", "sequential_order": ["primary", "secondary"]}
+    watchers = {"primary": zookeeper(synapse, primary), "secondary": zookeeper(synapse, secondary)}
+    synapse.services["web"]["discovery"] = {
+        "method": "multi",
+        "resolver": resolver,
+        "watchers": watchers,
+    }
+    zk.ensure_path(primary)
+    register(zk, secondary, C)
+    synapse.write()
+    r = synapse.cli("render")
+    assert r.returncode == 0, r.stderr
+    assert addr(C) in r.stdout and "backend web" in r.stdout
+    register(zk, primary, A)
+    r = synapse.cli("render")
+    assert addr(A) in r.stdout and addr(C) not in r.stdout

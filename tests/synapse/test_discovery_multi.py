@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from synapse_py import discovery
 from synapse_py.backend import Backend
+from synapse_py.cli import main
 from synapse_py.config import (
     ConfigError,
     DiscoveryConfig,
@@ -292,3 +294,17 @@ def test_bad_multi_configs_are_refused_naming_the_key_path(tmp_path, service, ke
     message = error(tmp_path, service)
     assert f"synapse.json: services.web.{key}: " in message
     assert problem in message
+
+
+@pytest.mark.parametrize("method", ["docker", "ec2tag", "marathon", "nosuch"])
+@pytest.mark.parametrize("where", ["discovery", "discovery.watchers.a"])
+def test_validate_refuses_a_method_that_would_route_elsewhere_naming_it(tmp_path, method, where):
+    """Ruby's docker, ec2tag and marathon (and any unknown method) are never run as `base`."""
+    section = {"method": method, "servers": [{"host": "10.0.0.1", "port": 80}]}
+    if where != "discovery":
+        section = multi_section({"method": "union"}, a=section)
+    r = CliRunner().invoke(main, ["validate", "-c", str(write(tmp_path, {"discovery": section}))])
+    assert r.exit_code == 2, r.output
+    assert f"services.web.{where}.method: discovery method {method!r} is not implemented" in (
+        r.output
+    )

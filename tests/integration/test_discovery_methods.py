@@ -171,3 +171,19 @@ def test_render_reads_a_multi_once(synapse, zk):
     register(zk, primary, A)
     r = synapse.cli("render")
     assert addr(A) in r.stdout and addr(C) not in r.stdout
+
+
+@pytest.mark.parametrize("resolver", ["union", "sequential"])
+def test_multi_serves_the_watchers_that_answer_while_a_zookeeper_is_down(outputs, zk, resolver):
+    """A watcher whose ensemble never answers is unhealthy: skipped, not waited for."""
+    rig = outputs.rig
+    down = {**zookeeper(rig, rig.path("down")), "hosts": [f"127.0.0.1:{free_port()}"]}
+    order = {"sequential_order": ["down", "up"]} if resolver == "sequential" else {}
+    watchers = {"down": down, "up": zookeeper(rig, rig.path("up"))}
+    outputs.service("web", {"method": "multi", "resolver": {"method": resolver, **order},
+                            "watchers": watchers})  # fmt: skip
+    register(zk, rig.path("up"), A)
+    outputs.start()
+    outputs.become("web", A, message="the answering watcher's")
+    register(zk, rig.path("up"), B)
+    outputs.become("web", A, B, message="join")

@@ -318,7 +318,7 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
     d = raw.data
     return ServiceConfig(
         name=name,
-        discovery=_discovery(d["discovery"]),
+        discovery=discovery_config(_with_multi(d)),
         haproxy=service_haproxy(d.get("haproxy", {}), raw),
         envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
         file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
@@ -337,7 +337,15 @@ def _enabled(service: Mapping, generator: str) -> bool:
     return generator in service and not service[generator].get("disabled", False)
 
 
-def _discovery(d: Mapping) -> DiscoveryConfig:
+def _with_multi(service: Mapping) -> Mapping:
+    """The service's discovery section; with Ruby's `discovery_multi`, the multi it makes."""
+    if "discovery_multi" not in service:
+        return service["discovery"]
+    return discovery.multi.merged(service["discovery_multi"], service["discovery"])
+
+
+def discovery_config(d: Mapping) -> DiscoveryConfig:
+    """A schema-valid discovery section (a service's, or a watcher's of `multi`)."""
     path = d.get("path", "")
     return DiscoveryConfig(
         method=d["method"],

@@ -17,6 +17,8 @@ from smartstack_common.overlay import merge_overlay
 from . import schema
 from .config_file import ConfigError, KeyPath, check_schema, read_document
 from .config_overlay import overlay_owns, read_overlay
+from .discovery import methods as discovery_methods
+from .discovery import multi
 
 
 class RawService(NamedTuple):
@@ -147,20 +149,59 @@ def findings(config: Mapping) -> Iterator[Finding]:
 
 def service_findings(service: Mapping) -> Iterator[Finding]:
     """The same for one valid service (keys relative to it, e.g. "discovery.method")."""
-    discovery, haproxy = service["discovery"], service.get("haproxy", {})
+    haproxy = service.get("haproxy", {})
     yield from _apply("service", "", service)
     yield from _apply("service.haproxy", "haproxy.", haproxy)
-    method = discovery["method"]
-    if method not in schema.DISCOVERY:
+    yield from _discovery_findings(service["discovery"], "discovery.")
+    if "discovery_multi" in service:
+        yield from _discovery_multi_findings(service["discovery_multi"], service["discovery"])
+
+
+def _discovery_findings(section: Mapping, prefix: str, child: bool = False) -> Iterator[Finding]:
+    """A discovery section's findings; `child`: it is a watcher of a method that nests others,
+    which may not nest any itself (schema.CHILD_DISCOVERY_SCHEMA let it through)."""
+    method = section["method"]
+    cls = discovery_methods().get(method) if method in schema.DISCOVERY else None
+    if cls is None:
         known = ", ".join(sorted(schema.DISCOVERY))
         why = (
             f"discovery method {method!r} is not implemented by synapse-py (it implements {known})"
         )
-        yield Finding(True, "discovery.method", why)
+        yield Finding(True, f"{prefix}method", why)
         return  # the other keys of an unknown method mean nothing to us
-    yield from _apply("service.discovery", "discovery.", discovery)
-    if "label_filter" in discovery:
-        yield Finding(False, "discovery.label_filter", "deprecated (as in Ruby); use label_filters")
+    nested: tuple[str, ...] = getattr(cls, "nested", ())
+    if child and nested:
+        yield Finding(True, f"{prefix}method", f"a {method!r} discovery cannot be a watcher")
+        return
+    yield from _apply("service.discovery", prefix, section)
+    if "label_filter" in section:
+        yield Finding(False, f"{prefix}label_filter", "deprecated (as in Ruby); use label_filters")
+    for key, problem in getattr(cls, "problems", _no_problems)(section):
+        yield Finding(True, f"{prefix}{key}", problem)
+    for key in nested:
+        for name, watcher in section.get(key, {}).items():
+            yield from _discovery_findings(watcher, f"{prefix}{key}.{name}.", child=True)
+
+
+def _discovery_multi_findings(section: Mapping, primary: Mapping) -> Iterator[Finding]:
+    """Ruby's `discovery_multi` (see synapse_py/discovery/multi.py, `merged`)."""
+    watchers = section.get("watchers", {})
+    if multi.PRIMARY in watchers:
+        why = "ignored, as in Ruby: the watcher primary is the service's discovery"
+        yield Finding(False, f"discovery_multi.watchers.{multi.PRIMARY}", why)
+    if getattr(discovery_methods().get(primary["method"]), "nested", ()):
+        why = "the service's discovery, its primary watcher, cannot be a multi discovery"
+        yield Finding(True, "discovery_multi", why)
+        return
+    for key, problem in multi.MultiDiscovery.problems(multi.merged(section, primary)):
+        yield Finding(True, f"discovery_multi.{key}", problem)
+    for name, watcher in watchers.items():
+        if name != multi.PRIMARY:
+            yield from _discovery_findings(watcher, f"discovery_multi.watchers.{name}.", child=True)
+
+
+def _no_problems(raw: Mapping) -> Iterator[tuple[str, str]]:
+    return iter(())
 
 
 def _apply(section: str, prefix: str, section_config: Mapping) -> Iterator[Finding]:

@@ -8,7 +8,7 @@ The key policy (docs/migration.md) for the Ruby synapse 0.18.9 keys we do not im
   config_sources can refuse them with a message that says why (a value equal to Ruby's default,
   listed in `HARMLESS`, is accepted).
 - A discovery `method` other than those in `DISCOVERY` (the one list of implemented methods) is an
-  error naming it.
+  error naming it; so is one that nests others (`multi`) as a child of another.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "": {"nginx": "there is no nginx generator"},
     "service": {
         "nginx": "there is no nginx generator",
-        "discovery_multi": "the multi watcher (several discoveries per service) is not implemented",
         "leader_election": "leader election (route to one backend only) is not implemented",
     },
     "service.discovery": {
@@ -111,28 +110,50 @@ _FILTERS = {"type": "array", "items": LABEL_FILTER}
 _FILTER_KEYS = {"label_filters": _FILTERS, "label_filter": LABEL_FILTER}  # singular: deprecated
 
 
-def _method_schema(method: str, cls: type[discovery.Discovery]) -> dict:
-    """A method's section: its own keys (`keys`, `required`) and those every method takes."""
+def _method_schema(method: str, cls: type[discovery.Discovery], child: dict) -> dict:
+    """A method's section: its own keys (`keys`, `required`) and those every method takes; the
+    keys it names `nested` hold child sections, each validated by `child`."""
     props = {"method": {"const": method}, **_FILTER_KEYS, **cls.keys}
+    for key in getattr(cls, "nested", ()):
+        props[key] = {**props[key], "additionalProperties": child}
     return _object("service.discovery", props, required=cls.required)
-
-
-# the discovery methods synapse-py implements (built in or plug-ins), and the schema of each
-DISCOVERY: dict[str, dict] = {m: _method_schema(m, c) for m, c in discovery.methods().items()}
-DISCOVERY_METHODS = tuple(DISCOVERY)
 
 
 def _when_method(method: str, then: dict) -> dict:
     return {"if": {"properties": {"method": {"const": method}}}, "then": then}
 
 
-DISCOVERY_SCHEMA = {
-    # any other method is refused by `findings`, with the method's name
-    "type": "object",
-    "required": ["method"],
-    "properties": {"method": {"type": "string", "minLength": 1}},
-    "allOf": [_when_method(method, then) for method, then in DISCOVERY.items()],
+def _dispatch(sections: dict[str, dict]) -> dict:
+    """A discovery section: the schema of its method; any other method is refused by
+    `config_sources`, with the method's name."""
+    return {
+        "type": "object",
+        "required": ["method"],
+        "properties": {"method": {"type": "string", "minLength": 1}},
+        "allOf": [_when_method(method, then) for method, then in sections.items()],
+    }
+
+
+_METHODS = discovery.methods()
+# a child section (a watcher of `multi`) is of a method that does not nest others
+CHILD_DISCOVERY_SCHEMA = _dispatch(
+    {m: _method_schema(m, c, {}) for m, c in _METHODS.items() if not getattr(c, "nested", ())}
+)
+# the discovery methods synapse-py implements (built in or plug-ins), and the schema of each
+DISCOVERY: dict[str, dict] = {
+    m: _method_schema(m, c, CHILD_DISCOVERY_SCHEMA) for m, c in _METHODS.items()
 }
+DISCOVERY_METHODS = tuple(DISCOVERY)
+DISCOVERY_SCHEMA = _dispatch(DISCOVERY)
+
+
+def _discovery_multi(multi: dict) -> dict:
+    """Ruby's service key `discovery_multi`: the keys of `multi`, whose watcher `primary` is the
+    service's `discovery` (see synapse_py/discovery/multi.py, `merged`)."""
+    props = {key: multi["properties"][key] for key in ("watchers", "resolver")}
+    props["watchers"] = {**props["watchers"], "minProperties": 0}
+    return _object(None, {"method": {"const": "multi"}, **props}, required=("resolver",))
+
 
 SERVICE_HAPROXY = _object(
     "service.haproxy",
@@ -184,6 +205,7 @@ SERVICE = _object(
     "service",
     {
         "discovery": DISCOVERY_SCHEMA,
+        "discovery_multi": _discovery_multi(DISCOVERY["multi"]),
         "haproxy": SERVICE_HAPROXY,
         "envoy": SERVICE_ENVOY,
         "default_servers": {"type": "array", "items": DEFAULT_SERVER},

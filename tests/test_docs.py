@@ -14,8 +14,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
 def schema_paths(node, prefix: str = "") -> set[str]:
-    """Every key path a schema accepts; `<name>` for map values, `[]` for list items."""
-    if not isinstance(node, dict):
+    """Every key path a schema accepts; `<name>` for map values, `[]` for list items. A watcher
+    of `multi` is a discovery section, whose keys are those of `discovery`: not walked again."""
+    if not isinstance(node, dict) or node is synapse_schema.CHILD_DISCOVERY_SCHEMA:
         return set()
     found: set[str] = set()
     for key in ("allOf", "anyOf", "oneOf"):

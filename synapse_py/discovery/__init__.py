@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from importlib import metadata
 
-from . import base, zookeeper, zookeeper_poll  # noqa: F401 - importing registers each method
+from . import base, multi, zookeeper, zookeeper_poll  # noqa: F401 - importing registers each method
 from .protocol import (
     DISCOVERY,
     Discovery,

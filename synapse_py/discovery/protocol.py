@@ -19,8 +19,11 @@ never empties a backend because its source is down: it keeps publishing nothing 
 
 Each class declares the config keys it accepts besides `method` and the label filters: `keys`
 (JSON Schema properties) and `required`; `settings(raw)` turns its schema-valid section into the
-frozen value in `DiscoveryConfig.settings`. `snapshot(service, context, timeout)` reads the
-membership once, for the CLI's `render`.
+frozen value in `DiscoveryConfig.settings`. Two optional hooks: `problems(raw)` yields the
+errors its schema cannot express, as (key in the section, message); `nested` names the keys whose
+values map names to discovery sections of other (not nested) methods, each validated by its own
+method (`multi`'s `watchers`). `snapshot(service, context, timeout)` reads the membership once,
+for the CLI's `render`.
 """
 
 from __future__ import annotations

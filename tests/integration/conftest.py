@@ -1,9 +1,22 @@
-"""Fixtures that run nerve-py against the session ZooKeeper."""
+"""Fixtures that run nerve-py and synapse-py against the session ZooKeeper, and Envoy."""
 
 from __future__ import annotations
 
 import pytest
+from support.envoy import envoy_binary, runs
 from support.rigs import NerveRig, SynapseRig
+
+
+@pytest.fixture(scope="session")
+def binary():
+    """The Envoy binary in .venv-envoy (`make envoy-venv`); skipped where Envoy cannot run."""
+    found = envoy_binary()
+    if found is None:
+        pytest.fail("no Envoy in .venv-envoy; run `make envoy-venv`", pytrace=False)
+    why_not = runs(found)
+    if why_not:
+        pytest.skip(why_not)
+    return found
 
 
 @pytest.fixture

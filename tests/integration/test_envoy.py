@@ -11,7 +11,7 @@ import threading
 
 import pytest
 import yaml
-from support.envoy import EnvoyRig, envoy_binary, runs, validate
+from support.envoy import EnvoyRig, validate
 from support.haproxy import get, spread
 from support.procs import wait_for
 from support.rigs import register
@@ -25,17 +25,6 @@ XDS_COUNTERS = (
     "cluster_manager.cluster_modified",
     "cluster_manager.cluster_added",
 )
-
-
-@pytest.fixture(scope="session")
-def binary():
-    found = envoy_binary()
-    if found is None:
-        pytest.fail("no Envoy in .venv-envoy; run `make envoy-venv`", pytrace=False)
-    why_not = runs(found)
-    if why_not:
-        pytest.skip(why_not)
-    return found
 
 
 @pytest.fixture

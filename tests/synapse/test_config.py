@@ -291,7 +291,6 @@ def test_ruby_knobs_we_do_not_implement_are_accepted_with_one_warning_each(tmp_p
         ({"nginx": {}}, "nginx", "no nginx generator"),
         ({"services__web__nginx": {"port": 1}}, "services.web.nginx", "no nginx generator"),
         ({"services__web__leader_election": True}, "services.web.leader_election", "leader"),
-        ({"services__web__discovery_multi": {}}, "services.web.discovery_multi", "multi watcher"),
         (
             {"services__web__discovery__decode": {"method": "serverset"}},
             "services.web.discovery.decode",
@@ -321,8 +320,8 @@ def test_ruby_routing_keys_with_their_default_value_are_fine(tmp_path):
     assert loaded.warnings == ()
 
 
-@pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "multi", "ec2tag",
-                                    "docker", "marathon", "Zookeeper"])  # fmt: skip
+@pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "ec2tag", "docker", "marathon",
+                                    "nosuch", "Zookeeper"])  # fmt: skip
 def test_every_discovery_method_we_do_not_implement_is_an_error_naming_it(tmp_path, method):
     config = changed()
     config["services"]["dns"] = {"discovery": {"method": method, "nameserver": "10.0.0.2"}}

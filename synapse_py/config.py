@@ -217,9 +217,11 @@ def load_config(
     check_schema(sources.main, raw, schema.CONFIG, sources.blame)
     services = {name: sources.service(name, data) for name, data in raw.get("services", {}).items()}
     security, security_warnings = _security(sources.main, raw)
+    built = tuple(_service(name, services[name]) for name in sorted(services))
     warnings = policy(sources, raw, services) + _dropped(services) + security_warnings
+    warnings += tuple(w for svc in built for w in _discovery_warnings(svc, services[svc.name]))
     config = SynapseConfig(
-        services=tuple(_service(name, services[name]) for name in sorted(services)),
+        services=built,
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
         envoy=_envoy(sources.main, raw["envoy"]) if "envoy" in raw else None,
@@ -318,7 +320,7 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
     d = raw.data
     return ServiceConfig(
         name=name,
-        discovery=_discovery(d["discovery"]),
+        discovery=_discovery(d["discovery"], raw),
         haproxy=service_haproxy(d.get("haproxy", {}), raw),
         envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
         file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
@@ -337,7 +339,11 @@ def _enabled(service: Mapping, generator: str) -> bool:
     return generator in service and not service[generator].get("disabled", False)
 
 
-def _discovery(d: Mapping) -> DiscoveryConfig:
+def _discovery(d: Mapping, raw: RawService) -> DiscoveryConfig:
+    try:  # the method's own checks beyond its schema (a dns entry's host, a nameserver's port)
+        settings = discovery.DISCOVERY[d["method"]].settings(d)
+    except ValueError as e:
+        raise ConfigError(f"{raw.source}: {raw.prefix}discovery.{e}") from None
     path = d.get("path", "")
     return DiscoveryConfig(
         method=d["method"],
@@ -345,8 +351,14 @@ def _discovery(d: Mapping) -> DiscoveryConfig:
         path=path.rstrip("/") or path,
         label_filters=tuple([d["label_filter"]] if "label_filter" in d else [])
         + tuple(d.get("label_filters", ())),
-        settings=discovery.DISCOVERY[d["method"]].settings(d),
+        settings=settings,
     )
+
+
+def _discovery_warnings(svc: ServiceConfig, raw: RawService) -> Iterator[str]:
+    """What the method's settings found harmless but worth saying (`warnings`, if it has any)."""
+    for warning in getattr(svc.discovery.settings, "warnings", ()):
+        yield f"{raw.source}: {raw.prefix}discovery.{warning}"
 
 
 def service_haproxy(d: Mapping, raw: RawService | None = None) -> ServiceHaproxyConfig:

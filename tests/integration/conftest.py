@@ -1,8 +1,9 @@
-"""Fixtures that run nerve-py against the session ZooKeeper."""
+"""Fixtures that run nerve-py and synapse-py against the session ZooKeeper, and a DNS server."""
 
 from __future__ import annotations
 
 import pytest
+from support import dnsmasq
 from support.rigs import NerveRig, SynapseRig
 
 
@@ -24,3 +25,16 @@ def synapse(tmp_path, zk_server, zk_root, request):
     if failed and rig.proc:
         print(f"--- synapse log ---\n{rig.proc.output()[-8000:]}")
     rig.stop()
+
+
+@pytest.fixture
+def dns_server(tmp_path, request):
+    """A real dnsmasq on a loopback port (tests/support/dnsmasq.py), records from `set_hosts`."""
+    if dnsmasq.binary() is None:
+        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base); run `make deps`")
+    server = dnsmasq.Dnsmasq(tmp_path / "dnsmasq").start()
+    yield server
+    server.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(f"--- dnsmasq log ---\n{server.tail()}")

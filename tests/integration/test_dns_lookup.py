@@ -6,26 +6,11 @@ from __future__ import annotations
 import queue
 import time
 
-import pytest
-from support import dnsmasq
-
 from synapse_py.discovery.dns import DnsPoller
 from synapse_py.discovery.dns_lookup import DnsLookup, parse_nameserver, parse_servers
 
 WEB = {"name": "web", "host": "web.test", "port": 8080, "labels": {"az": "a"}}
 API = {"name": "api", "host": "api.test", "port": "9090"}
-
-
-@pytest.fixture
-def dns_server(tmp_path, request):
-    if dnsmasq.binary() is None:
-        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base); run `make deps`")
-    server = dnsmasq.Dnsmasq(tmp_path / "dnsmasq").start()
-    yield server
-    server.stop()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(f"--- dnsmasq log ---\n{server.tail()}")
 
 
 def lookup(server, entries=(WEB, API), **kw) -> DnsLookup:

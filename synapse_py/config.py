@@ -217,8 +217,8 @@ def load_config(
     check_schema(sources.main, raw, schema.CONFIG, sources.blame)
     services = {name: sources.service(name, data) for name, data in raw.get("services", {}).items()}
     security, security_warnings = _security(sources.main, raw)
-    built = tuple(_service(name, services[name]) for name in sorted(services))
     warnings = policy(sources, raw, services) + _dropped(services) + security_warnings
+    built = tuple(_service(name, services[name]) for name in sorted(services))
     warnings += tuple(w for svc in built for w in _discovery_warnings(svc, services[svc.name]))
     config = SynapseConfig(
         services=built,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from support import dnsmasq
+from support.envoy import EnvoyRig, envoy_binary, runs
 from support.rigs import NerveRig, SynapseRig
 
 
@@ -38,3 +39,28 @@ def dns_server(tmp_path, request):
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         print(f"--- dnsmasq log ---\n{server.tail()}")
+
+
+@pytest.fixture(scope="session")
+def envoy():
+    """The Envoy binary of .venv-envoy (a test fails without it; skipped where it cannot run)."""
+    found = envoy_binary()
+    if found is None:
+        pytest.fail("no Envoy in .venv-envoy; run `make envoy-venv`", pytrace=False)
+    why_not = runs(found)
+    if why_not:
+        pytest.skip(why_not)
+    return found
+
+
+@pytest.fixture
+def envoy_rig(tmp_path, zk_server, zk_root, envoy, request):
+    """synapse-py with only the Envoy generator, and an Envoy on its files (support/envoy.py)."""
+    rig = EnvoyRig(tmp_path, zk_server.hosts, zk_root, envoy)
+    yield rig
+    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+    if failed:
+        for proc in (rig.synapse, rig.envoy):
+            if proc:
+                print(f"--- {proc.log_path.name} ---\n{proc.output()[-6000:]}")
+    rig.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.envoy import EnvoyRig, envoy_binary, runs
 from support.procs import wait_for
 from support.rigs import register
 
@@ -18,29 +17,6 @@ pytestmark = pytest.mark.integration
 CHECK = 0.5  # check_interval: seconds between lookups
 WITHIN = 10  # seconds for a change to show (one check_interval, a reload, slack)
 PORT = 18301  # the port the dns entry / the nodes give; nothing needs to listen on it
-
-
-@pytest.fixture(scope="module")
-def envoy():
-    found = envoy_binary()
-    if found is None:
-        pytest.fail("no Envoy in .venv-envoy; run `make envoy-venv`", pytrace=False)
-    why_not = runs(found)
-    if why_not:
-        pytest.skip(why_not)
-    return found
-
-
-@pytest.fixture
-def envoy_rig(tmp_path, zk_server, zk_root, envoy, request):
-    rig = EnvoyRig(tmp_path, zk_server.hosts, zk_root, envoy)
-    yield rig
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    if failed:
-        for proc in (rig.synapse, rig.envoy):
-            if proc:
-                print(f"--- {proc.log_path.name} ---\n{proc.output()[-6000:]}")
-    rig.stop()
 
 
 def discovery(method: str, nameserver: str, rig) -> dict:

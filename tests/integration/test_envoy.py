@@ -11,7 +11,7 @@ import threading
 
 import pytest
 import yaml
-from support.envoy import EnvoyRig, envoy_binary, runs, validate
+from support.envoy import EnvoyRig, validate
 from support.haproxy import get, spread
 from support.procs import wait_for
 from support.rigs import register
@@ -28,26 +28,13 @@ XDS_COUNTERS = (
 
 
 @pytest.fixture(scope="session")
-def binary():
-    found = envoy_binary()
-    if found is None:
-        pytest.fail("no Envoy in .venv-envoy; run `make envoy-venv`", pytrace=False)
-    why_not = runs(found)
-    if why_not:
-        pytest.skip(why_not)
-    return found
+def binary(envoy):
+    return envoy
 
 
 @pytest.fixture
-def rig(tmp_path, zk_server, zk_root, binary, request):
-    rig = EnvoyRig(tmp_path, zk_server.hosts, zk_root, binary)
-    yield rig
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    if failed:
-        for proc in (rig.synapse, rig.envoy):
-            if proc:
-                print(f"--- {proc.log_path.name} ---\n{proc.output()[-6000:]}")
-    rig.stop()
+def rig(envoy_rig):
+    return envoy_rig
 
 
 def addr(backend) -> str:

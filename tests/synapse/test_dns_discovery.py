@@ -91,8 +91,9 @@ def test_a_string_entry_is_a_warning_naming_it(tmp_path):
 def test_a_node_becomes_a_dns_entry_with_what_ruby_keeps():
     # Ruby's DNS watcher builds {host, port, name, labels}: the node's weight and server options
     # are dropped; raw values stay raw (a port "8080" is written as given)
-    node = backend_from_dict({"host": "a.test", "port": "8080", "name": "i-1", "weight": 7,
-                              "haproxy_server_options": "backup", "labels": {"az": "b"}})  # fmt: skip
+    raw = {"host": "a.test", "port": "8080", "name": "i-1", "weight": 7,
+           "haproxy_server_options": "backup", "labels": {"az": "b"}}  # fmt: skip
+    node = backend_from_dict(raw)
     entry = dns_server(node)
     assert entry == DnsServer("a.test", "8080", "i-1", '{"az": "b"}')
     backend = entry.backend("10.0.0.1")

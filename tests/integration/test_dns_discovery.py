@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.metrics import Scraper
+from support.ports import free_port
 from support.procs import wait_for
 from support.rigs import register
 
@@ -51,7 +53,9 @@ def test_dns_follows_its_records_in_haproxy_and_file_output(synapse, dns_server)
     dns_server.set_hosts([("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
     synapse.add_service("web")
     synapse.services["web"]["discovery"] = discovery("dns", dns_server.nameserver, synapse)
+    synapse.extra["metrics"] = {"port": free_port()}
     synapse.start()
+    metrics = Scraper(synapse.extra["metrics"]["port"])
     # one backend per A record, each named by the entry (Ruby's DnsWatcher)
     wait_for(lambda: served(synapse) == at("127.0.0.2", "127.0.0.3"), WITHIN, message="two")
     record = json.loads((synapse.out_dir / "web.json").read_text())[0]
@@ -71,8 +75,10 @@ def test_dns_follows_its_records_in_haproxy_and_file_output(synapse, dns_server)
         wait_for(lambda: "'web.test' no longer resolves" in synapse.proc.output(), WITHIN,
                  message="outage logged")  # fmt: skip
         assert served(synapse) == at("127.0.0.5")
+        metrics.wait("synapse_discovery_healthy", lambda v: v == 0, WITHIN, service="web")
     finally:
         dns_server.resume()
+    metrics.wait("synapse_discovery_healthy", lambda v: v == 1, WITHIN, service="web")
 
 
 @pytest.mark.parametrize("method", ["zookeeper_dns", "zookeeper_dns_poll"])

@@ -125,3 +125,20 @@ def test_envoy_endpoints_follow_dns(envoy_rig, zk, dns_server, method):
     endpoints("127.0.0.2", "127.0.0.3")
     dns_server.set_hosts([("127.0.0.3", "web.test"), ("127.0.0.6", "web.test")])
     endpoints("127.0.0.3", "127.0.0.6")
+
+
+@pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "zookeeper_dns_poll"])
+def test_render_reads_and_resolves_once(synapse, zk, dns_server, method):
+    """`synapse-py render` (each method's `snapshot`): the haproxy.cfg of what resolves now."""
+    dns_server.set_hosts([("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
+    synapse.add_service("web")
+    synapse.services["web"]["discovery"] = discovery(method, dns_server.nameserver, synapse)
+    if method != "dns":
+        register(zk, synapse.path("web"), Backend("web.test", PORT, "i-web"))
+    synapse.write()
+    out = synapse.cli("render")
+    assert out.returncode == 0, out.stderr
+    servers = [
+        line.split()[2] for line in out.stdout.splitlines() if line.strip().startswith("server ")
+    ]
+    assert sorted(servers) == [f"127.0.0.2:{PORT}", f"127.0.0.3:{PORT}"]

@@ -166,6 +166,10 @@ class DnsDiscovery(Published):
         lookup = settings.lookup(settings.servers)
         self.poller = DnsPoller(lookup, settings.check_interval, self.publish, service.name)
 
+    @property
+    def invalid(self) -> int:  # type: ignore[override]  # read-only here: the lookup counts
+        return self.poller.lookup.invalid
+
     def start(self) -> None:
         self.poller.start()
 

@@ -156,6 +156,8 @@ class DnsLookup:
         self._types = ("A", "AAAA") if (host_has_ipv6() if ipv6 is None else ipv6) else ("A",)
         self._clock = clock
         self._answers = LastAnswers("dns:", log)
+        self.invalid = 0  # entry and address pairs skipped: the backend failed validation
+        self._skipped: set[tuple[DnsServer, str]] = set()
 
     @property
     def failures(self) -> int:
@@ -177,10 +179,23 @@ class DnsLookup:
             if server.host not in answers:
                 answers[server.host] = self._answer(server.host, resolver, deadline)
             for address in answers[server.host][0]:
-                backend = server.backend(address)
-                backends.setdefault(backend.key, backend)
+                backend = self._backend(server, address)
+                if backend is not None:
+                    backends.setdefault(backend.key, backend)
         self.healthy = all(ok for _, ok in answers.values())
         return tuple(backends.values())
+
+    def _backend(self, server: DnsServer, address: str) -> Backend | None:
+        """The entry's backend at `address`; None (logged once, counted) if it fails validation
+        (an answer or a ZooKeeper node's values are untrusted)."""
+        try:
+            return server.backend(address)
+        except (InvalidNode, TypeError, ValueError) as e:
+            if (server, address) not in self._skipped:
+                self._skipped.add((server, address))
+                self.invalid += 1
+                log.warning("dns: %r at %s skipped: %s", server.host, address, e)
+            return None
 
     def _answer(self, host: str, resolver, deadline: float) -> tuple[Answer, bool]:
         """The name's addresses, and whether the lookup answered (else: its last answer)."""

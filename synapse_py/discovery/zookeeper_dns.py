@@ -62,7 +62,7 @@ class ZookeeperDnsDiscovery:
 
     @property
     def invalid(self) -> int:
-        return self.zk.invalid
+        return self.zk.invalid + self.poller.lookup.invalid
 
     @property
     def reads(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import queue
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -133,6 +134,7 @@ class RecordingPoller:
         self.handed: list[tuple[DnsServer, ...]] = []
         self.healthy = True
         self.stopped = False
+        self.lookup = SimpleNamespace(invalid=2)  # entries whose backend failed validation
 
     def set_servers(self, servers):
         self.handed.append(servers)
@@ -167,7 +169,7 @@ def test_zookeeper_dns_hands_over_each_new_complete_membership(zkdns):
     zk.nodes = ()
     zkdns.handle("listing")  # empty: resolved to an empty membership (use_previous_backends)
     assert poller.handed[-1] == ()
-    assert not zkdns.ready() and (zkdns.invalid, zkdns.reads) == (3, 4)
+    assert not zkdns.ready() and (zkdns.invalid, zkdns.reads) == (3 + 2, 4)
 
 
 def test_zookeeper_dns_serves_what_its_poller_resolved(zkdns):

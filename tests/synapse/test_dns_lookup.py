@@ -10,6 +10,7 @@ import pytest
 from synapse_py.discovery.dns import dns_settings
 from synapse_py.discovery.dns_lookup import (
     DnsLookup,
+    DnsServer,
     host_has_ipv6,
     parse_nameserver,
     parse_servers,
@@ -136,3 +137,12 @@ def test_aaaa_is_asked_for_as_ruby_decides(tmp_path):
     proc.write_text(loopback_and_link + "fd000000000000000000000000000001 02 40 00 80     eth0\n")
     assert host_has_ipv6(str(proc))
     assert not host_has_ipv6(str(tmp_path / "none"))
+
+
+def test_an_entry_whose_backend_fails_validation_is_skipped_logged_and_counted(caplog):
+    # a zookeeper_dns entry comes from a registry node: untrusted, like the answers
+    servers = (DnsServer("192.0.2.1", 80, "bad name", "null"), DnsServer("192.0.2.2", 80, "ok"))
+    lookup = DnsLookup(servers, parse_nameserver("127.0.0.1:1"), timeout=0.5)
+    for _ in range(2):
+        assert [b.key for b in lookup.resolve()] == ["192.0.2.2:80"]
+    assert lookup.invalid == 1 and caplog.text.count("skipped") == 1

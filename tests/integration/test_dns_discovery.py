@@ -109,13 +109,18 @@ def test_zookeeper_dns_resolves_node_hosts_in_haproxy_and_file_output(
     wait_for(lambda: served(synapse) == at("127.0.0.4", name="i-a"), WITHIN, message="leave")
 
 
+def web_at_two_addresses(rig, zk, dns_server, method: str) -> None:
+    """Service `web` by `method`: web.test (the dns entry, or the one node's host) -> .2, .3."""
+    dns_server.set_hosts([("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
+    rig.add_service("web")
+    rig.services["web"]["discovery"] = discovery(method, dns_server.nameserver, rig)
+    if method != "dns":
+        register(zk, rig.path("web"), Backend("web.test", PORT, "i-web"))
+
+
 @pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "zookeeper_dns_poll"])
 def test_envoy_endpoints_follow_dns(envoy_rig, zk, dns_server, method):
-    dns_server.set_hosts([("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
-    envoy_rig.add_service("web")
-    envoy_rig.services["web"]["discovery"] = discovery(method, dns_server.nameserver, envoy_rig)
-    if method != "dns":
-        register(zk, envoy_rig.path("web"), Backend("web.test", PORT, "i-web"))
+    web_at_two_addresses(envoy_rig, zk, dns_server, method)
     envoy_rig.start()
 
     def endpoints(*addresses: str) -> None:
@@ -130,11 +135,7 @@ def test_envoy_endpoints_follow_dns(envoy_rig, zk, dns_server, method):
 @pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "zookeeper_dns_poll"])
 def test_render_reads_and_resolves_once(synapse, zk, dns_server, method):
     """`synapse-py render` (each method's `snapshot`): the haproxy.cfg of what resolves now."""
-    dns_server.set_hosts([("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
-    synapse.add_service("web")
-    synapse.services["web"]["discovery"] = discovery(method, dns_server.nameserver, synapse)
-    if method != "dns":
-        register(zk, synapse.path("web"), Backend("web.test", PORT, "i-web"))
+    web_at_two_addresses(synapse, zk, dns_server, method)
     synapse.write()
     out = synapse.cli("render")
     assert out.returncode == 0, out.stderr

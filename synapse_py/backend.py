@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .server_options import BadOptions, checked_options
+from .server_options import BadOptions, checked_options, is_ip_literal
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,6 @@ MAX_RAW_WEIGHT_LEN = 32  # a non-integer weight (Ruby ignores it) is kept for fi
 
 _NAME_RE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAME_LEN}}}")
 _HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_IP_CHARS_RE = re.compile(r"[0-9A-Fa-f.:]{2,45}")
 _ENCODED_NAME_RE = re.compile(r"base64_([0-9]{1,5})_(.*)", re.DOTALL)
 _B64_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _SEQUENCE_RE = re.compile(r"_[0-9]*")  # empty for non-sequential node types
@@ -257,17 +255,6 @@ def _host(value: object) -> str:
     if isinstance(value, str) and (is_ip_literal(value) or _is_hostname(value)):
         return value
     raise InvalidNode("host must be an IP address or an RFC 1123 hostname")
-
-
-def is_ip_literal(host: str) -> bool:
-    """An IPv4 or IPv6 address, written as one (no scope id, nothing around it)."""
-    if not _IP_CHARS_RE.fullmatch(host):  # also rules out IPv6 scope ids ("%eth0 ...")
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_hostname(host: str) -> bool:

@@ -218,8 +218,10 @@ def load_config(
     services = {name: sources.service(name, data) for name, data in raw.get("services", {}).items()}
     security, security_warnings = _security(sources.main, raw)
     warnings = policy(sources, raw, services) + _dropped(services) + security_warnings
+    built = tuple(_service(name, services[name]) for name in sorted(services))
+    warnings += tuple(w for svc in built for w in _discovery_warnings(svc, services[svc.name]))
     config = SynapseConfig(
-        services=tuple(_service(name, services[name]) for name in sorted(services)),
+        services=built,
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
         envoy=_envoy(sources.main, raw["envoy"]) if "envoy" in raw else None,
@@ -318,7 +320,7 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
     d = raw.data
     return ServiceConfig(
         name=name,
-        discovery=discovery_config(_with_multi(d)),
+        discovery=discovery_config(_with_multi(d), raw),
         haproxy=service_haproxy(d.get("haproxy", {}), raw),
         envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
         file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
@@ -344,8 +346,13 @@ def _with_multi(service: Mapping) -> Mapping:
     return discovery.multi.merged(service["discovery_multi"], service["discovery"])
 
 
-def discovery_config(d: Mapping) -> DiscoveryConfig:
+def discovery_config(d: Mapping, raw: RawService | None = None) -> DiscoveryConfig:
     """A schema-valid discovery section (a service's, or a watcher's of `multi`)."""
+    try:  # the method's own checks beyond its schema (a dns entry's host, a nameserver's port)
+        settings = discovery.DISCOVERY[d["method"]].settings(d)
+    except ValueError as e:
+        where = f"{raw.source}: {raw.prefix}" if raw else ""
+        raise ConfigError(f"{where}discovery.{e}") from None
     path = d.get("path", "")
     return DiscoveryConfig(
         method=d["method"],
@@ -353,8 +360,14 @@ def discovery_config(d: Mapping) -> DiscoveryConfig:
         path=path.rstrip("/") or path,
         label_filters=tuple([d["label_filter"]] if "label_filter" in d else [])
         + tuple(d.get("label_filters", ())),
-        settings=discovery.DISCOVERY[d["method"]].settings(d),
+        settings=settings,
     )
+
+
+def _discovery_warnings(svc: ServiceConfig, raw: RawService) -> Iterator[str]:
+    """What the method's settings found harmless but worth saying (`warnings`, if it has any)."""
+    for warning in getattr(svc.discovery.settings, "warnings", ()):
+        yield f"{raw.source}: {raw.prefix}discovery.{warning}"
 
 
 def service_haproxy(d: Mapping, raw: RawService | None = None) -> ServiceHaproxyConfig:

@@ -32,6 +32,8 @@ _TRACK_RE = re.compile(r"(?:[A-Za-z0-9_.:-]{1,128}/)?[A-Za-z0-9_.:-]{1,128}")
 _SAMPLE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}(?:\([A-Za-z0-9_.,:-]{0,128}\))?")
 _URL_RE = re.compile(r"https?://[A-Za-z0-9_.:\[\]-]{1,255}(?:/[A-Za-z0-9_./-]*)?")
 _NETS_RE = re.compile(r"[0-9A-Fa-f.:/,]{2,512}")
+_IP_CHARS_RE = re.compile(r"[0-9A-Fa-f.:]{2,45}")
+_SCOPE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # an interface name or number
 
 
 def _count(low: int, high: int) -> Check:
@@ -47,7 +49,7 @@ def _matches(pattern: re.Pattern) -> Check:
 
 
 def _address(value: str) -> bool:
-    return _ip(value) or bool(_HOST_RE.fullmatch(value))
+    return is_ip_literal(value, scope_id=True) or bool(_HOST_RE.fullmatch(value))
 
 
 def _address_port(value: str) -> bool:
@@ -82,7 +84,13 @@ def _split_converters(value: str) -> list[str]:
     return [*parts, value[start:]]
 
 
-def _ip(value: str) -> bool:
+def is_ip_literal(value: str, scope_id: bool = False) -> bool:
+    """An IPv4 or IPv6 address, written as one, nothing around it. `scope_id`: an IPv6 scope id
+    may follow (`fe80::1%eth0`, which a server option's address may carry; a registry host may
+    not: backend.py)."""
+    address, percent, scope = value.partition("%") if scope_id else (value, "", "")
+    if not _IP_CHARS_RE.fullmatch(address) or (percent and not _SCOPE_RE.fullmatch(scope)):
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -91,7 +99,9 @@ def _ip(value: str) -> bool:
 
 
 def _init_addr(value: str) -> bool:
-    return all(m in ("last", "libc", "none") or _ip(m) for m in value.split(","))
+    return all(
+        m in ("last", "libc", "none") or is_ip_literal(m, scope_id=True) for m in value.split(",")
+    )
 
 
 _TLS_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Mapping
 from importlib import metadata
 
-from . import base, multi, zookeeper, zookeeper_poll  # noqa: F401 - importing registers each method
+# importing registers each method
+from . import base, dns, multi, zookeeper, zookeeper_dns, zookeeper_poll  # noqa: F401
 from .protocol import (
     DISCOVERY,
     Discovery,

@@ -136,12 +136,12 @@ class Published:
 
     keys: ClassVar[Mapping[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ()
+    invalid: int = 0  # a subclass counts its skipped entries here (or makes it a property)
+    reads: int = 0
 
     def __init__(self, service: ServiceConfig, context: DiscoveryContext):
         self.service = service
         self.context = context
-        self.invalid = 0
-        self.reads = 0
         self._backends: tuple[Backend, ...] | None = None
 
     def publish(self, backends: tuple[Backend, ...]) -> None:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from ..config import ServiceConfig
 
 MIN_PERIOD = 0.5  # seconds between polls at most this often (Ruby's loop sleep)
+POLL_KEYS: Mapping[str, Any] = {
+    "polling_interval_sec": {"type": "number", "minimum": 0},  # required, as in Ruby
+}
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,7 @@ class PollSettings:
 class ZookeeperPollDiscovery(ZookeeperDiscovery):
     """As `zookeeper`, but polled on a timer instead of watched."""
 
-    keys: ClassVar[Mapping[str, Any]] = {
-        **ZOOKEEPER_KEYS,
-        "polling_interval_sec": {"type": "number", "minimum": 0},  # required, as in Ruby
-    }
+    keys: ClassVar[Mapping[str, Any]] = {**ZOOKEEPER_KEYS, **POLL_KEYS}
     required: ClassVar[tuple[str, ...]] = ("hosts", "path", "polling_interval_sec")
     watches: ClassVar[bool] = False
 

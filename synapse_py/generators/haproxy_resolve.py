@@ -5,7 +5,8 @@ that `resolve_all` answers from memory, and a background thread re-resolves the 
 every `refresh` seconds: a lookup that fails keeps the host's last address; a host that never
 resolved is left out and retried at each refresh. When a refresh changes an address, or a host
 resolves for the first time, `on_change()` is called so the generator can apply again. Each
-failure is logged once per host, and so is its recovery.
+failure is logged once per host, and so is its recovery (the memory is `LastAnswers`, shared with
+the dns discovery methods).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from ..backend import is_ip_literal
+from ..last_answers import LastAnswers
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,11 @@ class HostResolver:
         """`lookup(host)` returns one address or raises (default: getaddrinfo's first)."""
         self.timeout = timeout
         self.refresh = refresh
-        self.failures = 0  # lookups that failed, counted once per host and outage
         self.on_change = on_change
         self._lookup = lookup or _first_address
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolve")
         self._lock = threading.Lock()
-        self._known: dict[str, str] = {}  # host -> last address it resolved to
-        self._failing: set[str] = set()  # hosts whose last lookup failed (logged already)
+        self._answers = LastAnswers("backend host", log)  # host -> (its last address,)
         self._in_use: set[str] = set()
         self._running: dict[str, Future] = {}  # a stuck lookup is not started twice
         self._stopped = threading.Event()
@@ -55,15 +55,15 @@ class HostResolver:
             for host in hosts:
                 if is_ip_literal(host):
                     result[host] = host
-                elif host in self._known or host in self._failing:
-                    result[host] = self._known.get(host)
+                elif self._answers.seen(host):
+                    result[host] = self._address(host)
                 else:
                     new.append(host)
                 self._in_use.add(host)
         if new:
             self._merge(self._lookup_all(new))
             with self._lock:
-                result.update({host: self._known.get(host) for host in new})
+                result.update({host: self._address(host) for host in new})
         self._start()
         return result
 
@@ -72,8 +72,16 @@ class HostResolver:
         keep = {h for h in hosts if not is_ip_literal(h)}
         with self._lock:
             self._in_use &= keep
-            self._known = {h: a for h, a in self._known.items() if h in keep}
-            self._failing &= keep
+            self._answers.retain(keep)
+
+    @property
+    def failures(self) -> int:
+        """Lookups that failed, counted once per host and outage."""
+        return self._answers.failures
+
+    def _address(self, host: str) -> str | None:
+        last = self._answers.last(host)
+        return last[0] if last else None
 
     def close(self) -> None:
         """Stop refreshing (a stuck getaddrinfo is abandoned, not waited for)."""
@@ -133,30 +141,11 @@ class HostResolver:
         return changed
 
     def _failed(self, host: str) -> None:
-        if host in self._failing:
-            return
-        self._failing.add(host)
-        self.failures += 1
-        last = self._known.get(host)
-        if last:
-            log.warning("backend host %r no longer resolves; keeping its address %s", host, last)
-        else:
-            log.warning(
-                "backend host %r did not resolve within %.1fs; left out, retried every %gs",
-                host,
-                self.timeout,
-                self.refresh,
-            )
+        retry = f"retried every {self.refresh:g}s"
+        self._answers.failed(host, f"not within {self.timeout:.1f}s", retry)
 
     def _resolved(self, host: str, address: str) -> bool:
-        last = self._known.get(host)
-        if host in self._failing:
-            self._failing.discard(host)
-            log.info("backend host %r resolves again, to %s", host, address)
-        elif last is not None and last != address:
-            log.info("backend host %r now resolves to %s (was %s)", host, address, last)
-        self._known[host] = address
-        return last != address
+        return self._answers.answered(host, (address,))
 
 
 def _first_address(host: str) -> str:

@@ -6,26 +6,11 @@ from __future__ import annotations
 import queue
 import time
 
-import pytest
-from support import dnsmasq
-
-from synapse_py.dns_lookup import DnsLookup, parse_nameserver, parse_servers
-from synapse_py.dns_poller import DnsPoller, dns_config
+from synapse_py.discovery.dns import DnsPoller
+from synapse_py.discovery.dns_lookup import DnsLookup, parse_nameserver, parse_servers
 
 WEB = {"name": "web", "host": "web.test", "port": 8080, "labels": {"az": "a"}}
 API = {"name": "api", "host": "api.test", "port": "9090"}
-
-
-@pytest.fixture
-def dns_server(tmp_path, request):
-    if dnsmasq.binary() is None:
-        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base); run `make deps`")
-    server = dnsmasq.Dnsmasq(tmp_path / "dnsmasq").start()
-    yield server
-    server.stop()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(f"--- dnsmasq log ---\n{server.tail()}")
 
 
 def lookup(server, entries=(WEB, API), **kw) -> DnsLookup:
@@ -125,11 +110,8 @@ def test_a_refusing_nameserver_is_a_failure_not_an_empty_answer(dns_server):
 
 def test_the_poller_publishes_at_start_and_on_changes_only(dns_server):
     dns_server.set_hosts([("10.0.0.1", "web.test")])
-    config = dns_config(
-        {"servers": [WEB], "nameserver": dns_server.nameserver, "check_interval": 0.1}
-    )
     published: queue.Queue = queue.Queue()
-    poller = DnsPoller(config, published.put, "web", timeout=1.0, ipv6=False)
+    poller = DnsPoller(lookup(dns_server, [WEB], timeout=1.0, ipv6=False), 0.1, published.put)
     poller.start()
     try:
         assert keys(published.get(timeout=5)) == ["web_10.0.0.1:8080"]
@@ -140,8 +122,22 @@ def test_the_poller_publishes_at_start_and_on_changes_only(dns_server):
         dns_server.pause()  # failing lookups keep the last answer: nothing to publish
         time.sleep(1.5)
         assert published.empty() and not poller.healthy
+        dns_server.resume()
+        # web.test unchanged: nothing is published until the entries change
+        dns_server.set_hosts(
+            [("10.0.0.1", "web.test"), ("10.0.0.2", "web.test"), ("10.0.1.1", "api.test")]
+        )
+        poller.set_servers(parse_servers([API]))  # zookeeper_dns's new nodes: resolved at once
+        assert keys(published.get(timeout=5)) == ["api_10.0.1.1:9090"]
     finally:
         dns_server.resume()
-        started = time.monotonic()
-        poller.stop()
-        assert time.monotonic() - started < 3
+        poller.stop(timeout=3)
+    assert not poller._thread.is_alive()
+
+
+def test_names_shared_by_entries_are_asked_once_a_round(dns_server):
+    dns_server.set_hosts([("10.0.0.1", "web.test")])
+    other = {**WEB, "port": 8081}
+    dns = lookup(dns_server, [WEB, other], ipv6=False)
+    assert keys(dns.resolve()) == ["web_10.0.0.1:8080", "web_10.0.0.1:8081"]
+    assert dns_server.tail().count("query[A] web.test") == 1

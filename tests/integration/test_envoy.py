@@ -28,15 +28,8 @@ XDS_COUNTERS = (
 
 
 @pytest.fixture
-def rig(tmp_path, zk_server, zk_root, binary, request):
-    rig = EnvoyRig(tmp_path, zk_server.hosts, zk_root, binary)
-    yield rig
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    if failed:
-        for proc in (rig.synapse, rig.envoy):
-            if proc:
-                print(f"--- {proc.log_path.name} ---\n{proc.output()[-6000:]}")
-    rig.stop()
+def rig(envoy_rig):
+    return envoy_rig
 
 
 def addr(backend) -> str:

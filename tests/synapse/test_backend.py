@@ -12,6 +12,7 @@ from synapse_py.backend import (
     InvalidNode,
     backend_from_dict,
     decode_node,
+    is_ip_literal,
     name_payload,
     numeric_id,
 )
@@ -354,3 +355,13 @@ LABELLED = Backend("10.0.0.1", 80, "a", labels=(("az", "us-1a"), ("tier", "web")
 )
 def test_label_filters(filters, expected):
     assert matches_label_filters(LABELLED, filters) is expected
+
+
+def test_one_ip_literal_check_scope_ids_only_in_server_options():
+    # backend.is_ip_literal is server_options.is_ip_literal: a registry host may not carry an
+    # IPv6 scope id, the address of a server option (`addr`, `init-addr`) may
+    assert is_ip_literal("fe80::1") and not is_ip_literal("fe80::1%eth0")
+    assert is_ip_literal("fe80::1%eth0", scope_id=True)
+    assert not is_ip_literal("fe80::1%eth0 x", scope_id=True) and not is_ip_literal(" ::1")
+    options = "addr fe80::1%eth0 init-addr last,fe80::2%eth0"
+    assert decode_node("n_1", data(haproxy_server_options=options)).haproxy_server_options

@@ -320,8 +320,8 @@ def test_ruby_routing_keys_with_their_default_value_are_fine(tmp_path):
     assert loaded.warnings == ()
 
 
-@pytest.mark.parametrize("method", ["dns", "zookeeper_dns", "ec2tag", "docker", "marathon",
-                                    "nosuch", "Zookeeper"])  # fmt: skip
+@pytest.mark.parametrize("method", ["ec2tag", "docker", "marathon", "nosuch", "Zookeeper",
+                                    "DNS"])  # fmt: skip
 def test_every_discovery_method_we_do_not_implement_is_an_error_naming_it(tmp_path, method):
     config = changed()
     config["services"]["dns"] = {"discovery": {"method": method, "nameserver": "10.0.0.2"}}
@@ -333,7 +333,7 @@ def test_every_discovery_method_we_do_not_implement_is_an_error_naming_it(tmp_pa
 
 def test_every_refusal_is_reported_at_once(tmp_path):
     config = changed(nginx={}, services__web__leader_election=True)
-    config["services"]["dns"] = {"discovery": {"method": "dns"}}
+    config["services"]["dns"] = {"discovery": {"method": "ec2tag"}}
     assert len(load_error(tmp_path, config).splitlines()) == 3
 
 

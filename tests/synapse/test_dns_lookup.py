@@ -1,4 +1,4 @@
-"""The dns method's config parsing (no server needed; lookups are in tests/integration)."""
+"""The dns methods' config parsing (no server needed; lookups are in tests/integration)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import logging
 
 import pytest
 
-from synapse_py.dns_lookup import DnsLookup, host_has_ipv6, parse_nameserver, parse_servers
-from synapse_py.dns_poller import dns_config
+from synapse_py.discovery.dns import dns_settings
+from synapse_py.discovery.dns_lookup import (
+    DnsLookup,
+    DnsServer,
+    host_has_ipv6,
+    parse_nameserver,
+    parse_servers,
+)
 
 
 def test_servers_keep_ruby_raw_values():
@@ -32,13 +38,13 @@ def test_servers_keep_ruby_raw_values():
     [
         ([], "non-empty list"),
         ({"host": "a.test"}, "non-empty list"),
-        ([{"port": 80}], r"servers\[0\].host"),
-        ([{"host": "a.test", "port": 80}, {"host": "b.test"}], r"servers\[1\]: port"),
+        ([{"port": 80}], r"servers\.0\.host"),
+        ([{"host": "a.test", "port": 80}, {"host": "b.test"}], r"servers\.1: port"),
         ([{"host": "a.test", "port": 0}], "port"),
         ([{"host": "a b", "port": 80}], "host"),
         ([{"host": "a.test", "port": 80, "name": "x y"}], "name"),
         ([{"host": "a.test", "port": 80, "labels": ["x"]}], "labels"),
-        ([7], r"servers\[0\]: must be an object"),
+        ([7], r"servers\.0: must be an object"),
     ],
 )
 def test_bad_servers_are_refused_naming_the_entry(entries, message):
@@ -52,6 +58,9 @@ def test_a_string_entry_gives_no_backends_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING):
         assert parse_servers(["0.www.example.com", "1.www.example.com"]) == ()
     assert "0.www.example.com" in caplog.text
+    warnings: list[str] = []
+    assert parse_servers(["a.test", {"host": "b.test", "port": 1}], warnings=warnings) != ()
+    assert warnings == ["servers.0: 'a.test' is a string, not {host, port}: no backends"]
 
 
 def test_an_ip_address_host_is_its_own_address():
@@ -83,29 +92,26 @@ def test_bad_nameservers_are_refused(value):
         parse_nameserver(value)
 
 
-def test_dns_config_reads_ruby_keys_and_defaults():
-    config = dns_config({"method": "dns", "servers": [{"host": "a.test", "port": 80}]})
-    assert config.check_interval == 30.0 and config.nameserver == ()
-    assert [s.host for s in config.servers] == ["a.test"]
-    config = dns_config(
+def test_dns_settings_read_ruby_keys_and_defaults():
+    settings = dns_settings({"method": "dns", "servers": [{"host": "a.test", "port": 80}]})
+    assert settings.check_interval == 30.0 and settings.nameserver == ()
+    assert [s.host for s in settings.servers] == ["a.test"] and settings.warnings == ()
+    settings = dns_settings(
         {"servers": [{"host": "a.test", "port": 80}], "nameserver": "10.0.0.2", "check_interval": 5}
     )
-    assert config.nameserver == (("10.0.0.2", 53),) and config.check_interval == 5.0
+    assert settings.nameserver == (("10.0.0.2", 53),) and settings.check_interval == 5.0
 
 
 @pytest.mark.parametrize(
     ("discovery", "message"),
     [
-        ({"servers": [{"host": "a.test", "port": 80}], "check_interval": 0}, "check_interval"),
-        ({"servers": [{"host": "a.test", "port": 80}], "check_interval": "5"}, "check_interval"),
-        ({"servers": [{"host": "a.test", "port": 80}], "nameserver": "x:0"}, "d.nameserver"),
-        ({}, r"d.servers: a non-empty list"),
-        ({"servers": [{"host": "a.test"}]}, r"d.servers\[0\]: port"),
+        ({"servers": [{"host": "a.test", "port": 80}], "nameserver": "x:0"}, "^nameserver"),
+        ({"servers": [{"host": "a.test"}]}, r"^servers\.0: port"),
     ],
 )
-def test_dns_config_errors_name_the_key(discovery, message):
+def test_dns_settings_errors_name_the_key(discovery, message):
     with pytest.raises(ValueError, match=message):
-        dns_config(discovery, "d")
+        dns_settings(discovery)
 
 
 def test_the_ruby_examples_dns_discovery_validates():
@@ -115,8 +121,9 @@ def test_the_ruby_examples_dns_discovery_validates():
         "nameserver": "127.0.0.1",
         "servers": ["0.www.example.com", "1.www.example.com"],
     }
-    config = dns_config(discovery)
-    assert config.servers == () and config.nameserver == (("127.0.0.1", 53),)
+    settings = dns_settings(discovery)
+    assert settings.servers == () and settings.nameserver == (("127.0.0.1", 53),)
+    assert len(settings.warnings) == 2
 
 
 def test_aaaa_is_asked_for_as_ruby_decides(tmp_path):
@@ -130,3 +137,12 @@ def test_aaaa_is_asked_for_as_ruby_decides(tmp_path):
     proc.write_text(loopback_and_link + "fd000000000000000000000000000001 02 40 00 80     eth0\n")
     assert host_has_ipv6(str(proc))
     assert not host_has_ipv6(str(tmp_path / "none"))
+
+
+def test_an_entry_whose_backend_fails_validation_is_skipped_logged_and_counted(caplog):
+    # a zookeeper_dns entry comes from a registry node: untrusted, like the answers
+    servers = (DnsServer("192.0.2.1", 80, "bad name", "null"), DnsServer("192.0.2.2", 80, "ok"))
+    lookup = DnsLookup(servers, parse_nameserver("127.0.0.1:1"), timeout=0.5)
+    for _ in range(2):
+        assert [b.key for b in lookup.resolve()] == ["192.0.2.2:80"]
+    assert lookup.invalid == 1 and caplog.text.count("skipped") == 1

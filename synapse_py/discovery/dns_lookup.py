@@ -1,4 +1,5 @@
-"""The `dns` discovery method's lookups: Ruby synapse's `servers` entries resolved into backends.
+"""The dns discovery methods' lookups: `servers` entries resolved into backends (`dns`, and
+`zookeeper_dns`, whose entries are the ZooKeeper nodes).
 
 As Ruby's DnsWatcher (lib/synapse/service_watcher/dns.rb): each entry `{name, host, port, labels}`
 gives one backend per address its host resolves to, named by the entry's `name`, with the entry's
@@ -7,8 +8,9 @@ AAAA records are asked for when the host has a global IPv6 address (Ruby's `Reso
 or as `ipv6` says. A name that does not exist (NXDOMAIN) or has no address records resolves to
 nothing, as in Ruby: the entry's backends go, and an empty result is left to
 `use_previous_backends`. A lookup that fails (timeout, SERVFAIL, REFUSED, no route) keeps the
-entry's last answer (Ruby empties the whole round then, which leaves the service on its previous
-or default servers); one round of lookups is bounded by `timeout` seconds. `nameserver` is a
+name's last answer (Ruby empties the whole round then, which leaves the service on its previous
+or default servers; docs/migration.md); one round of lookups is bounded by `timeout` seconds, and
+asks once for a name several entries share. `nameserver` is a
 host as in Ruby (port 53), a `host:port` (`[v6]:port`), or a list of them; without one,
 /etc/resolv.conf is used, search list included.
 """
@@ -29,7 +31,8 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from .backend import Backend, InvalidNode, backend_from_dict, is_ip_literal
+from ..backend import Backend, InvalidNode, backend_from_dict, is_ip_literal
+from ..last_answers import Answer, LastAnswers
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +61,24 @@ class DnsServer:
         return backend_from_dict({**record, "labels": json.loads(self.labels_json)})
 
 
-def parse_servers(entries: object, where: str = "servers") -> tuple[DnsServer, ...]:
+def parse_servers(
+    entries: object, where: str = "servers", warnings: list[str] | None = None
+) -> tuple[DnsServer, ...]:
     """Validate a `servers` list; ValueError naming the entry. A string entry is skipped with a
-    warning: Ruby reads `host` and `port` from it as a hash and resolves nothing for it."""
+    warning (added to `warnings`, else logged): Ruby reads `host` and `port` from it as a hash
+    and resolves nothing for it."""
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{where}: a non-empty list of servers is required")
     servers = []
     for i, entry in enumerate(entries):
         if isinstance(entry, str):
-            log.warning("%s[%d] %r is a string, not {host, port}: no backends", where, i, entry)
+            warning = f"{where}.{i}: {entry!r} is a string, not {{host, port}}: no backends"
+            if warnings is None:
+                log.warning("%s", warning)
+            else:
+                warnings.append(warning)
             continue
-        servers.append(_server(entry, f"{where}[{i}]"))
+        servers.append(_server(entry, f"{where}.{i}"))
     return tuple(servers)
 
 
@@ -129,7 +139,7 @@ def host_has_ipv6(if_inet6: str = "/proc/net/if_inet6") -> bool:
 
 
 class DnsLookup:
-    """Resolves one service's `servers` each round, keeping an entry's last answer on failure."""
+    """Resolves one service's `servers` each round, keeping a name's last answer on failure."""
 
     def __init__(
         self,
@@ -141,42 +151,62 @@ class DnsLookup:
     ):
         self.servers = tuple(servers)
         self.timeout = timeout
-        self.failures = 0  # entries whose lookup failed, counted once per entry and outage
         self.healthy = True  # the last round had no failed lookup
         self._nameserver = tuple(nameserver)
         self._types = ("A", "AAAA") if (host_has_ipv6() if ipv6 is None else ipv6) else ("A",)
         self._clock = clock
-        self._last: dict[int, tuple[str, ...]] = {}  # entry index -> its last good addresses
-        self._failing: set[int] = set()
+        self._answers = LastAnswers("dns:", log)
+        self.invalid = 0  # entry and address pairs skipped: the backend failed validation
+        self._skipped: set[tuple[DnsServer, str]] = set()
+
+    @property
+    def failures(self) -> int:
+        """Names whose lookup failed, counted once per name and outage."""
+        return self._answers.failures
+
+    def set_servers(self, servers: Sequence[DnsServer]) -> None:
+        """Resolve `servers` from the next round on; names no entry has any more are forgotten."""
+        self.servers = tuple(servers)
+        self._answers.retain(s.host for s in self.servers)
 
     def resolve(self) -> tuple[Backend, ...]:
         """One round: the backends, in Ruby's order, one per host:port (the first one wins)."""
         deadline = self._clock() + self.timeout
         resolver = self._resolver()
         backends: dict[str, Backend] = {}
-        failed = False
-        for i, server in enumerate(self.servers):
-            addresses, ok = self._entry(i, server, resolver, deadline)
-            failed |= not ok
-            for address in addresses:
-                backend = server.backend(address)
-                backends.setdefault(backend.key, backend)
-        self.healthy = not failed
+        answers: dict[str, tuple[Answer, bool]] = {}  # this round's, by name
+        for server in self.servers:
+            if server.host not in answers:
+                answers[server.host] = self._answer(server.host, resolver, deadline)
+            for address in answers[server.host][0]:
+                backend = self._backend(server, address)
+                if backend is not None:
+                    backends.setdefault(backend.key, backend)
+        self.healthy = all(ok for _, ok in answers.values())
         return tuple(backends.values())
 
-    def _entry(self, i: int, server: DnsServer, resolver, deadline: float):
+    def _backend(self, server: DnsServer, address: str) -> Backend | None:
+        """The entry's backend at `address`; None (logged once, counted) if it fails validation
+        (an answer or a ZooKeeper node's values are untrusted)."""
         try:
-            addresses = self._addresses(server.host, resolver, deadline)
+            return server.backend(address)
+        except (InvalidNode, TypeError, ValueError) as e:
+            if (server, address) not in self._skipped:
+                self._skipped.add((server, address))
+                self.invalid += 1
+                log.warning("dns: %r at %s skipped: %s", server.host, address, e)
+            return None
+
+    def _answer(self, host: str, resolver, deadline: float) -> tuple[Answer, bool]:
+        """The name's addresses, and whether the lookup answered (else: its last answer)."""
+        try:
+            addresses = self._addresses(host, resolver, deadline)
         except LookupFailed as e:
-            self._failed(i, server.host, str(e))
-            return self._last.get(i, ()), False
-        if i in self._failing:
-            self._failing.discard(i)
-            log.info("dns: %r resolves again: %s", server.host, ", ".join(addresses) or "nothing")
-        self._last[i] = addresses
+            return self._answers.failed(host, str(e), "retried every round") or (), False
+        self._answers.answered(host, addresses)
         return addresses, True
 
-    def _addresses(self, host: str, resolver, deadline: float) -> tuple[str, ...]:
+    def _addresses(self, host: str, resolver, deadline: float) -> Answer:
         if is_ip_literal(host):
             return (host,)
         if resolver is None:
@@ -197,15 +227,6 @@ class DnsLookup:
         except (dns.exception.DNSException, OSError) as e:
             raise LookupFailed(f"{type(e).__name__}: {e}") from None
         return [r.to_text() for r in answer if r.rdtype == dns.rdatatype.from_text(rdtype)]
-
-    def _failed(self, i: int, host: str, reason: str) -> None:
-        if i in self._failing:
-            return
-        self._failing.add(i)
-        self.failures += 1
-        last = self._last.get(i)
-        keeping = f"keeping {', '.join(last) or 'nothing'}" if last is not None else "left out"
-        log.warning("dns: looking up %r failed (%s); %s", host, reason, keeping)
 
     def _resolver(self) -> dns.resolver.Resolver | None:
         if not self._nameserver:

@@ -77,11 +77,11 @@ class Reporter:
             log.warning("%s: node %s was deleted; re-creating", self.service.name, self.node)
             self.node = None
         if up and self.node is not None:
-            self._reconcile()
+            self._reconcile(self.node)
         if up and self.node is None and self.limiter.allow():
             self._register()
         elif not up and self.node is not None and self.limiter.allow():
-            self._deregister()
+            self._deregister(self.node)
 
     def touch(self) -> None:
         """Rewrite a persistent node's data so its mtime advances (Ruby's `ttl_seconds` renewal)."""
@@ -96,13 +96,13 @@ class Reporter:
             except KazooException as e:  # NoNodeError too: the next round re-creates it
                 log.info("%s: ttl renew: could not touch %s: %s", self.service.name, node, e)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, node: str) -> None:
         now = time.monotonic()
         if now - self._last_reconcile < self._reconcile_interval:
             return
         self._last_reconcile = now
-        if self._watch(self.node) is None:
-            log.warning("%s: node %s vanished; re-creating", self.service.name, self.node)
+        if self._watch(node) is None:
+            log.warning("%s: node %s vanished; re-creating", self.service.name, node)
             self.node = None
 
     def _watch(self, path: str):
@@ -145,11 +145,11 @@ class Reporter:
         self._delete(path)
         return self._create(path)
 
-    def _deregister(self) -> None:
-        stat = self.conn.client.exists(self.node)
+    def _deregister(self, node: str) -> None:
+        stat = self.conn.client.exists(node)
         if stat is not None and stat.czxid == self._czxid:  # not a successor's node of that name
-            self._delete(self.node)
-        log.info("%s: deregistered %s", self.service.name, self.node)
+            self._delete(node)
+        log.info("%s: deregistered %s", self.service.name, node)
         self.node = None
 
     def _delete(self, path: str) -> None:
@@ -199,7 +199,7 @@ class Reporter:
         with self._lock:
             if self.node is not None and self.conn.connected:
                 try:
-                    self._deregister()
+                    self._deregister(self.node)
                 except KazooException as e:
                     log.warning("%s: could not delete %s: %s", self.service.name, self.node, e)
 

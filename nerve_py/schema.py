@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from smartstack_common.metrics import METRICS_SCHEMA
 from smartstack_common.zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
@@ -80,7 +82,7 @@ SERVICE_SCHEMA = {
     },
 }
 
-CONFIG_SCHEMA = {
+CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["instance_id"],
     "additionalProperties": False,

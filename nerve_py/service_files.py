@@ -46,8 +46,8 @@ def gather_services(
                 warnings.append(f"{svc.source}: replaces services.{svc.name} of {source}")
             found[svc.name] = svc
     if overlay:
-        for name, svc in _services(overlay[1]):
-            found[name] = _overlaid(found.get(name), name, svc, overlay[0])
+        for name, override in _services(overlay[1]):
+            found[name] = _overlaid(found.get(name), name, override, overlay[0])
     return found
 
 

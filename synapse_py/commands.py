@@ -39,6 +39,8 @@ def _read_service(svc: ServiceConfig, context: DiscoveryContext, timeout: float,
 
 def render_haproxy_config(config: SynapseConfig, timeout: float) -> str:
     """The haproxy.cfg for the current ZooKeeper state; touches neither HAProxy nor the disk."""
+    if config.haproxy is None:
+        raise ValueError(f"{config.source} has no haproxy section")
     offline = dataclasses.replace(
         config.haproxy, do_writes=False, do_reloads=False, do_socket=False
     )

@@ -163,8 +163,9 @@ def _children(value: Any) -> Iterator[tuple[Any, Any]]:
 def _describe(source: str, error: jsonschema.ValidationError, blame: Blame | None) -> str:
     path, problem = tuple(error.absolute_path), error.message
     if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        unknown = sorted((k for k in error.instance if k not in known), key=str)
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        unknown = sorted((k for k in instance if k not in known), key=str)
         path, problem = (*path, unknown[0]), "unknown key"
     where, shown = blame(path) if blame else (source, ".".join(str(p) for p in path))
     if error.validator != "additionalProperties" and shown.startswith(SECRET_PATHS):

@@ -39,13 +39,6 @@ class Registration:
     def path_prefix(self) -> str:
         return f"{self.zk_path}/{self.prefix}"
 
-    def owns_child(self, child: str) -> bool:
-        """True when `child` is a node of this registration (any sequence number)."""
-        if not child.startswith(self.prefix):
-            return False
-        rest = child[len(self.prefix) :]
-        return rest.isdigit() if self.sequence else rest == ""
-
 
 def payload_of(service: ServiceConfig) -> dict:
     data: dict = {"host": service.host, "port": service.wire_port, "name": service.instance_id}

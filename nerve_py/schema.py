@@ -15,7 +15,6 @@ RUBY_UNIMPLEMENTED_SERVICE = frozenset(
      "max_repeated_report_failures"}
 )  # fmt: skip
 NODE_TYPES = ["ephemeral_sequential", "ephemeral", "persistent", "persistent_sequential"]
-COMMON_CHECK_KEYS = ("type", "name", "host", "port", "timeout", "rise", "fall")
 
 _POS_NUMBER = {"type": "number", "exclusiveMinimum": 0}
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}

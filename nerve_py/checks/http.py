@@ -80,7 +80,6 @@ class HttpCheck(Check):
         self.read_timeout = number_key(conf, "read_timeout", self.timeout)
         self.ssl_timeout = number_key(conf, "ssl_timeout", RUBY_SSL_TIMEOUT)
         self.headers = {**DEFAULT_HEADERS, **_headers(conf)}
-        self._skip_host = any(k.lower() == "host" for k in self.headers)
         self._conn: WireConnection | None = None
         self._request_bytes: bytes | None = None  # built on first use (https sets its context)
         self.context = _ruby_ssl(conf, self.name)
@@ -88,11 +87,6 @@ class HttpCheck(Check):
     @property
     def scheme(self) -> str:
         return "http" if self.context is None else "https"
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{self.uri}"
 
     def check(self) -> bool:
         try:

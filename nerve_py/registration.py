@@ -1,6 +1,6 @@
 """The znode a healthy service keeps in ZooKeeper: its name and payload (the wire contract).
 
-Compatible with Airbnb's Ruby nerve (see DESIGN.md "Wire format"):
+Compatible with Airbnb's Ruby nerve (docs/migration.md "What is identical (the wire)"):
 - plain:         <zk_path>/<instance_id>_<sequence>
 - path-encoded:  <zk_path>/base64_<len>_<b64url(json)>_<seq>
 - payload:       {"host", "port", "name"} plus optional "weight", "haproxy_server_options",

@@ -1,4 +1,5 @@
-"""A backend read from the registry: the reader side of the znode contract (see DESIGN.md).
+"""A backend read from the registry: the reader side of the znode contract
+(docs/architecture.md; the validation rules: docs/security.md "What the validator guarantees").
 
 Everything in a `Backend` has been validated: its host, port, name, integer weight and server
 options are safe to render into a proxy config. `record` is what Ruby synapse's file_output

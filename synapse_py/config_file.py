@@ -20,10 +20,7 @@ import yaml
 
 from smartstack_common.zk_security import SECRET_KEYS
 
-
-class ConfigError(Exception):
-    """The config cannot be used; the message names the file, the key path and the problem."""
-
+from .errors import ConfigError
 
 KeyPath = tuple[Any, ...]
 Blame = Callable[[KeyPath], tuple[str, str]]  # key path -> (file, key path as shown there)

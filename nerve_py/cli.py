@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import click
 
-from smartstack_common.cli import EXIT_CONFIG, EXIT_RUNTIME, echo_valid, log_options
+from smartstack_common.cli import (
+    EXIT_CONFIG,
+    EXIT_RUNTIME,
+    ExitCodeGroup,
+    echo_valid,
+    log_options,
+)
 from smartstack_common.logs import setup_logging
 from smartstack_common.metrics import MetricsUnavailable
 
@@ -35,33 +41,13 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-def exit_code(error: BaseException) -> int:
-    """The exit code for an error `NerveGroup` catches."""
-    return next(code for cls, code in EXIT_CODES if isinstance(error, cls))
-
-
-def error_lines(error: BaseException) -> list[str]:
-    """What the user reads on stderr for an error: one line per problem."""
-    if isinstance(error, SetupError):
-        return [f"nerve-py: {p}" for p in error.problems]
-    if isinstance(error, ConfigError):
-        return [f"nerve-py: config error: {error}"]
-    if isinstance(error, OSError) and not isinstance(error, NerveError):
-        where = f": {error.filename}" if error.filename else ""
-        return [f"nerve-py: {error.strerror or error}{where}"]
-    return [f"nerve-py: {error}"]
-
-
-class NerveGroup(click.Group):
+class NerveGroup(ExitCodeGroup):
     """Runs the command line; nerve_py's errors become exit codes here and nowhere else."""
 
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (NerveError, MetricsUnavailable, OSError) as e:
-            for line in error_lines(e):
-                click.echo(line, err=True)
-            sys.exit(exit_code(e))
+    prog = "nerve-py"
+    exit_codes = EXIT_CODES
+    config_errors = (ConfigError,)
+    listed_errors = (SetupError,)
 
 
 @dataclass(frozen=True)

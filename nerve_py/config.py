@@ -107,7 +107,8 @@ def load_config(
 
     `instance_id` (Ruby's `-i`) replaces the file's instance_id when given and not empty.
     """
-    source, warnings = str(path), []
+    source = str(path)
+    warnings: list[str] = []
     main = (source, _read_top(source, warnings))
     over = (str(overlay), _read_top(str(overlay), warnings)) if overlay else None
     raw, where = _top_level(main, over, instance_id)

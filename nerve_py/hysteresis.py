@@ -9,8 +9,6 @@ a host that restarts, or switches from Ruby nerve, keeps its node instead of wai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 
 class Hysteresis:
     """One check's debounced state: up after `rise` passes in a row, down after `fall` failures.
@@ -51,8 +49,3 @@ class Hysteresis:
             return None
         self._up, self._streak = ok, 0
         return ok
-
-
-def service_up(checks: Iterable[Hysteresis]) -> bool:
-    """A service is up when every one of its checks is up (as Ruby nerve's `all? up?`)."""
-    return all(h.up for h in checks)

@@ -6,10 +6,15 @@ their figures anyway, and a scrape turns them into metric families.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 
 from .service_watcher import ServiceWatcher
 from .zk import ZkPool
@@ -28,14 +33,14 @@ class NerveCollector:
     def __init__(self, daemon: Observed):
         self.daemon = daemon
 
-    def collect(self) -> Iterator:
+    def collect(self) -> Iterator[Metric]:
         watchers = dict(self.daemon.watchers)  # a copy: SIGHUP may replace entries meanwhile
         yield from _check_families(watchers)
         yield from _service_families(watchers)
         yield from _zookeeper_families(self.daemon.pool)
 
 
-def _check_families(watchers: dict[str, ServiceWatcher]) -> Iterator:
+def _check_families(watchers: dict[str, ServiceWatcher]) -> Iterable[Metric]:
     labels = ["service", "check"]
     up = GaugeMetricFamily("nerve_check_up", "1 if the check is up after rise/fall", labels=labels)
     runs = CounterMetricFamily(
@@ -83,7 +88,7 @@ SERVICE_METRICS = {
 }
 
 
-def _service_families(watchers: dict[str, ServiceWatcher]) -> Iterator:
+def _service_families(watchers: dict[str, ServiceWatcher]) -> Iterable[Metric]:
     families = {
         k: cls(name, doc, labels=["service"]) for k, (cls, name, doc) in SERVICE_METRICS.items()
     }
@@ -107,7 +112,7 @@ def _service_figures(w: ServiceWatcher) -> dict[str, float]:
     }
 
 
-def _zookeeper_families(pool: ZkPool) -> Iterator:
+def _zookeeper_families(pool: ZkPool) -> Iterable[Metric]:
     connected = GaugeMetricFamily(
         "nerve_zookeeper_connected", "1 while connected to the ensemble", labels=["ensemble"]
     )

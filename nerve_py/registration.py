@@ -1,6 +1,6 @@
 """The znode a healthy service keeps in ZooKeeper: its name and payload (the wire contract).
 
-Compatible with Airbnb's Ruby nerve (see DESIGN.md "Wire format"):
+Compatible with Airbnb's Ruby nerve (docs/migration.md "What is identical (the wire)"):
 - plain:         <zk_path>/<instance_id>_<sequence>
 - path-encoded:  <zk_path>/base64_<len>_<b64url(json)>_<seq>
 - payload:       {"host", "port", "name"} plus optional "weight", "haproxy_server_options",
@@ -38,13 +38,6 @@ class Registration:
     @property
     def path_prefix(self) -> str:
         return f"{self.zk_path}/{self.prefix}"
-
-    def owns_child(self, child: str) -> bool:
-        """True when `child` is a node of this registration (any sequence number)."""
-        if not child.startswith(self.prefix):
-            return False
-        rest = child[len(self.prefix) :]
-        return rest.isdigit() if self.sequence else rest == ""
 
 
 def payload_of(service: ServiceConfig) -> dict:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ class Reporter:
         self.registrations = 0
         self._generation = conn.generation
         self._reconcile_interval = reconcile_interval
-        self._last_reconcile = 0.0
+        self._last_reconcile = -math.inf  # due at once (monotonic time may be small after boot)
         self._deleted: str | None = (
             None  # set by the exists watch (kazoo's thread): that path is gone
         )
@@ -77,11 +78,11 @@ class Reporter:
             log.warning("%s: node %s was deleted; re-creating", self.service.name, self.node)
             self.node = None
         if up and self.node is not None:
-            self._reconcile()
+            self._reconcile(self.node)
         if up and self.node is None and self.limiter.allow():
             self._register()
         elif not up and self.node is not None and self.limiter.allow():
-            self._deregister()
+            self._deregister(self.node)
 
     def touch(self) -> None:
         """Rewrite a persistent node's data so its mtime advances (Ruby's `ttl_seconds` renewal)."""
@@ -96,13 +97,13 @@ class Reporter:
             except KazooException as e:  # NoNodeError too: the next round re-creates it
                 log.info("%s: ttl renew: could not touch %s: %s", self.service.name, node, e)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, node: str) -> None:
         now = time.monotonic()
         if now - self._last_reconcile < self._reconcile_interval:
             return
         self._last_reconcile = now
-        if self._watch(self.node) is None:
-            log.warning("%s: node %s vanished; re-creating", self.service.name, self.node)
+        if self._watch(node) is None:
+            log.warning("%s: node %s vanished; re-creating", self.service.name, node)
             self.node = None
 
     def _watch(self, path: str):
@@ -145,11 +146,11 @@ class Reporter:
         self._delete(path)
         return self._create(path)
 
-    def _deregister(self) -> None:
-        stat = self.conn.client.exists(self.node)
+    def _deregister(self, node: str) -> None:
+        stat = self.conn.client.exists(node)
         if stat is not None and stat.czxid == self._czxid:  # not a successor's node of that name
-            self._delete(self.node)
-        log.info("%s: deregistered %s", self.service.name, self.node)
+            self._delete(node)
+        log.info("%s: deregistered %s", self.service.name, node)
         self.node = None
 
     def _delete(self, path: str) -> None:
@@ -199,7 +200,7 @@ class Reporter:
         with self._lock:
             if self.node is not None and self.conn.connected:
                 try:
-                    self._deregister()
+                    self._deregister(self.node)
                 except KazooException as e:
                     log.warning("%s: could not delete %s: %s", self.service.name, self.node, e)
 
@@ -207,7 +208,7 @@ class Reporter:
         """Verify the node against ZooKeeper on the next round (a restarted watcher)."""
         with self._lock:
             self.failures = 0
-            self._last_reconcile = 0.0
+            self._last_reconcile = -math.inf
 
 
 def ttl_applies(service: ServiceConfig) -> bool:

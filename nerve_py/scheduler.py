@@ -28,7 +28,9 @@ STUCK_AFTER = 0.5
 class Job(Protocol):
     """What the scheduler runs: one round of one service."""
 
-    interval: float
+    @property
+    def interval(self) -> float:
+        """Seconds from the end of one round to the start of the next."""
 
     @property
     def stopped(self) -> bool: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from smartstack_common.metrics import METRICS_SCHEMA
 from smartstack_common.zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
@@ -13,7 +15,6 @@ RUBY_UNIMPLEMENTED_SERVICE = frozenset(
      "max_repeated_report_failures"}
 )  # fmt: skip
 NODE_TYPES = ["ephemeral_sequential", "ephemeral", "persistent", "persistent_sequential"]
-COMMON_CHECK_KEYS = ("type", "name", "host", "port", "timeout", "rise", "fall")
 
 _POS_NUMBER = {"type": "number", "exclusiveMinimum": 0}
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
@@ -80,7 +81,7 @@ SERVICE_SCHEMA = {
     },
 }
 
-CONFIG_SCHEMA = {
+CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["instance_id"],
     "additionalProperties": False,

@@ -46,8 +46,8 @@ def gather_services(
                 warnings.append(f"{svc.source}: replaces services.{svc.name} of {source}")
             found[svc.name] = svc
     if overlay:
-        for name, svc in _services(overlay[1]):
-            found[name] = _overlaid(found.get(name), name, svc, overlay[0])
+        for name, override in _services(overlay[1]):
+            found[name] = _overlaid(found.get(name), name, override, overlay[0])
     return found
 
 
@@ -67,8 +67,14 @@ def conf_dir_services(conf_dir: str, source: str, warnings: list[str]) -> Iterat
     folder = Path(os.path.abspath(os.path.expanduser(conf_dir)))
     if not folder.is_dir():
         raise ConfigError(source, "service_conf_dir", _not_a_folder(folder, conf_dir, source))
+    try:
+        files = sorted(folder.iterdir())
+    except OSError as e:
+        raise ConfigError(
+            source, "service_conf_dir", f"{folder}: cannot read: {e.strerror}"
+        ) from None
     seen: dict[str, Path] = {}
-    for file in sorted(folder.iterdir()):
+    for file in files:
         if file.name.startswith(".") or not file.is_file():
             continue
         if file.suffix == ".yml":

@@ -115,19 +115,20 @@ class ServiceWatcher:
 
     def start(self) -> None:
         """Schedule the first round now (and, for `ttl_seconds`, the first renewal)."""
-        self._scheduler = self._scheduler or shared_scheduler()
+        scheduler = self._scheduler = self._scheduler or shared_scheduler()
         self._started = True
         self._started_at = time.monotonic()
-        self._scheduler.add(self)
-        self._schedule_ttl_renewal()
+        scheduler.add(self)
+        self._schedule_ttl_renewal(scheduler)
 
-    def _schedule_ttl_renewal(self) -> None:
-        service = self.service
+    def _schedule_ttl_renewal(self, scheduler: Scheduler) -> None:
+        service, ttl = self.service, self.service.ttl_seconds
+        if ttl is None:
+            return
         if ttl_applies(service):
-            ttl = service.ttl_seconds
             # Ruby starts each renewal clock at a random phase, so hosts do not touch in step
-            self._scheduler.add(TtlRenewer(self, ttl), time.monotonic() + random.uniform(0, ttl))
-        elif service.ttl_seconds is not None:
+            scheduler.add(TtlRenewer(self, ttl), time.monotonic() + random.uniform(0, ttl))
+        else:
             log.warning(
                 "%s: ttl_seconds has no effect on %s nodes (as in Ruby nerve)",
                 service.name,

@@ -63,10 +63,12 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]
     path = join(prefix, key_path(error.absolute_path))
     last = error.absolute_path[-1] if error.absolute_path else ""
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        extra = sorted(set(_instance_keys(error)) - set(known))
         return join(path, extra[0]), "unknown key"
     if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [k for k in required if k not in _instance_keys(error)]
         return join(path, missing[0]), "required key is missing"
     if path.startswith(SECRET_KEYS):
         return path, f"invalid value ({error.validator}; not shown: it may hold a secret)"
@@ -75,3 +77,8 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]
     if last in _HINTS and "anyOf" in (error.validator, getattr(error.parent, "validator", "")):
         return path, f"{error.instance!r}: {_HINTS[last]}"
     return path or "(top level)", error.message
+
+
+def _instance_keys(error: jsonschema.ValidationError) -> Mapping[str, Any]:
+    """The mapping an object-level error (additionalProperties, required) is about."""
+    return error.instance if isinstance(error.instance, Mapping) else {}

@@ -1,10 +1,13 @@
-"""Command-line pieces both CLIs share: exit codes, the log options, validate's report, a table.
+"""Command-line pieces both CLIs share: exit codes, the error-mapping group, the log options,
+validate's report, a table.
 
-Each daemon's cli.py stays the one place where its errors become these exit codes.
+Each daemon's cli.py stays the one place where its errors become these exit codes: its
+`EXIT_CODES` table, given to an `ExitCodeGroup`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -14,6 +17,45 @@ EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
 
 Echo = Callable[[str], Any]
+#: (error class, exit code) pairs; the first class an error is an instance of wins
+ExitCodes = Sequence[tuple[type[BaseException], int]]
+
+
+def exit_code_of(error: BaseException, table: ExitCodes) -> int:
+    """The code of the first class in `table` that `error` is an instance of."""
+    return next(code for cls, code in table if isinstance(error, cls))
+
+
+class ExitCodeGroup(click.Group):
+    """A click group whose commands end, on an error its `exit_codes` lists, with that code and
+    `error_lines(error)` on stderr instead of a traceback."""
+
+    #: the program name every error line starts with
+    prog = ""
+    exit_codes: ExitCodes = ()
+    #: errors shown as "prog: config error: ..."
+    config_errors: tuple[type[BaseException], ...] = ()
+    #: errors with a `problems` list, shown one line each (every problem found, at once)
+    listed_errors: tuple[type[BaseException], ...] = ()
+
+    def error_lines(self, error: BaseException) -> list[str]:
+        """What the user reads on stderr for `error`: one line per problem."""
+        if isinstance(error, self.listed_errors):
+            return [f"{self.prog}: {p}" for p in getattr(error, "problems", (error,))]
+        if isinstance(error, self.config_errors):
+            return [f"{self.prog}: config error: {error}"]
+        if isinstance(error, OSError):  # an I/O failure nothing named: "Permission denied: /x"
+            where = f": {error.filename}" if error.filename else ""
+            return [f"{self.prog}: {error.strerror or error}{where}"]
+        return [f"{self.prog}: {error}"]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except tuple(cls for cls, _ in self.exit_codes) as e:
+            for line in self.error_lines(e):
+                click.echo(line, err=True)
+            sys.exit(exit_code_of(e, self.exit_codes))
 
 
 class Validated(Protocol):

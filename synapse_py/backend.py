@@ -1,4 +1,5 @@
-"""A backend read from the registry: the reader side of the znode contract (see DESIGN.md).
+"""A backend read from the registry: the reader side of the znode contract
+(docs/architecture.md; the validation rules: docs/security.md "What the validator guarantees").
 
 Everything in a `Backend` has been validated: its host, port, name, integer weight and server
 options are safe to render into a proxy config. `record` is what Ruby synapse's file_output
@@ -145,7 +146,7 @@ def backend_from_registration(d: object, child_name: str) -> Backend:
     """Validate a decoded registration into a `Backend`, recorded in Ruby's form."""
     node_id = numeric_id(child_name)
     backend = backend_from_dict(d, child_name, node_id)
-    return replace(backend, record=_dump(ruby_record(d, node_id)))
+    return replace(backend, record=_dump(ruby_record(_mapping(d), node_id)))
 
 
 def backend_from_dict(d: object, node: str = "", node_id: int | None = None) -> Backend:
@@ -153,8 +154,7 @@ def backend_from_dict(d: object, node: str = "", node_id: int | None = None) -> 
 
     The record is the dict as it is (default servers are written as configured).
     """
-    if not isinstance(d, dict):
-        raise InvalidNode("not a JSON object")
+    d = _mapping(d)
     if node_id is None and type(d.get("id")) is int:
         node_id = d["id"]  # a state-file entry: the record of a discovered node
     return Backend(
@@ -168,6 +168,12 @@ def backend_from_dict(d: object, node: str = "", node_id: int | None = None) -> 
         id=node_id,
         record=_dump(d),
     )
+
+
+def _mapping(d: object) -> dict:
+    if not isinstance(d, dict):
+        raise InvalidNode("not a JSON object")
+    return d
 
 
 def _utf8(data: bytes) -> str:

@@ -1,17 +1,24 @@
-"""synapse-py command line. The only place where errors become exit codes."""
+"""synapse-py command line. The only place where errors become exit codes (`EXIT_CODES`)."""
 
 from __future__ import annotations
 
-import sys
 from typing import NamedTuple
 
 import click
 
-from smartstack_common.cli import EXIT_CONFIG, EXIT_RUNTIME, echo_valid, log_options
+from smartstack_common.cli import (
+    EXIT_CONFIG,
+    EXIT_RUNTIME,
+    ExitCodeGroup,
+    echo_valid,
+    log_options,
+)
 from smartstack_common.logs import setup_logging
+from smartstack_common.metrics import MetricsUnavailable
 
 from . import __version__
-from .config import ConfigError, SynapseConfig, load_config
+from .config import SynapseConfig, load_config
+from .errors import ConfigError, SetupError, SynapseError
 
 CONFIG_HELP = "synapse config file, JSON or YAML (Ruby synapse format). Default: $SYNAPSE_CONFIG."
 OVERLAY_HELP = "A second file (JSON or YAML) merged over the config: docs/synapse.md."
@@ -21,6 +28,26 @@ CONFIG_OPTION = click.option(
 OVERLAY_OPTION = click.option(
     "--config-overlay", "overlay_path", type=click.Path(dir_okay=False), help=OVERLAY_HELP
 )
+
+
+# EXIT_CONFIG (2): fix the config or the host, a restart alone will not help; EXIT_RUNTIME (1): a
+# failure at run time (ZooKeeper or the admin socket unreachable). The first match wins.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (SetupError, EXIT_CONFIG),
+    (SynapseError, EXIT_RUNTIME),  # RegistryUnavailable, ProxyUnavailable
+    (MetricsUnavailable, EXIT_RUNTIME),  # the metrics port is taken
+    (OSError, EXIT_RUNTIME),  # an I/O failure nothing named: one line, not a traceback
+)
+
+
+class SynapseGroup(ExitCodeGroup):
+    """Runs the command line; synapse_py's errors become exit codes here and nowhere else."""
+
+    prog = "synapse-py"
+    exit_codes = EXIT_CODES
+    config_errors = (ConfigError,)
+    listed_errors = (SetupError,)
 
 
 class Files(NamedTuple):
@@ -38,14 +65,14 @@ def _files(config_path: str | None, overlay_path: str | None) -> Files:
 
 
 def _load(files: Files, log_warnings: bool = True) -> SynapseConfig:
-    try:
-        return load_config(files.config, files.overlay, log_warnings=log_warnings)
-    except ConfigError as e:
-        click.echo(f"synapse-py: config error: {e}", err=True)
-        sys.exit(EXIT_CONFIG)
+    return load_config(files.config, files.overlay, log_warnings=log_warnings)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SynapseGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="synapse-py")
 @click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), envvar="SYNAPSE_CONFIG",
@@ -88,22 +115,14 @@ def run(
     log_format: str = "text",
 ) -> None:
     """Run the daemon in the foreground (the same as no command)."""
-    from smartstack_common.metrics import MetricsUnavailable
-
     from .daemon import SynapseDaemon, preflight
 
     setup_logging(log_level, log_format)
     config = _load(_files(config_path, overlay_path))
     problems = preflight(config)
-    for problem in problems:  # every one, so one start shows them all
-        click.echo(f"synapse-py: {problem}", err=True)
-    if problems:
-        sys.exit(EXIT_CONFIG)
-    try:
-        SynapseDaemon(config).run()
-    except MetricsUnavailable as e:
-        click.echo(f"synapse-py: {e}", err=True)
-        sys.exit(EXIT_RUNTIME)
+    if problems:  # every one, so one start shows them all
+        raise SetupError(problems)
+    SynapseDaemon(config).run()
 
 
 @main.command()
@@ -123,15 +142,8 @@ def render(config_path: str | None, overlay_path: str | None, timeout: float) ->
     """Print the HAProxy config for the current ZooKeeper state; changes nothing."""
     from .commands import render_haproxy_config
 
-    files = _files(config_path, overlay_path)
-    config = _load(files)
-    if config.haproxy is None:
-        raise click.UsageError(f"{files.config} has no haproxy section")
-    try:
-        click.echo(render_haproxy_config(config, timeout), nl=False)
-    except Exception as e:  # noqa: BLE001 - one clear line for the operator
-        click.echo(f"synapse-py: cannot read ZooKeeper: {type(e).__name__}: {e}", err=True)
-        sys.exit(EXIT_RUNTIME)
+    config = _load(_files(config_path, overlay_path))
+    click.echo(render_haproxy_config(config, timeout), nl=False)
 
 
 @main.command()
@@ -141,9 +153,7 @@ def status(config_path: str | None, overlay_path: str | None) -> None:
     """For each service: its backends and their state in HAProxy (from the admin socket)."""
     from .commands import show_status
 
-    config = _load(_files(config_path, overlay_path))
-    if not show_status(config, click.echo):
-        sys.exit(EXIT_RUNTIME)
+    show_status(_load(_files(config_path, overlay_path)), click.echo)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""One-shot CLI commands (render, status), kept out of cli.py's exit-code logic."""
+"""One-shot CLI commands (render, status), kept out of cli.py's exit-code logic.
+
+They raise synapse_py.errors' exceptions; cli.py alone turns those into exit codes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from .backend import Backend
 from .config import ServiceConfig, SynapseConfig
 from .desired import desired_backends
 from .discovery import DiscoveryContext, methods
+from .errors import ConfigError, ProxyUnavailable, RegistryUnavailable
 from .generators.haproxy import HaproxyGenerator
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
@@ -20,7 +24,10 @@ def read_membership(
     config: SynapseConfig, timeout: float, registry: RegistryConfigs | None = None
 ) -> dict[str, tuple[Backend, ...]]:
     """Read every service's backends once, each by its discovery method (validated, as the
-    daemon would); with `registry`, the services' own registry data too."""
+    daemon would); with `registry`, the services' own registry data too.
+
+    RegistryUnavailable names the first service whose registry could not be read.
+    """
     context = DiscoveryContext(config, queue.Queue())
     try:
         return {svc.name: _read_service(svc, context, timeout, registry) for svc in config.services}
@@ -29,7 +36,12 @@ def read_membership(
 
 
 def _read_service(svc: ServiceConfig, context: DiscoveryContext, timeout: float, registry):
-    found, data = methods()[svc.discovery.method].snapshot(svc, context, timeout)
+    method = svc.discovery.method
+    try:
+        found, data = methods()[method].snapshot(svc, context, timeout)
+    except Exception as e:  # noqa: BLE001 - a plug-in fails in its own way; one line names it
+        why = f"{type(e).__name__}: {e}"
+        raise RegistryUnavailable(f"services.{svc.name}: cannot read {method}: {why}") from e
     if registry is not None and data is not None:
         config = context.config
         trusted = bool(config.haproxy and config.haproxy.trust_registry_config)
@@ -39,6 +51,8 @@ def _read_service(svc: ServiceConfig, context: DiscoveryContext, timeout: float,
 
 def render_haproxy_config(config: SynapseConfig, timeout: float) -> str:
     """The haproxy.cfg for the current ZooKeeper state; touches neither HAProxy nor the disk."""
+    if config.haproxy is None:
+        raise ConfigError(f"{config.source}: haproxy: missing, so there is nothing to render")
     offline = dataclasses.replace(
         config.haproxy, do_writes=False, do_reloads=False, do_socket=False
     )
@@ -51,22 +65,24 @@ def render_haproxy_config(config: SynapseConfig, timeout: float) -> str:
         gen.stop()
 
 
-def show_status(config: SynapseConfig, echo: Echo) -> bool:
-    """Print each service's servers as HAProxy holds them; False if the socket cannot be read."""
+def show_status(config: SynapseConfig, echo: Echo) -> None:
+    """Print each service's servers as HAProxy holds them (read from its admin socket)."""
     hap = config.haproxy
     if hap is None or not hap.socket_file_path:
-        echo("no haproxy admin socket configured (haproxy.socket_file_path)")
-        return False
+        raise ConfigError(
+            f"{config.source}: haproxy.socket_file_path: not set, so there is no HAProxy admin "
+            "socket to read"
+        )
     sock = HaproxySocket(hap.socket_file_path)
     rows = []
     try:
         for svc in config.services:
             rows += _service_rows(svc, sock)
     except HaproxySocketError as e:
-        echo(f"cannot read HAProxy admin socket {hap.socket_file_path}: {e}")
-        return False
+        raise ProxyUnavailable(
+            f"cannot read HAProxy admin socket {hap.socket_file_path}: {e}"
+        ) from e
     print_table(("SERVICE", "SERVER", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH"), rows, echo)
-    return True
 
 
 def _service_rows(svc: ServiceConfig, sock: HaproxySocket) -> list[tuple]:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
-    method: str  # one of schema.DISCOVERY_METHODS (a discovery.DISCOVERY name)
+    method: str  # a name in schema.DISCOVERY (a registered discovery method)
     hosts: tuple[str, ...] = ()
     path: str = ""
     # Ruby synapse: label_filter (deprecated) and label_filters, ANDed:

@@ -79,16 +79,17 @@ def problems(config: SynapseConfig, origins: Mapping[str, Origin]) -> list[str]:
 
 
 def _stats_problems(config: SynapseConfig) -> Iterator[str]:
-    stats = config.haproxy.stats if config.haproxy else None
-    if not (stats and stats.enabled and stats.prometheus):
+    haproxy = config.haproxy
+    if haproxy is None or not (haproxy.stats.enabled and haproxy.stats.prometheus):
         return
+    stats = haproxy.stats
     if stats.uri == PROMETHEUS_PATH:
         yield (
             f"{config.source}: haproxy.stats.uri: {PROMETHEUS_PATH} is where haproxy.stats."
             "prometheus serves HAProxy's exporter, which answers before the stats page would"
         )
     mine = ["userlist", STATS_USERLIST]
-    for header in dict(config.haproxy.extra_sections) if stats.auth else ():
+    for header in dict(haproxy.extra_sections) if stats.auth else ():
         if header.split() == mine:
             yield (
                 f"{config.source}: haproxy.extra_sections.{header}: synapse-py renders this "

@@ -20,10 +20,7 @@ import yaml
 
 from smartstack_common.zk_security import SECRET_KEYS
 
-
-class ConfigError(Exception):
-    """The config cannot be used; the message names the file, the key path and the problem."""
-
+from .errors import ConfigError
 
 KeyPath = tuple[Any, ...]
 Blame = Callable[[KeyPath], tuple[str, str]]  # key path -> (file, key path as shown there)
@@ -163,8 +160,9 @@ def _children(value: Any) -> Iterator[tuple[Any, Any]]:
 def _describe(source: str, error: jsonschema.ValidationError, blame: Blame | None) -> str:
     path, problem = tuple(error.absolute_path), error.message
     if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        unknown = sorted((k for k in error.instance if k not in known), key=str)
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        unknown = sorted((k for k in instance if k not in known), key=str)
         path, problem = (*path, unknown[0]), "unknown key"
     where, shown = blame(path) if blame else (source, ".".join(str(p) for p in path))
     if error.validator != "additionalProperties" and shown.startswith(SECRET_PATHS):

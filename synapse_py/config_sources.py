@@ -107,8 +107,14 @@ def _conf_dir_services(source: str, directory: str) -> dict[str, tuple[str, Any]
     folder = Path(directory).expanduser().absolute()
     if not folder.is_dir():
         raise ConfigError(f"{source}: service_conf_dir: {folder} is not a folder")
+    try:
+        files = sorted(folder.iterdir())
+    except OSError as e:
+        raise ConfigError(
+            f"{source}: service_conf_dir: {folder}: cannot read: {e.strerror}"
+        ) from None
     services: dict[str, tuple[str, Any]] = {}
-    for file in sorted(folder.iterdir()):
+    for file in files:
         if file.suffix not in (".json", ".yaml") or not file.is_file():
             continue  # Ruby's glob: *.{json,yaml} (so not .yml)
         name = _name_from_file(file)

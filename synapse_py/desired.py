@@ -127,8 +127,9 @@ class ExpiryGuard:
         self, previous: tuple[Backend, ...] | None, desired: tuple[Backend, ...], now: float
     ) -> tuple[Backend, ...]:
         """The backends to put in force instead of `desired`, given those in force now."""
-        if self.since is not None:
-            return self._holding(desired, now)
+        deadline = self.deadline
+        if deadline is not None:
+            return self._holding(deadline, desired, now)
         if previous and self._sharp_drop(previous, desired):
             return self._begin(previous, desired, now)
         return desired
@@ -151,8 +152,8 @@ class ExpiryGuard:
         """End a hold without applying anything (an empty read is not ours to judge)."""
         self.since = None
 
-    def _holding(self, desired, now: float) -> tuple[Backend, ...]:
-        if now >= self.deadline:
+    def _holding(self, deadline: float, desired, now: float) -> tuple[Backend, ...]:
+        if now >= deadline:
             self.since = None
             log.warning(
                 "%s: mass_expiry_grace over; applying the %d backends the registry lists",

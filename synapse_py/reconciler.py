@@ -165,10 +165,10 @@ class Reconciler:
             return Touched.NOTHING
         service: str | None = getattr(event, "service", None)
         if service is None:  # for every discovery (a ZooKeeper client connected, ...)
-            touched = [self._touch(n, d.handle(event)) for n, d in self.discoveries.items()]
+            each = [self._touch(n, d.handle(event)) for n, d in self.discoveries.items()]
             for name in self.discoveries:
                 self._note_ready(name)
-            return max(touched, default=Touched.NOTHING)
+            return max(each, default=Touched.NOTHING)
         if service not in self.discoveries:
             return Touched.NOTHING  # a service no longer discovered (SIGHUP)
         if isinstance(event, ServiceData):

@@ -143,7 +143,6 @@ CHILD_DISCOVERY_SCHEMA = _dispatch(
 DISCOVERY: dict[str, dict] = {
     m: _method_schema(m, c, CHILD_DISCOVERY_SCHEMA) for m, c in _METHODS.items()
 }
-DISCOVERY_METHODS = tuple(DISCOVERY)
 DISCOVERY_SCHEMA = _dispatch(DISCOVERY)
 
 

@@ -98,7 +98,9 @@ def _fresh_services(document: object, ttl: float, now: float) -> dict[str, list]
     if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
         raise ValueError("not a synapse-py state file of a known version")
     saved_at, services = document.get("saved_at"), document.get("services")
-    if type(saved_at) not in (int, float) or not isinstance(services, dict):
+    if isinstance(saved_at, bool) or not isinstance(saved_at, int | float):
+        raise ValueError("malformed state file")
+    if not isinstance(services, dict):
         raise ValueError("malformed state file")
     if abs(now - saved_at) > ttl:  # a clock jump backwards also makes it untrustworthy
         raise ValueError(f"older than state_file_ttl ({ttl:g}s)")

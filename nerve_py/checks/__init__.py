@@ -31,7 +31,7 @@ def build_check(
     if not isinstance(conf, Mapping):
         raise CheckConfigError(f"a check must be a mapping, got {conf!r}")
     kind = conf.get("type")
-    if kind not in registry:
+    if not isinstance(kind, str) or kind not in registry:
         known = ", ".join(sorted(registry))
         raise CheckConfigError(f"check key 'type': unknown check type {kind!r} (known: {known})")
     return registry[kind](conf, host, port)

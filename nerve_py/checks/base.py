@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, overload
 
 #: keys every check accepts, whatever its type (as Ruby nerve's BaseServiceCheck)
 COMMON_KEYS = frozenset({"type", "name", "host", "port", "timeout", "rise", "fall"})
@@ -101,7 +101,7 @@ def reject_unknown_keys(conf: Mapping[str, Any], allowed: frozenset[str]) -> Non
 
 def _typed_key(
     conf: Mapping[str, Any], key: str, default: Any, valid: Callable[[Any], bool], what: str
-):
+) -> Any:
     value = conf.get(key, default)
     if value is None and default is None:
         return None
@@ -110,6 +110,10 @@ def _typed_key(
     return value
 
 
+@overload
+def str_key(conf: Mapping[str, Any], key: str, default: str) -> str: ...
+@overload
+def str_key(conf: Mapping[str, Any], key: str, default: None = None) -> str | None: ...
 def str_key(conf: Mapping[str, Any], key: str, default: str | None = None) -> str | None:
     """A non-empty string value (None only when absent and without default)."""
     return _typed_key(
@@ -117,8 +121,12 @@ def str_key(conf: Mapping[str, Any], key: str, default: str | None = None) -> st
     )
 
 
+@overload
+def number_key(conf: Mapping[str, Any], key: str, default: float) -> float: ...
+@overload
+def number_key(conf: Mapping[str, Any], key: str, default: None = None) -> float | None: ...
 def number_key(conf: Mapping[str, Any], key: str, default: float | None = None) -> float | None:
-    """A positive number of seconds."""
+    """A positive number of seconds (None only when absent and without default)."""
 
     def valid(v: Any) -> bool:
         return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
@@ -138,7 +146,9 @@ def int_key(
     return _typed_key(conf, key, default, valid, f"an integer from {low} to {high}")
 
 
-def require(conf: Mapping[str, Any], key: str) -> None:
-    """Raise CheckConfigError when a required key is absent."""
-    if key not in conf:
+def required_str_key(conf: Mapping[str, Any], key: str) -> str:
+    """A non-empty string value that must be given (null counts as absent, as in Ruby nerve)."""
+    value = str_key(conf, key)
+    if value is None:
         raise CheckConfigError(f"check key {key!r}: required for type {conf.get('type', '?')!r}")
+    return value

@@ -25,7 +25,7 @@ from .base import (
     int_key,
     number_key,
     register,
-    require,
+    required_str_key,
     str_key,
 )
 from .http_wire import BadResponse, Disconnected, Response, WireConnection, request_bytes
@@ -53,8 +53,7 @@ def _headers(conf: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _uri(conf: Mapping[str, Any]) -> str:
-    require(conf, "uri")
-    uri = str_key(conf, "uri")
+    uri = required_str_key(conf, "uri")
     if not uri.startswith("/"):
         raise CheckConfigError(f"check key 'uri': must start with '/', got {uri!r}")
     return uri
@@ -76,12 +75,11 @@ class HttpCheck(Check):
         self.port = int_key(conf, "http_port", self.port, high=65535)
         self.uri = _uri(conf)
         self.expect = str_key(conf, "expect")
-        self.open_timeout = number_key(conf, "open_timeout", self.default_open_timeout)
-        self.open_timeout = self.open_timeout or self.timeout
+        open_timeout = number_key(conf, "open_timeout", self.default_open_timeout)
+        self.open_timeout = open_timeout or self.timeout
         self.read_timeout = number_key(conf, "read_timeout", self.timeout)
         self.ssl_timeout = number_key(conf, "ssl_timeout", RUBY_SSL_TIMEOUT)
         self.headers = {**DEFAULT_HEADERS, **_headers(conf)}
-        self._skip_host = any(k.lower() == "host" for k in self.headers)
         self._conn: WireConnection | None = None
         self._request_bytes: bytes | None = None  # built on first use (https sets its context)
         self.context = _ruby_ssl(conf, self.name)
@@ -89,11 +87,6 @@ class HttpCheck(Check):
     @property
     def scheme(self) -> str:
         return "http" if self.context is None else "https"
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{self.uri}"
 
     def check(self) -> bool:
         try:

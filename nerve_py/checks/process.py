@@ -45,6 +45,7 @@ class ProcessCheck(Check):
     def check(self) -> bool:
         if self.pid_file is not None:
             return self._pid_alive(pid_from_file(Path(self.pid_file)))
+        assert self.process_name is not None  # __init__ requires exactly one of the two
         return self._name_alive(self.process_name)
 
     @staticmethod

@@ -9,14 +9,11 @@ import re
 import socket
 from dataclasses import dataclass
 
-SERVER_STATES = ("ready", "drain", "maint")
 _ADMIN_MAINT = 0x01 | 0x02 | 0x20  # forced, inherited, or resolution-failure maintenance
 _ADMIN_DRAIN = 0x08 | 0x10
 _OP_RUNNING = 2
 # ';' separates commands and whitespace separates arguments on the CLI: never let either through.
 _SAFE_ARG = re.compile(r"^[A-Za-z0-9_.:%#\-\[\]]+$")
-# A `set` command answers nothing, or one of these, on success; anything else is an error.
-_OK_PREFIXES = ("IP changed from", "no need to change")
 
 
 class HaproxySocketError(Exception):
@@ -86,20 +83,6 @@ class HaproxySocket:
         except OSError as exc:  # includes socket.timeout
             raise SocketUnavailable(f"{self.path}: {command.split()[0]}: {exc}") from exc
 
-    def set_server_addr(self, backend: str, server: str, host: str, port: int) -> None:
-        """Point a server at host (an IP address) and port."""
-        self._set(backend, server, "addr", _arg(host), "port", str(int(port)))
-
-    def set_server_state(self, backend: str, server: str, state: str) -> None:
-        """Set the administrative state: "ready", "drain" or "maint"."""
-        if state not in SERVER_STATES:
-            raise ValueError(f"unknown server state {state!r}")
-        self._set(backend, server, "state", state)
-
-    def set_server_weight(self, backend: str, server: str, weight: int) -> None:
-        """Set the absolute weight (0..256)."""
-        self._set(backend, server, "weight", str(int(weight)))
-
     def show_servers_state(self, backend: str | None = None) -> list[ServerStateRow]:
         """The servers of one backend (or all), parsed."""
         command = "show servers state" + (f" {_arg(backend)}" if backend else "")
@@ -112,12 +95,6 @@ class HaproxySocket:
         """`show info` as a dict (Pid, Uptime_sec, Version, ...)."""
         pairs = (line.split(":", 1) for line in self.send("show info").splitlines() if ":" in line)
         return {key.strip(): value.strip() for key, value in pairs}
-
-    def _set(self, backend: str, server: str, *args: str) -> None:
-        command = " ".join(("set server", f"{_arg(backend)}/{_arg(server)}", *args))
-        answer = self.send(command).strip()
-        if answer and not answer.startswith(_OK_PREFIXES):
-            raise CommandFailed(f"{command}: {answer!r}")
 
 
 def _arg(value: str) -> str:

@@ -175,6 +175,8 @@ def test_http_port_is_checked_instead_of_the_service_port(http_backend):
         ({"type": "redis", "expect": "PONG"}, "expect"),
         ({"type": "process", "pid_file": "/p", "uri": "/"}, "uri"),
         ({"type": "http"}, "uri"),
+        ({"type": "http", "uri": None}, "uri"),
+        ({"type": ["http"]}, "type"),
         ({"type": "http", "uri": "health"}, "uri"),
         ({"type": "http", "uri": "/", "headers": ["X: y"]}, "headers"),
         ({"type": "http", "uri": "/", "read_timeout": 0}, "read_timeout"),

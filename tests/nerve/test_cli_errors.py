@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import unprivileged
 
-from nerve_py.cli import EXIT_CODES, exit_code, main
+from nerve_py.cli import EXIT_CODES, main
 from nerve_py.errors import ConfigError, NerveError, ReportFailures, SetupError, UnknownService
+from smartstack_common.cli import exit_code_of
 from smartstack_common.metrics import MetricsUnavailable
 
 SERVICE = {
@@ -39,13 +35,13 @@ def invoke(*args: str):
 
 
 def test_every_error_class_has_its_exit_code():
-    assert exit_code(ConfigError("f", "k", "p")) == 2
-    assert exit_code(UnknownService("f", "x", ["web"])) == 2
-    assert exit_code(SetupError(["a", "b"])) == 2
-    assert exit_code(ReportFailures("refused")) == 1
-    assert exit_code(NerveError("other")) == 1
-    assert exit_code(PermissionError(13, "Permission denied", "/x")) == 1
-    assert exit_code(MetricsUnavailable("port taken")) == 1
+    assert exit_code_of(ConfigError("f", "k", "p"), EXIT_CODES) == 2
+    assert exit_code_of(UnknownService("f", "x", ["web"]), EXIT_CODES) == 2
+    assert exit_code_of(SetupError(["a", "b"]), EXIT_CODES) == 2
+    assert exit_code_of(ReportFailures("refused"), EXIT_CODES) == 1
+    assert exit_code_of(NerveError("other"), EXIT_CODES) == 1
+    assert exit_code_of(PermissionError(13, "Permission denied", "/x"), EXIT_CODES) == 1
+    assert exit_code_of(MetricsUnavailable("port taken"), EXIT_CODES) == 1
     known = NerveError | MetricsUnavailable | OSError
     assert all(issubclass(cls, known) for cls, _ in EXIT_CODES)
 
@@ -89,23 +85,10 @@ def test_run_reports_every_setup_problem_before_starting(tmp_path):
     )
 
 
-def as_nobody() -> list[str]:
-    """A prefix running a command as an unprivileged user (root writes anywhere)."""
-    if os.getuid() != 0:
-        return []
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
 @pytest.fixture
 def open_folder():
-    """A temp folder an unprivileged user can enter (pytest's own are root's, mode 0700)."""
-    folder = Path(tempfile.mkdtemp(prefix="nerve-py-errors-"))
-    folder.chmod(0o755)
-    yield folder
-    for sub in folder.rglob("*"):
-        if sub.is_dir():
-            sub.chmod(0o755)
-    shutil.rmtree(folder)
+    with unprivileged.open_folder("nerve-py-errors-") as folder:
+        yield folder
 
 
 def test_run_with_an_unwritable_state_dir_exits_2_with_one_line_per_folder(open_folder):
@@ -114,12 +97,28 @@ def test_run_with_an_unwritable_state_dir_exits_2_with_one_line_per_folder(open_
     config = write_config(open_folder)
     for folder in (state / "maintenance", state):
         folder.chmod(0o555)  # readable, not writable, by anyone without privileges
-    proc = subprocess.run(
-        [*as_nobody(), sys.executable, "-m", "nerve_py.cli", "run", "-c", config],
-        capture_output=True, text=True, timeout=60, cwd="/",
-    )  # fmt: skip
+    proc = unprivileged.run_unprivileged("nerve_py.cli", "run", "-c", config)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
         f"nerve-py: state_dir {state}: cannot write there: Permission denied",
         f"nerve-py: state_dir {state / 'maintenance'}: cannot write there: Permission denied",
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "check"])
+def test_an_unreadable_config_is_one_line_and_exit_2(open_folder, command):
+    config = write_config(open_folder)
+    (open_folder / "nerve.json").chmod(0o600)  # root's: an unprivileged user cannot read it
+    lines = unprivileged.unprivileged_stderr("nerve_py.cli", command, "-c", config, code=2)
+    assert f"Error: Invalid value for '-c' / '--config': File '{config}' is not readable." in lines
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_an_unreadable_service_conf_dir_is_a_config_error(open_folder, command):
+    conf_dir = unprivileged.unlisted_folder(open_folder)
+    config = write_config(open_folder, service_conf_dir=str(conf_dir))
+    lines = unprivileged.unprivileged_stderr("nerve_py.cli", command, "-c", config, code=2)
+    assert lines == [
+        f"nerve-py: config error: {config}: service_conf_dir: {conf_dir}: cannot read: "
+        "Permission denied"
     ]

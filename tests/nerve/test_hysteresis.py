@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nerve_py.hysteresis import Hysteresis, service_up
+from nerve_py.hysteresis import Hysteresis
 
 
 def feed(h: Hysteresis, results: str) -> list[bool | None]:
@@ -76,14 +76,3 @@ def test_initial_up_needs_fall_failures_to_go_down():
 def test_rise_and_fall_must_be_positive(rise, fall):
     with pytest.raises(ValueError, match="rise and fall"):
         Hysteresis(rise=rise, fall=fall)
-
-
-def test_service_is_up_only_when_all_its_checks_are_up():
-    fast, slow = Hysteresis(rise=1, fall=1), Hysteresis(rise=2, fall=1, initial=False)
-    fast.update(True)
-    slow.update(True)
-    assert not service_up([fast, slow])
-    slow.update(True)
-    assert service_up([fast, slow])
-    fast.update(False)
-    assert not service_up([fast, slow])

@@ -1,4 +1,5 @@
-"""The `metrics` top-level key of both daemons: localhost by default, closed like every section."""
+"""The `metrics` top-level key (smartstack_common.metrics) in both daemons: localhost by default,
+closed like every section."""
 
 from __future__ import annotations
 

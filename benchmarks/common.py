@@ -90,13 +90,19 @@ class BackendPool:
         self.ask(f"close {port}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_by_stdin(self.proc)
+
+
+def stop_by_stdin(proc: subprocess.Popen) -> None:
+    """Stop a helper process that runs until its stdin closes; killed (its pid) after 10 s."""
+    if proc.poll() is None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 @dataclass

@@ -9,7 +9,8 @@ only (as in scale.py), and
   poller's cost does not grow with N);
 - a burst: BURST_RATE changes a second for a bounded time, several in flight at once, each in a
   service with no change in flight; one poller thread asks about the pending backends in turn;
-- synapse-py's CPU (percent of one core, psutil) over each change phase and its peak RSS.
+- synapse-py's CPU (percent of one core, psutil) over each change phase, apart from its finished
+  children's (the `haproxy -c` checks of candidate configs), and its peak RSS.
 The floor is a bare kazoo ChildrenWatch on every service path (floor_watch.py, another process)
 seeing the very same changes at the same time: ms from the same clock start to its callback with
 the new child count. An observation that times out counts as TIMEOUT.
@@ -40,6 +41,7 @@ TIMEOUT = 10.0  # seconds an observation may take; a timed-out one counts as thi
 MIN_MEMBERS, MAX_MEMBERS = MEMBERS // 2, MEMBERS * 3 // 2  # a service's random walk stays inside
 FIRST_JOIN_PORT = 30000  # joiners' ports (never connected to): unique, so a join is unambiguous
 ROOT = "/bench/scale-convergence"
+QUIET_CPU = 10.0  # percent of a core: synapse-py is idle after the sync
 
 
 @dataclass
@@ -188,13 +190,13 @@ def run_one(
         synapse.start()
         synapse.wait_ready_servers(n * MEMBERS, timeout=900)
         sync_s = time.monotonic() - started
-        time.sleep(1)  # the sync's config install in the background, before the clock runs
+        _wait_quiet(synapse)
         window = CpuWindow(synapse.process).start()
         single = _singles(members, synapse, singles, window)
-        single_cpu = window.cpu_percent()
+        single_cpu = window.cpu_percent(), window.child_cpu_percent()
         window.start()
         burst = _burst(members, synapse, burst_seconds, window)
-        burst_cpu = window.cpu_percent()
+        burst_cpu = window.cpu_percent(), window.child_cpu_percent()
         return {
             "services": n,
             "backends": n * MEMBERS,
@@ -203,14 +205,29 @@ def run_one(
             **_figures("floor", [floor.ms(c, members.path(c.service)) for c in single]),
             **_figures("burst", [c.ms(c.seen) for c in burst]),
             **_figures("burst_floor", [floor.ms(c, members.path(c.service)) for c in burst]),
-            "single_cpu_percent": single_cpu,
-            "burst_cpu_percent": burst_cpu,
+            "single_cpu_percent": single_cpu[0],
+            "single_child_cpu_percent": single_cpu[1],
+            "burst_cpu_percent": burst_cpu[0],
+            "burst_child_cpu_percent": burst_cpu[1],
             "synapse_rss_mb": window.rss_mb(),
         }
     finally:
         synapse.stop()
         floor.stop()
         members.clear()
+
+
+def _wait_quiet(synapse: Synapse, timeout: float = 60.0) -> None:
+    """Until synapse-py uses under QUIET_CPU of a core over half a second (the sync's background
+    work, such as installing the config file, is done), at most `timeout`, at least a second."""
+    time.sleep(0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        window = CpuWindow(synapse.process).start()
+        time.sleep(0.5)
+        if window.cpu_percent() < QUIET_CPU:
+            return
+    print(f"# scale_convergence: synapse-py still busy {timeout}s after the sync", file=sys.stderr)
 
 
 def _figures(prefix: str, ms: list[float | None]) -> dict:

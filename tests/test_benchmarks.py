@@ -71,7 +71,9 @@ SCALE_CONVERGENCE_PER_N = {
         for figure in ("p50_ms", "p99_ms", "n", "timeouts")
     ),
     "single_cpu_percent",
+    "single_child_cpu_percent",
     "burst_cpu_percent",
+    "burst_child_cpu_percent",
     "synapse_rss_mb",
 }
 KEYS["ramp"] = {

@@ -8,7 +8,9 @@ only (as in scale.py), and
   `show servers state <that backend>` on the admin socket shows it (one backend per poll, so the
   poller's cost does not grow with N);
 - a burst: BURST_RATE changes a second for a bounded time, several in flight at once, each in a
-  service with no change in flight; one poller thread asks about the pending backends in turn;
+  service with no change in flight; one poller thread asks about the pending backends in turn
+  (a round's length, the resolution, grows with the changes in flight, i.e. with the latency
+  itself: about BURST_RATE x one query's cost as a share of it);
 - synapse-py's CPU (percent of one core, psutil) over each change phase, apart from its finished
   children's (the `haproxy -c` checks of candidate configs), and its peak RSS.
 The floor is a bare kazoo ChildrenWatch on every service path (floor_watch.py, another process)

@@ -82,7 +82,7 @@ def _floor_line(lines: queue.Queue, count: int, timeout: float = TIMEOUT) -> int
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         try:
-            stamp, children = lines.get(timeout=left).split()
+            stamp, children = lines.get(timeout=left).split()[:2]
         except queue.Empty:
             return None
         if int(children) == count:

@@ -9,6 +9,7 @@ SECTIONS = (  # in the order they run and are shown
     "churn",
     "churn_reload_mode",
     "scale",
+    "scale_convergence",
     "nerve",
     "nerve_siblings",
     "flood",
@@ -43,7 +44,10 @@ def table(mode: str, results: dict) -> str:
     lines = [f"smartstack-py benchmarks ({mode})", ""]
     lines += _convergence(results.get("convergence"))
     for name in SECTIONS[1:]:
-        lines += _section(name, results.get(name))
+        if name == "scale_convergence":
+            lines += _scale_convergence(results.get(name))
+        else:
+            lines += _section(name, results.get(name))
     return "\n".join(lines)
 
 
@@ -63,6 +67,43 @@ def _convergence(conv: dict | None) -> list[str]:
         + (f" = {floor + 20:.1f} ms" if floor is not None else "")
     )
     return [*lines, ""]
+
+
+def _scale_convergence(values: dict | None) -> list[str]:
+    """One column per N, then the issue 15 targets with this run's figures and the verdicts."""
+    if values is None:
+        return ["scale_convergence: not run", ""]
+    columns = sorted((k for k in values if k.isdigit()), key=int)
+    if not columns:
+        return ["scale_convergence: no N measured", ""]
+    lines = ["scale_convergence (ms from ZooKeeper write)" + "".join(f"{c:>10}" for c in columns)]
+    for key in values[columns[0]]:
+        lines.append(f"  {key:<41}" + "".join(f"{_num(values[c].get(key)):>10}" for c in columns))
+    small, large = values[columns[0]], values[columns[-1]]
+    lines += [
+        _target(
+            f"single p50 at {columns[-1]} / at {columns[0]}", "<= 1.5", values["ratio_p50"], 1.5
+        ),
+        _target(
+            f"single p99 at {columns[-1]} - floor p99 ({_num(values['floor_p99_ms'])} ms)",
+            "<= 20 ms",
+            values["p99_over_floor_ms"],
+            20.0,
+        ),
+        _target(f"initial sync at {columns[-1]}", "< 3 s", large["initial_sync_s"], 3.0, True),
+        f"  (initial sync at {columns[0]}: {_num(small['initial_sync_s'])} s)",
+    ]
+    return [*lines, ""]
+
+
+def _target(label: str, goal: str, value, limit: float, strict: bool = False) -> str:
+    """`target: <label> <goal>: <value> (met | NOT met | not measured)`."""
+    if value is None:
+        verdict = "not measured"
+    else:
+        verdict = "met" if (value < limit if strict else value <= limit) else "NOT met"
+    shown = "-" if value is None else f"{value:g}"
+    return f"  target: {label} {goal}: {shown} ({verdict})"
 
 
 def _section(name: str, values: dict | None) -> list[str]:

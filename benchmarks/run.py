@@ -28,6 +28,7 @@ import nerve_load  # noqa: E402
 import nerve_siblings  # noqa: E402
 import ramp  # noqa: E402
 import scale  # noqa: E402
+import scale_convergence  # noqa: E402
 from report import SECTIONS, json_line, table  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
 
@@ -48,12 +49,19 @@ class Sizes:
     nerve_siblings: int  # other instances' nodes beside the one nerve-py registers
     nerve_registrations: int
     ramp_members: int  # members that join one service one by one, then leave one by one
+    scale_conv_services: tuple[int, int]  # scale_convergence: the small N and the large N
+    scale_conv_singles: int  # single changes timed at each N
+    scale_conv_burst_s: float  # seconds of 50 changes a second at each N
 
 
 SIZES = {
-    "full": Sizes(200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20, 200),
-    "quick": Sizes(100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10, 100),
-    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2, 5),
+    "full": Sizes(
+        200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20, 200, (20, 1000), 40, 5
+    ),
+    "quick": Sizes(
+        100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10, 100, (20, 200), 40, 5
+    ),
+    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2, 5, (2, 4), 4, 1),
 }
 
 
@@ -104,6 +112,9 @@ SECTION_RUNNERS = {
     "churn": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=True),
     "churn_reload_mode": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=False),
     "scale": lambda c, h, w, s: scale.run(c, h, w, s.scale_services),
+    "scale_convergence": lambda c, h, w, s: scale_convergence.run(
+        c, h, w, s.scale_conv_services, s.scale_conv_singles, s.scale_conv_burst_s
+    ),
     "nerve": lambda c, h, w, s: nerve_load.run(h, w, s.nerve_services, s.nerve_seconds),
     "flood": lambda c, h, w, s: flood.run(c, h, w, s.flood_nodes, s.flood_changes),
     "invalid_flood": lambda c, h, w, s: invalid_flood.run(c, h, w, s.flood_children),

@@ -21,7 +21,7 @@ CHANGES = 20  # joins and leaves after the sync, for zk_reads_per_change
 
 def run(client: KazooClient, hosts: str, workdir: Path, services: int) -> dict:
     names = [f"scale{i}" for i in range(services)]
-    _populate(client, names)
+    populate(client, [_path(n) for n in names])
     # backends only (no frontends): a thousand listening ports would measure the port allocator
     synapse = Synapse(workdir, hosts, {n: {"path": _path(n)} for n in names})
     try:
@@ -47,21 +47,28 @@ def _path(name: str) -> str:
     return f"/bench/scale/{name}"
 
 
-def _populate(client: KazooClient, names: list[str]) -> None:
-    for name in names:
-        client.ensure_path(_path(name))
+def populate(client: KazooClient, paths: list[str]) -> dict[str, dict[int, str]]:
+    """MEMBERS members under each path (ports 20000..) created in parallel: {path: {port: node}}."""
+    for path in paths:
+        client.ensure_path(path)
     pending = [
-        client.create_async(
-            f"{_path(n)}/bench-{20000 + j}_",
-            json.dumps({"host": "127.0.0.1", "port": 20000 + j, "name": f"m{j}"}).encode(),
-            ephemeral=True,
-            sequence=True,
+        (
+            path,
+            20000 + j,
+            client.create_async(
+                f"{path}/bench-{20000 + j}_",
+                json.dumps({"host": "127.0.0.1", "port": 20000 + j, "name": f"m{j}"}).encode(),
+                ephemeral=True,
+                sequence=True,
+            ),
         )
-        for n in names
+        for path in paths
         for j in range(MEMBERS)
     ]
-    for p in pending:
-        p.get(timeout=60)
+    nodes: dict[str, dict[int, str]] = {path: {} for path in paths}
+    for path, port, result in pending:
+        nodes[path][port] = result.get(timeout=60)
+    return nodes
 
 
 def _render_ms(synapse: Synapse, names: list[str]) -> float:

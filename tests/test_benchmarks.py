@@ -59,6 +59,23 @@ KEYS = {
     },
 }
 KEYS["churn_reload_mode"] = KEYS["churn"]
+SMOKE_SCALE_N = ("2", "4")  # benchmarks/run.py SIZES["smoke"].scale_conv_services
+KEYS["scale_convergence"] = {*SMOKE_SCALE_N, "ratio_p50", "floor_p99_ms", "p99_over_floor_ms"}
+SCALE_CONVERGENCE_PER_N = {
+    "services",
+    "backends",
+    "initial_sync_s",
+    *(
+        f"{observer}_{figure}"
+        for observer in ("single", "floor", "burst", "burst_floor")
+        for figure in ("p50_ms", "p99_ms", "n", "timeouts")
+    ),
+    "single_cpu_percent",
+    "single_child_cpu_percent",
+    "burst_cpu_percent",
+    "burst_child_cpu_percent",
+    "synapse_rss_mb",
+}
 KEYS["ramp"] = {
     "members",
     *(
@@ -90,4 +107,10 @@ def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
     assert summary["churn"]["changes"] > 0 and summary["churn"]["requests_ok"] > 0
     assert summary["nerve_siblings"]["own_nodes_after_leftover"] == 1
     assert summary["ramp"]["members"] > 0 and summary["ramp"]["up_p99_ms"] is not None
+    for n in SMOKE_SCALE_N:
+        assert set(summary["scale_convergence"][n]) == SCALE_CONVERGENCE_PER_N
+        assert summary["scale_convergence"][n]["single_n"] > 0
+        assert summary["scale_convergence"][n]["burst_n"] > 0
+    assert summary["scale_convergence"]["ratio_p50"] is not None
     assert "convergence (ms" in out.stdout  # the human table comes first
+    assert "target: single p50 at 4 / at 2 <= 1.5" in out.stdout

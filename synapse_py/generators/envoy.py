@@ -153,9 +153,9 @@ class EnvoyGenerator:
 def _endpoints(backends: Sequence[Backend], addresses: Mapping[str, str | None]) -> list[Endpoint]:
     """Backends whose host resolved, as endpoints (hostnames resolve here: EDS takes IPs only)."""
     return [
-        Endpoint(addresses[b.host], b.port, b.weight)
+        Endpoint(address, b.port, b.weight)
         for b in backends
-        if addresses.get(b.host) is not None
+        if (address := addresses.get(b.host)) is not None
     ]
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..config import EnvoyConfig, EnvoyHealthCheckConfig, ServiceConfig
+from ..config import EnvoyConfig, EnvoyHealthCheckConfig, ServiceConfig, ServiceEnvoyConfig
 from ..render import render
 
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -105,14 +105,21 @@ def render_eds(service: str, endpoints: Iterable[Endpoint]) -> str:
     return render("envoy/eds.yaml.j2", _versioned(context))
 
 
+def _service_envoy(service: ServiceConfig) -> ServiceEnvoyConfig:
+    """The service's envoy section (the generator serves only services that have one)."""
+    if service.envoy is None:
+        raise ValueError(f"service {service.name!r} has no envoy section")
+    return service.envoy
+
+
 def _listener(config: EnvoyConfig, service: ServiceConfig) -> dict:
-    envoy = service.envoy
+    envoy = _service_envoy(service)
     address = envoy.bind_address or config.bind_address
     return {"name": service.name, "address": address, "port": envoy.port, "mode": envoy.mode}
 
 
 def _cluster(service: ServiceConfig, eds_path: str) -> dict:
-    envoy = service.envoy
+    envoy = _service_envoy(service)
     return {
         "name": service.name,
         "connect_timeout": duration(envoy.connect_timeout),

@@ -267,24 +267,30 @@ class HaproxyGenerator:
 
     def _servers(self, svc: ServiceConfig, backends: Sequence[Backend]) -> tuple[Server, ...]:
         addresses = self._resolver.resolve_all({b.host for b in backends})
-        usable: dict[str, Backend] = {}
+        usable: dict[str, tuple[Backend, str]] = {}  # key -> (backend, its address)
         for b in backends:  # one per host:port (membership already is; a read-back may not be)
-            if addresses.get(b.host) and not self._screen.refused(svc, b):
-                usable.setdefault(b.key, b)
+            address = addresses.get(b.host)
+            if address and not self._screen.refused(svc, b):
+                usable.setdefault(b.key, (b, address))
         held = self._known.get(svc.backend_name, {})  # in HAProxy still: their ids are taken
-        names = {b.key: server_name(b) for b in usable.values()}
-        pinned = {names[b.key]: pinned_id(b.haproxy_server_options) for b in usable.values()}
-        pinned = {name: i for name, i in pinned.items() if i is not None}
+        names = {key: server_name(b) for key, (b, _) in usable.items()}
+        pinned: dict[str, int] = {}
+        for key, (b, _) in usable.items():
+            pin = pinned_id(b.haproxy_server_options)
+            if pin is not None:
+                pinned[names[key]] = pin
         ids = self._ids[svc.backend_name].assign(names.values(), held, pinned)
         options = server_options(self.config, svc)
         servers = {
-            key: Server(name, ids[name], b, addresses[b.host], b.port, *options(b), name in pinned)
-            for key, name, b in ((b.key, names[b.key], b) for b in usable.values())
+            key: Server(
+                names[key], ids[names[key]], b, address, b.port, *options(b), names[key] in pinned
+            )
+            for key, (b, address) in usable.items()
         }
         refusal = runtime_refusal(self.config, svc)
         if refusal:
             _say_reload_path(svc.backend_name, refusal)
-        order = ordered(list(usable.values()), svc.haproxy.backend_order, self._seed)
+        order = ordered([b for b, _ in usable.values()], svc.haproxy.backend_order, self._seed)
         return tuple(servers[b.key] for b in order)
 
     def _converge(self, plan: Plan) -> tuple[bool, bool]:
@@ -313,6 +319,7 @@ class HaproxyGenerator:
         backend = svc.backend_name
         refusal = runtime_refusal(self.config, svc)
         known = self._known.setdefault(backend, {})
+        assert self._socket is not None and self._drainer is not None  # _converge checked
         sent = converge(self._socket, backend, servers, known, self._drainer, not refusal)
         self.runtime_commands += sent or 0
         return sent is not None
@@ -376,22 +383,24 @@ class HaproxyGenerator:
         return True
 
     def _validate(self, candidate: str) -> None:
-        validate_candidate(candidate, self.haproxy_bin, **self._checks())
+        command, candidate_path = self._checks()
+        validate_candidate(candidate, self.haproxy_bin, command, candidate_path=candidate_path)
 
-    def _checks(self) -> dict[str, str | None]:
+    def _checks(self) -> tuple[str | None, str | None]:
         """check_command and Ruby's candidate path for it, when do_checks is on."""
         cfg = self.config
         if not cfg.do_checks:
-            return {"check_command": None}
-        candidate = cfg.candidate_config_file_path
-        return {"check_command": cfg.check_command, "candidate_path": candidate}
+            return None, None
+        return cfg.check_command, cfg.candidate_config_file_path
 
     def _validates(self) -> bool:
         """Candidates are validated only when they are written."""
         return bool(self.config.do_writes and self.config.config_file_path)
 
     def _validate_text(self, text: str) -> None:
-        validate_text(text, self.config.config_file_path or "", self.haproxy_bin, **self._checks())
+        command, candidate_path = self._checks()
+        target = self.config.config_file_path or ""
+        validate_text(text, target, self.haproxy_bin, command, candidate_path=candidate_path)
         self._accepted = text
 
     def _make_reloader(self) -> Reloader | None:
@@ -457,6 +466,8 @@ class HaproxyGenerator:
 
     def _respell_socket(self) -> None:
         """Render the socket path the other way, so the next reload binds a fresh socket."""
+        if self._socket is None:
+            return
         path = self._socket.path
         other = os.path.join(os.path.dirname(path), ".", os.path.basename(path))
         spelled = path if self.config.socket_file_path != path else other

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class BackgroundInstaller:
     """One thread that runs `install(item)` for the newest submitted item."""
 
-    def __init__(self, install: Callable[[Any], None], retry: float = 2.0):
+    def __init__(self, install: Callable[[Any], object], retry: float = 2.0):
         self._install = install
         self._retry = retry
         self._cond = threading.Condition()

@@ -46,8 +46,10 @@ class NodeScreen:
     def refused(self, svc: ServiceConfig, backend: Backend) -> bool:
         """True if HAProxy refused this node's options in this service's current context."""
         options = backend.haproxy_server_options
-        verdict = options and self._verdicts.get((svc.backend_name, backend.key, options))
-        return bool(verdict) and verdict[0] == svc.haproxy and verdict[1] is not None
+        if not options:
+            return False
+        verdict = self._verdicts.get((svc.backend_name, backend.key, options))
+        return verdict is not None and verdict[0] == svc.haproxy and verdict[1] is not None
 
     def retain(self, members: Iterable[tuple[ServiceConfig, Sequence[Backend]]]) -> None:
         """Forget the verdicts of nodes no longer in the membership (bounded memory)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from synapse_py.generators.haproxy_installer import BackgroundInstaller
+from synapse_py.generators.haproxy.installer import BackgroundInstaller
 
 
 def test_installs_the_newest_and_flushes():

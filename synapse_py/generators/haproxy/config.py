@@ -14,13 +14,13 @@ from typing import Any
 
 from smartstack_common.atomic import write_atomic
 
-from ..backend import Backend
-from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
-from ..config_checks import STATS_USERLIST
-from ..schema import PROMETHEUS_PATH
-from .haproxy_keywords import Sections, log_dropped, screen, sort_lines
-from .haproxy_members import Server, hostport
-from .haproxy_servers import (
+from ...backend import Backend
+from ...config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
+from ...config_checks import STATS_USERLIST
+from ...schema import PROMETHEUS_PATH
+from .keywords import Sections, log_dropped, screen, sort_lines
+from .members import Server, hostport
+from .servers import (
     cookie_directive,
     cookie_value,
     line_options,

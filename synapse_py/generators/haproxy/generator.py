@@ -36,19 +36,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from smartstack_common.atomic import write_atomic
 
-from ..backend import Backend
-from ..config import HaproxyConfig, ServiceConfig
-from ..desired import served_defaults
-from ..proxy.haproxy_monitor import HaproxyMonitor
-from ..proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
-from ..proxy.reloader import Reloader
-from ..render import render_haproxy
-from . import register
-from .haproxy_config import (
+from ...backend import Backend
+from ...config import HaproxyConfig, ServiceConfig, SynapseConfig
+from ...desired import served_defaults
+from ...proxy.haproxy_monitor import HaproxyMonitor
+from ...proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
+from ...proxy.reloader import Reloader
+from ...render import render_haproxy
+from .. import register
+from ..base import GeneratorBase, Location
+from ..resolve import HostResolver
+from .config import (
     ConfigRejected,
     ServicePlan,
     build_context,
@@ -58,9 +61,9 @@ from .haproxy_config import (
     validate_candidate,
     validate_text,
 )
-from .haproxy_installer import BackgroundInstaller
-from .haproxy_members import IdTable, Server, pinned_id
-from .haproxy_readback import (
+from .installer import BackgroundInstaller
+from .members import IdTable, Server, pinned_id
+from .readback import (
     MembershipUnknown,
     adopted,
     installed_servers,
@@ -69,10 +72,9 @@ from .haproxy_readback import (
     read_installed,
     skeleton,
 )
-from .haproxy_resolve import HostResolver
-from .haproxy_runtime import Drainer, converge
-from .haproxy_screen import NodeScreen
-from .haproxy_servers import ordered, server_name
+from .runtime import Drainer, converge
+from .screen import NodeScreen
+from .servers import ordered, server_name
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,27 @@ class Plan:
 
 
 @register("haproxy")
-class HaproxyGenerator:
+class HaproxyGenerator(GeneratorBase):
     """Keeps one HAProxy in step with the desired membership (see the module docstring)."""
 
     name = "haproxy"
+
+    @classmethod
+    def section(cls, config: SynapseConfig) -> HaproxyConfig | None:
+        return config.haproxy
+
+    @classmethod
+    def preflight(cls, section: HaproxyConfig) -> list[str]:
+        if section.do_writes and section.config_file_path:
+            folder = Path(section.config_file_path).parent
+            if not folder.is_dir():
+                return [f"haproxy.config_file_path: folder {folder} does not exist"]
+        return []
+
+    @classmethod
+    def owned(cls, section: HaproxyConfig) -> list[Location]:
+        path = section.config_file_path
+        return [(str(Path(path).parent), Path(path).name)] if path else []
 
     def __init__(
         self,
@@ -147,7 +166,6 @@ class HaproxyGenerator:
         """Reload commands run (the first one usually starts HAProxy)."""
         return self._reloader.reloads if self._reloader else 0
 
-    @property
     def rejected_nodes(self) -> dict[str, int]:
         """Per service: nodes skipped because HAProxy refuses their server options in context."""
         return dict(self._screen.rejected_nodes)

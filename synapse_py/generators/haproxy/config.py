@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,17 @@ from .servers import (
 
 ServicePlan = tuple[ServiceConfig, tuple[Server, ...]]
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One desired state: the services with their servers, its structure, and the rendered file."""
+
+    services: tuple[ServicePlan, ...]
+    structure: dict[str, Any]
+    text: str
+
+
 GLOBAL_KEY = ""  # the signature entry for everything that is not one service's backend
 
 

@@ -4,16 +4,18 @@ Each file holds the bytes Ruby writes: a compact JSON array of the backends serv
 served (ZooKeeper's listing order, then kept default servers), each as its `Backend.record`
 (Ruby's keys and order with nulls; default servers as configured), no final newline. It is
 replaced atomically and only when its content changes (readers may watch the file). As in Ruby,
-every other `*.json` file in the folder is removed: those of services no longer configured and
-of services with `"file_output": {"disabled": true}`. An unchanged file costs one stat per apply
-(generators/installed.py), not a read.
+every other `*.json` file in the folder is removed (when the set of services changes, and at the
+first apply): those of services no longer configured and of services with
+`"file_output": {"disabled": true}`. An unchanged file costs one stat per apply
+(generators/installed.py), not a read, and a service's text is built again only when its
+membership changed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 
 from ..backend import Backend
 from ..config import FileOutputConfig, ServiceConfig, SynapseConfig
@@ -42,6 +44,16 @@ class FileOutputGenerator(GeneratorBase):
         self.config = config
         self.writes = 0
         self._files = InstalledFiles()
+        self._rendered: dict[str, tuple[Sequence[Backend], str]] = {}  # per service
+        self._written_names: frozenset[str] | None = None
+
+    def _render(self, service: str, members: Sequence[Backend]) -> str:
+        hit = self._rendered.get(service)
+        if hit and hit[0] is members:
+            return hit[1]
+        text = render(members)
+        self._rendered[service] = (members, text)
+        return text
 
     def apply(
         self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
@@ -53,9 +65,13 @@ class FileOutputGenerator(GeneratorBase):
         os.makedirs(self.config.output_directory, exist_ok=True)
         enabled = [s for s in services if not s.file_output.disabled]
         for service in enabled:
-            if service.name in membership:
-                self._write(self._path(service.name), render(membership[service.name]))
-        self._purge({f"{s.name}.json" for s in enabled})
+            members = membership.get(service.name)
+            if members is not None:
+                self._write(self._path(service.name), self._render(service.name, members))
+        names = frozenset(f"{s.name}.json" for s in enabled)
+        if names != self._written_names:  # the folder is listed when the services change
+            self._purge(names)
+            self._written_names = names
 
     def _path(self, service_name: str) -> str:
         return os.path.join(self.config.output_directory, f"{service_name}.json")
@@ -66,7 +82,7 @@ class FileOutputGenerator(GeneratorBase):
             self._files.write(path, content)
             self.writes += 1
 
-    def _purge(self, keep: set[str]) -> None:
+    def _purge(self, keep: Set[str]) -> None:
         for entry in os.scandir(self.config.output_directory):
             if _is_service_file(entry) and entry.name not in keep:
                 log.info("file_output: removing %s (not a service it writes)", entry.path)

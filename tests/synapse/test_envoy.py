@@ -9,6 +9,7 @@ import yaml
 
 from synapse_py.backend import Backend
 from synapse_py.config import ConfigError, load_config
+from synapse_py.generators.envoy import generator as generator_module
 from synapse_py.generators.envoy.generator import EnvoyGenerator
 
 
@@ -95,9 +96,37 @@ def test_a_refused_candidate_installs_nothing(tmp_path):
     conf = config(tmp_path)
     gen = applied(tmp_path, conf, {"web": ()})
     before = {p: p.read_text() for p in (tmp_path / "out").rglob("*.yaml")}
-    refusing = config(tmp_path, envoy={"binary_path": "/bin/false"})
+    changed = {"web": {"port": 10080, "mode": "http"}, "api": {"port": 10081}}  # a new cluster
+    refusing = config(tmp_path, envoy={"binary_path": "/bin/false"}, **changed)
     gen = EnvoyGenerator(refusing.envoy)
-    gen.apply(refusing.services, {"web": (Backend("127.0.0.1", 8001, "a"),)})
+    gen.apply(refusing.services, {"web": (Backend("127.0.0.1", 8001, "a"),), "api": ()})
     assert gen.rejected == 1
     assert {p: p.read_text() for p in (tmp_path / "out").rglob("*.yaml")} == before
+    gen.stop()
+
+
+def test_a_membership_change_is_checked_in_process_not_by_the_envoy_binary(tmp_path):
+    """Envoy's validate mode takes a process start per run: it runs when CDS or LDS change, and
+    an EDS-only change (endpoints made of validated addresses) is parsed back and checked here."""
+    conf = config(tmp_path)
+    gen = applied(tmp_path, conf, {"web": ()})
+    checked = config(tmp_path, envoy={"binary_path": "/bin/false"})
+    gen = EnvoyGenerator(checked.envoy)
+    gen.apply(checked.services, {"web": (Backend("127.0.0.1", 8001, "a"),)})
+    assert gen.rejected == 0 and gen.writes == 1
+    assert "8001" in (tmp_path / "out" / "eds" / "web.yaml").read_text()
+    gen.stop()
+
+
+def test_only_the_changed_services_eds_is_rendered(tmp_path, monkeypatch):
+    conf = config(tmp_path, web={"port": 10080}, api={"port": 10081})
+    members = {"web": (Backend("127.0.0.1", 8001, "a"),), "api": (Backend("127.0.0.1", 9001, "b"),)}
+    gen = applied(tmp_path, conf, members)
+    rendered: list[str] = []
+    real = generator_module.render_eds
+    monkeypatch.setattr(
+        generator_module, "render_eds", lambda n, e: rendered.append(n) or real(n, e)
+    )
+    gen.apply(conf.services, {**members, "web": (Backend("127.0.0.1", 8002, "a"),)})
+    assert rendered == ["web"] and gen.writes == 5 + 1  # bootstrap, CDS, LDS, 2 EDS; then 1 EDS
     gen.stop()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from ...backend import Backend
 from ...config import HaproxyConfig, ServiceConfig

@@ -2,7 +2,7 @@
 
 One memory for the two places synapse-py resolves names: the dns discovery methods
 (discovery/dns_lookup.py: a name's addresses become backends) and the generators' HostResolver
-(generators/haproxy_resolve.py: a backend's hostname becomes the address HAProxy and Envoy are
+(generators/resolve.py: a backend's hostname becomes the address HAProxy and Envoy are
 given). Both keep a name's last answer through an outage (docs/migration.md), log each outage
 once and its end once, and count outages. Not thread-safe: the owner holds its own lock.
 """

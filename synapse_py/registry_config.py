@@ -8,7 +8,7 @@ otherwise it says once that it ignores it.
 
 The data is untrusted registry input either way: it must be UTF-8 JSON of at most 64 KiB, and its
 `haproxy` section must pass the same schema as the local one (no control characters, no unknown
-key); its lines are screened as the local ones are (haproxy_keywords). Invalid data keeps the
+key); its lines are screened as the local ones are (haproxy/keywords.py). Invalid data keeps the
 local config, logged once per distinct data and counted.
 """
 

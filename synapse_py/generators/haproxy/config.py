@@ -110,7 +110,7 @@ def _screened(where: str, lines: tuple[str, ...]) -> tuple[str, ...]:
 def server_options(
     config: HaproxyConfig, svc: ServiceConfig
 ) -> Callable[[Backend], tuple[str, str | None]]:
-    """A backend's (options, cookie value or None), as Ruby writes them: see haproxy_servers."""
+    """A backend's (options, cookie value or None), as Ruby writes them: see haproxy/servers.py."""
     opts = svc.haproxy
     cookies = writes_cookies(sections(svc).backend)
 

@@ -2,9 +2,9 @@
 
 Each apply renders haproxy.cfg from the whole desired state (exactly the live servers, so a
 reload reproduces what the runtime API set) and, in backends whose structure the running HAProxy
-already has, adds, changes and drains servers over the admin socket (haproxy_runtime). A change
+already has, adds, changes and drains servers over the admin socket (haproxy/runtime.py). A change
 of structure (a service, an option, a join in a backend HAProxy cannot add servers to: see
-haproxy_config.runtime_refusal) or an unreachable socket installs the validated file and
+haproxy/config.runtime_refusal) or an unreachable socket installs the validated file and
 requests a reload. At start, HAProxy already running the installed file's structure is adopted
 as it is: a restart of synapse-py with the same membership reloads nothing.
 

@@ -1,6 +1,6 @@
 """The `server` lines of one HAProxy backend: one per live member, named and numbered as Ruby does.
 
-A server is named as Ruby synapse names it (haproxy_servers.server_name) and carries a numeric
+A server is named as Ruby synapse names it (haproxy/servers.server_name) and carries a numeric
 `id` that stays with its name for as long as it is in the membership, across reloads and
 restarts of synapse-py (IdTable is seeded from the running HAProxy or the installed file). A new
 server takes the lowest id that is free, as Ruby's server_id_map does; an id still held by a
@@ -27,7 +27,7 @@ class Server:
     backend: Backend
     address: str
     port: int
-    options: str = ""  # Ruby's options after `id N cookie V` (haproxy_servers.line_options)
+    options: str = ""  # Ruby's options after `id N cookie V` (haproxy/servers.line_options)
     cookie: str | None = None  # Ruby's automatic cookie value; None in `mode tcp` backends
     pinned: bool = False  # the node's own options hold `id N`: Ruby writes no automatic one
 

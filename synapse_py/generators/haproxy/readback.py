@@ -75,7 +75,7 @@ class InstalledServer:
     """A `server` line of the installed haproxy.cfg."""
 
     id: int | None
-    structure: str  # as haproxy_members.Server.structure writes it
+    structure: str  # as haproxy/members.Server.structure writes it
 
 
 _ID = re.compile(r"(?:^| )id ([0-9]+)(?: |$)")
@@ -119,7 +119,7 @@ def adopted(
     text: str, services: Sequence[tuple[ServiceConfig, Sequence[Server]]], structure: dict
 ) -> tuple[dict, dict[str, dict[str, str]]]:
     """The structure and servers a HAProxy running the installed `text` has, given the plan's
-    `structure`: a backend whose servers are structure (haproxy_config.signature) and differ
+    `structure`: a backend whose servers are structure (haproxy/config.signature) and differ
     from the planned ones gets None (a reload); the others converge by runtime API."""
     listed = installed_servers(text)
     structure, known = dict(structure), {}

@@ -3,7 +3,7 @@
 `converge` brings one backend of the running HAProxy to its planned servers without a reload:
 
 - a join is `add server <backend>/<name> <addr>:<port> id N <options>` (without the `cookie`,
-  which `add server` refuses: see haproxy_config.runtime_refusal), then `enable health` /
+  which `add server` refuses: see haproxy/config.runtime_refusal), then `enable health` /
   `enable agent` where the options ask for checks, then `set server ... state ready` (a dynamic
   server starts in maintenance);
 - a weight or maintenance change is `set server`;

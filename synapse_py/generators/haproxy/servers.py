@@ -4,11 +4,11 @@ Ruby's line is `server <name> <host>:<port> id N cookie <value> <server_options>
 <haproxy_server_options>`, where:
 
 - `<name>` is `<name>_<host>:<port>`, or `<host>:<port>` for a node without a name;
-- `id N` is the server's stable number (haproxy_members.IdTable);
+- `id N` is the server's stable number (haproxy/members.IdTable);
 - `cookie <value>` is the server name (`cookie_value_method: hash`: its SHA-1, hex), on every
   server of a backend whose lines do not include exactly `mode tcp`, as Ruby writes it. HAProxy
   uses it only where a `cookie` directive (the backend's or `defaults`') asks for one; `add
-  server` refuses the keyword, so such backends take joins by a reload (haproxy_config);
+  server` refuses the keyword, so such backends take joins by a reload (haproxy/config.py);
 - `%{host}`, `%{port}` and `%{name}` (the server name) in `server_options` and in a node's
   `haproxy_server_options` are replaced by the server's values;
 - with `use_nerve_weights` and an integer nerve weight, the first `weight N` of both option

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -21,8 +22,19 @@ T = TypeVar("T")
 class LatestOnly(Generic[T]):
     """One thread that runs `handle(item)` for the newest submitted item."""
 
-    def __init__(self, name: str, handle: Callable[[T], object], retry: float = 2.0):
+    def __init__(
+        self,
+        name: str,
+        handle: Callable[[T], object],
+        retry: float = 2.0,
+        min_interval: float = 0.0,
+    ):
+        """`min_interval`: seconds at least from the end of one item to the start of the next
+        (the items submitted meanwhile coalesce into the newest); `flush` and `stop` skip it."""
         self.name = name
+        self._min_interval = min_interval
+        self._next_at = 0.0
+        self._hurry = 0  # flushes (or a stop) waiting: no min_interval meanwhile
         self.failures = 0  # failed attempts in all
         self._handle = handle
         self._retry = retry
@@ -47,7 +59,14 @@ class LatestOnly(Generic[T]):
     def flush(self, timeout: float) -> bool:
         """Wait until nothing is pending or being handled; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout)
+            self._hurry += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(
+                    lambda: self._pending is None and not self._busy, timeout
+                )
+            finally:
+                self._hurry -= 1
 
     def stop(self, timeout: float = 10.0) -> None:
         """Handle what is pending (bounded by `timeout`), then end the thread."""
@@ -61,13 +80,18 @@ class LatestOnly(Generic[T]):
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stopped)
+                while not (self._stopped or self._hurry) and time.monotonic() < self._next_at:
+                    self._cond.wait(self._next_at - time.monotonic())
                 if self._stopped:
                     return
+                if self._pending is None:  # cancelled meanwhile
+                    continue
                 item, self._pending, self._busy = self._pending, None, True
             assert item is not None
             ok = self._attempt(item)
             with self._cond:
                 self._busy = False
+                self._next_at = time.monotonic() + self._min_interval
                 if not ok and self._pending is None:
                     self._pending = item  # retry it unless something newer came
                 self._cond.notify_all()

@@ -46,3 +46,15 @@ def test_stop_handles_what_is_pending():
     worker.submit("last")
     worker.stop()
     assert done == ["last"]
+
+
+def test_min_interval_coalesces_a_burst_into_the_newest_and_flush_skips_it():
+    done: list[int] = []
+    worker = LatestOnly("test", done.append, min_interval=30.0)
+    worker.submit(1)
+    assert worker.flush(5) and done == [1]
+    for i in range(2, 10):
+        worker.submit(i)  # within the interval: they wait, and coalesce
+    assert done == [1]
+    assert worker.flush(5) and done == [1, 9]  # a flush does not wait out the interval
+    worker.stop()

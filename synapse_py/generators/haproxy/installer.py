@@ -2,13 +2,15 @@
 
 A plan is installed now (`install`: the caller reloads next, so it waits for the write) or in the
 background (`install_later`: the runtime API already applied it, and the file only catches up;
-the newest plan wins and a failed write is retried, see background.LatestOnly). Plans are
+the newest plan wins, at most one a BACKGROUND_INTERVAL, and a failed write is retried, see
+background.LatestOnly). The change path never waits for a background validation. Plans are
 numbered, so the file never goes back in time when both paths race. A text validation refused is
 not validated again; one the node screen accepted is not validated twice.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Sequence
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Numbered = tuple[int, Plan]
 MAX_SECTIONS = 100_000  # rendered service sections kept
+# seconds at least between two background installs: under a burst of changes, `haproxy -c` of a
+# large file runs about once a second (on the newest plan), not once per change
+BACKGROUND_INTERVAL = 1.0
 
 
 class HaproxyInstaller:
@@ -48,11 +53,13 @@ class HaproxyInstaller:
         self.failed_writes = 0
         self.installed: Plan | None = None  # the file on disk
         self._installed_seq = 0  # the plan number that produced it
-        self._seq = 0
+        self._seq = itertools.count(1)  # thread-safe: next() takes no lock of ours
         self._lock = threading.Lock()  # the reconciler's and the background thread install
         self._rejected = ""  # the last text validation refused: not checked again
         self._accepted = ""  # the last text the node screen validated: not checked twice
-        self._background: LatestOnly[Numbered] = LatestOnly("haproxy-install", self._install)
+        self._background: LatestOnly[Numbered] = LatestOnly(
+            "haproxy-install", self._install, min_interval=BACKGROUND_INTERVAL
+        )
 
     @property
     def config(self) -> HaproxyConfig:
@@ -112,9 +119,8 @@ class HaproxyInstaller:
         self._accepted = text
 
     def _number(self, plan: Plan) -> Numbered:
-        with self._lock:
-            self._seq += 1
-            return self._seq, plan
+        """Never waits for an install (the lock is held through a validation)."""
+        return next(self._seq), plan
 
     def _install(self, numbered: Numbered) -> bool:
         """A plan older than the installed one is skipped: the file never goes back in time."""

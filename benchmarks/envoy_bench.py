@@ -20,7 +20,7 @@ PATH = "/bench/conv-envoy"
 
 def unavailable() -> str | None:
     """Why Envoy cannot be measured here, or None."""
-    if importlib.util.find_spec("synapse_py.generators.envoy") is None:
+    if importlib.util.find_spec("synapse_py.generators.envoy.generator") is None:
         return "synapse_py has no envoy generator"
     binary = envoy_binary()
     if binary is None:

@@ -13,7 +13,7 @@ from kazoo.client import KazooClient
 
 from synapse_py.backend import Backend
 from synapse_py.config import load_config
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 
 MEMBERS = 20
 CHANGES = 20  # joins and leaves after the sync, for zk_reads_per_change

@@ -21,7 +21,7 @@ T = TypeVar("T")
 class LatestOnly(Generic[T]):
     """One thread that runs `handle(item)` for the newest submitted item."""
 
-    def __init__(self, name: str, handle: Callable[[T], None], retry: float = 2.0):
+    def __init__(self, name: str, handle: Callable[[T], object], retry: float = 2.0):
         self.name = name
         self.failures = 0  # failed attempts in all
         self._handle = handle

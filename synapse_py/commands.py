@@ -15,7 +15,7 @@ from .config import ServiceConfig, SynapseConfig
 from .desired import desired_backends
 from .discovery import DiscoveryContext, methods
 from .errors import ConfigError, ProxyUnavailable, RegistryUnavailable
-from .generators.haproxy import HaproxyGenerator
+from .generators.haproxy.generator import HaproxyGenerator
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property, partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from smartstack_common.metrics import MetricsConfig
@@ -22,7 +23,8 @@ from . import config_checks, discovery, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, check_schema
 from .config_sources import RawService, Sources, policy, read_all
-from .generators import haproxy_keywords
+from .generators import plugin_generators
+from .generators.haproxy import keywords as haproxy_keywords
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ class ServiceConfig:
     mass_expiry_threshold: float = 0.5  # our addition: share of backends that may vanish at once
     mass_expiry_min_count: int = 3  # our addition: ... and how many must, for a hold
     mass_expiry_grace: float = 30.0  # our addition: seconds a sharper drop is held (0: off)
+    # a generator plug-in's per-service section (read-only JSON), by generator name
+    generator_sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def backend_name(self) -> str:
@@ -192,6 +196,8 @@ class SynapseConfig:
     overlay: str | None = None  # the --config-overlay file merged over it
     zk_security: ZkSecurity = field(default_factory=ZkSecurity)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, not implemented
+    # generator plug-ins' sections (their `settings`), by generator name
+    generator_sections: Mapping[str, object] = field(default_factory=dict)
 
     def service(self, name: str) -> ServiceConfig:
         """The service called `name` (KeyError if none): a lookup, called per event."""
@@ -234,6 +240,11 @@ def load_config(
         overlay=sources.overlay,
         zk_security=security,
         warnings=warnings,
+        generator_sections={
+            name: cls.settings(raw[name])
+            for name, cls in plugin_generators().items()
+            if name in raw
+        },
     )
     _check_across(config, services, sources)
     for warning in warnings if log_warnings else ():
@@ -324,6 +335,9 @@ def _service(name: str, raw: RawService) -> ServiceConfig:
         haproxy=service_haproxy(d.get("haproxy", {}), raw),
         envoy=_service_envoy(raw, d["envoy"]) if _enabled(d, "envoy") else None,
         file_output=ServiceFileOutputConfig(**d.get("file_output", {})),
+        generator_sections={
+            name: MappingProxyType(dict(d[name])) for name in plugin_generators() if name in d
+        },
         default_servers=tuple(_default_servers(raw, d.get("default_servers", []))),
         keep_default_servers=d.get("keep_default_servers", False),
         use_previous_backends=d.get("use_previous_backends", True),

@@ -16,7 +16,7 @@ from smartstack_common.signals import install_signals
 
 from . import state_file
 from .config import ConfigError, SynapseConfig, load_config
-from .generators import GENERATORS, Generator, envoy, file_output, haproxy  # noqa: F401 - importing registers them
+from .generators import Generator, generators
 from .metrics import SynapseCollector
 from .reconciler import Reconciler, Reconfigure
 
@@ -27,40 +27,39 @@ TICK = 0.2  # main loop period: signals, watchdog
 
 def generator_sections(config: SynapseConfig) -> dict[str, object]:
     """Generator name -> its config section, for each generator the config enables."""
-    sections = {
-        "haproxy": config.haproxy,
-        "file_output": config.file_output,
-        "envoy": config.envoy,
-    }
+    sections = {name: cls.section(config) for name, cls in generators().items()}
     return {name: section for name, section in sections.items() if section is not None}
 
 
 def preflight(config: SynapseConfig) -> list[str]:
     """Problems that would stop the daemon doing its job, found before it starts."""
-    hap, problems = config.haproxy, []
-    if hap and hap.do_writes and hap.config_file_path:
-        folder = Path(hap.config_file_path).parent
-        if not folder.is_dir():
-            problems.append(f"haproxy.config_file_path: folder {folder} does not exist")
+    registry = generators()
+    problems = [
+        p for name, section in generator_sections(config).items()
+        for p in registry[name].preflight(section)
+    ]  # fmt: skip
     state = config.state_file_path
     if state and not Path(state).parent.is_dir():
-        key = "haproxy.state_file_path" if hap and hap.state_file_path else "state_file_path"
+        key = "haproxy.state_file_path" if _ruby_state_key(config) else "state_file_path"
         problems.append(f"{key}: folder {Path(state).parent} does not exist")
     return [f"{config.source}: {p}" for p in problems]
 
 
+def _ruby_state_key(config: SynapseConfig) -> bool:
+    """The state file was configured as Ruby does, under `haproxy`."""
+    return bool(config.haproxy and config.haproxy.state_file_path)
+
+
 def _output_locations(config: SynapseConfig) -> list[tuple[str, str]]:
     """(folder, file name or "" for the whole folder) of everything synapse-py writes."""
-    found = []
-    hap = config.haproxy
-    for path in (hap.config_file_path if hap else None, config.state_file_path):
-        if path:
-            found.append((str(Path(path).parent), Path(path).name))
-    if config.file_output:
-        found.append((config.file_output.output_directory, ""))
-    if config.envoy:
-        out = config.envoy.output_directory
-        found += [(out, ""), (str(Path(out) / "eds"), "")]
+    registry = generators()
+    found = [
+        location for name, section in generator_sections(config).items()
+        for location in registry[name].owned(section)
+    ]  # fmt: skip
+    if config.state_file_path:
+        path = Path(config.state_file_path)
+        found.append((str(path.parent), path.name))
     return found
 
 
@@ -75,11 +74,12 @@ class GeneratorSet:
         for name in list(self._built):
             section, gen = self._built[name]
             if wanted.get(name) != section:
-                _stop(gen)
+                gen.stop()
                 del self._built[name]
+        registry = generators()
         for name, section in wanted.items():
             if name not in self._built:
-                self._built[name] = (section, GENERATORS[name](section))
+                self._built[name] = (section, registry[name](section))
         return tuple(gen for _, gen in self._built.values())
 
     def get(self, name: str) -> Generator | None:
@@ -88,13 +88,7 @@ class GeneratorSet:
 
     def stop(self) -> None:
         for _, gen in self._built.values():
-            _stop(gen)
-
-
-def _stop(gen: Generator) -> None:
-    stop = getattr(gen, "stop", None)
-    if stop:
-        stop()
+            gen.stop()
 
 
 class SynapseDaemon:

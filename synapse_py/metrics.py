@@ -12,19 +12,10 @@ from collections.abc import Iterator
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .generators import FIGURES
 from .reconciler import Reconciler
 
 CHANGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-# generator attribute -> (metric name, help)
-GENERATOR_COUNTERS = {
-    "renders": ("synapse_renders", "Proxy configs rendered"),
-    "runtime_commands": ("synapse_runtime_api_commands", "HAProxy runtime API commands sent"),
-    "reloads": ("synapse_reloads", "Proxy reloads run (the first usually starts HAProxy)"),
-    "failed_validations": ("synapse_config_rejected", "Rendered configs refused by validation"),
-    "writes": ("synapse_files_written", "Output files written"),
-    "failed_writes": ("synapse_write_failures", "Config writes that failed (disk full, ...)"),
-}
 
 
 class SynapseCollector:
@@ -96,18 +87,29 @@ def _per_service(cls, name: str, doc: str, values: dict[str, float]):
 
 
 def _refused_in_context(generators) -> dict[str, int]:
-    """Per service: nodes a generator skipped because the proxy refused them (`rejected_nodes`)."""
+    """Per service: nodes a generator skipped because the proxy refused them."""
     refused: dict[str, int] = {}
     for gen in generators:
-        for name, count in dict(getattr(gen, "rejected_nodes", {})).items():
+        for name, count in gen.rejected_nodes().items():
             refused[name] = refused.get(name, 0) + count
     return refused
 
 
 def _generator_families(generators) -> Iterator:
-    for attr, (name, doc) in GENERATOR_COUNTERS.items():
+    """Each generator's figures: the standard ones (generators.FIGURES) under their own
+    names, any other under synapse_generator_figure."""
+    figures = [(gen.name, gen.figures()) for gen in generators]
+    for figure, (name, doc) in FIGURES.items():
         family = CounterMetricFamily(name, doc, labels=["generator"])
-        for gen in generators:
-            if hasattr(gen, attr):
-                family.add_metric([getattr(gen, "name", type(gen).__name__)], getattr(gen, attr))
+        for gen_name, counted in figures:
+            if figure in counted:
+                family.add_metric([gen_name], counted[figure])
         yield family
+    other = CounterMetricFamily(
+        "synapse_generator_figure", "A generator's own counters", labels=["generator", "figure"]
+    )
+    for gen_name, counted in figures:
+        for figure, value in sorted(counted.items()):
+            if figure not in FIGURES:
+                other.add_metric([gen_name, figure], value)
+    yield other

@@ -19,6 +19,7 @@ from smartstack_common.metrics import METRICS_SCHEMA
 from smartstack_common.zk_security import AUTH_SCHEMA, TLS_SCHEMA
 
 from . import discovery
+from .generators import plugin_generators
 
 # section -> {key: what synapse-py does instead}. Sections: "" (top level), "haproxy", "service",
 # "service.haproxy", "service.discovery".
@@ -49,6 +50,11 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
         ),
     },
 }
+# a generator plug-in (e.g. an nginx one) makes its section supported
+_GENERATOR_PLUGINS = plugin_generators()
+for _name in _GENERATOR_PLUGINS:
+    UNSUPPORTED[""].pop(_name, None)
+    UNSUPPORTED["service"].pop(_name, None)
 # values of UNSUPPORTED keys that ask for what synapse-py does anyway
 HARMLESS: dict[str, tuple[Any, ...]] = {
     "leader_election": (False,),
@@ -215,6 +221,11 @@ SERVICE = _object(
         "mass_expiry_threshold": {"type": "number", "minimum": 0, "maximum": 1},
         "mass_expiry_min_count": {"type": "integer", "minimum": 1},
         "mass_expiry_grace": _SECONDS,
+        **{  # a generator plug-in's per-service section (base.GeneratorBase.service_keys)
+            name: _object(None, dict(cls.service_keys))
+            for name, cls in _GENERATOR_PLUGINS.items()
+            if cls.service_keys
+        },
     },
     required=("discovery",),
 )
@@ -323,5 +334,9 @@ CONFIG = _object(
                 "max": {"type": "number", "minimum": 0, "maximum": 600},
             },
         ),
+        **{  # a generator plug-in's section: its own keys (base.GeneratorBase.keys, required)
+            name: _object(None, dict(cls.keys), tuple(cls.required))
+            for name, cls in _GENERATOR_PLUGINS.items()
+        },
     },
 )

@@ -1,6 +1,9 @@
 """Health check plugins, registered by config `type` (as Ruby nerve's `CHECKS['tcp'] = ...`).
 
 `build_check` turns one check's config into a Check; `run_check` probes once and never raises.
+A third-party check type is a `Check` subclass published under the entry point group
+`nerve_py.checks` with the type name as the entry point's name (docs/architecture.md); the
+installed ones are registered when this package is imported, next to the built-in types.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from typing import Any
+
+from smartstack_common import plugins
 
 from . import http, noop, process, rabbitmq, redis, tcp  # noqa: F401 - importing registers each type
 from .base import CHECKS, Check, CheckConfigError, CheckFailed, causes, is_timeout, register
@@ -19,6 +24,7 @@ __all__ = [
     "CheckFailed",
     "build_check",
     "describe_failure",
+    "load_entry_points",
     "register",
     "run_check",
 ]
@@ -58,3 +64,18 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
     if is_timeout(exc):
         return f"timed out after {timeout:g}s"
     return f"{type(exc).__name__}: {exc}"[:200]
+
+
+ENTRY_POINT_GROUP = "nerve_py.checks"
+_BUILT_IN = frozenset(CHECKS)
+
+
+def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Register the check types installed distributions publish under `group`; their names.
+
+    One that fails to load or would replace a built-in type is logged and left out, so a config
+    that uses it is refused as an unknown check type."""
+    return plugins.load_entry_points(group, CHECKS, _BUILT_IN, "check type")
+
+
+load_entry_points()

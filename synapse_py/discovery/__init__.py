@@ -8,9 +8,9 @@ docs/architecture.md); `methods()` loads them once, next to the built-in ones.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from importlib import metadata
+
+from smartstack_common import plugins
 
 # importing registers each method
 from . import base, dns, multi, zookeeper, zookeeper_dns, zookeeper_poll  # noqa: F401
@@ -39,8 +39,6 @@ __all__ = [
     "register",
 ]
 
-log = logging.getLogger(__name__)
-
 ENTRY_POINT_GROUP = "synapse_py.discovery"
 _BUILT_IN = frozenset(DISCOVERY)
 _loaded = False
@@ -61,16 +59,4 @@ def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
     A plug-in that fails to load, or that would replace a built-in method, is logged and left
     out: a config that uses it is then refused by `validate` as an unknown method.
     """
-    added = []
-    for entry in metadata.entry_points(group=group):
-        if entry.name in _BUILT_IN:
-            log.error("discovery plug-in %s: %r is a built-in method; ignored", entry.value,
-                      entry.name)  # fmt: skip
-            continue
-        try:
-            DISCOVERY[entry.name] = entry.load()
-        except Exception as e:  # noqa: BLE001 - one broken plug-in must not stop the others
-            log.error("discovery plug-in %r (%s) failed to load: %s", entry.name, entry.value, e)
-            continue
-        added.append(entry.name)
-    return added
+    return plugins.load_entry_points(group, DISCOVERY, _BUILT_IN, "method")

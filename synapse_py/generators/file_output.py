@@ -16,18 +16,27 @@ import os
 from collections.abc import Mapping, Sequence
 
 from ..backend import Backend
-from ..config import FileOutputConfig, ServiceConfig
+from ..config import FileOutputConfig, ServiceConfig, SynapseConfig
 from . import register
+from .base import GeneratorBase, Location
 from .installed import InstalledFiles
 
 log = logging.getLogger(__name__)
 
 
 @register("file_output")
-class FileOutputGenerator:
+class FileOutputGenerator(GeneratorBase):
     """Writes one JSON file per configured service."""
 
     name = "file_output"
+
+    @classmethod
+    def section(cls, config: SynapseConfig) -> FileOutputConfig | None:
+        return config.file_output
+
+    @classmethod
+    def owned(cls, section: FileOutputConfig) -> list[Location]:
+        return [(section.output_directory, "")]
 
     def __init__(self, config: FileOutputConfig):
         self.config = config

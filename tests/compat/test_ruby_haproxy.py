@@ -29,7 +29,7 @@ from compat.ruby_cases import (
 
 from synapse_py.commands import render_haproxy_config
 from synapse_py.config import load_config
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 
 USUAL = {"section-order"}
 CASES = {

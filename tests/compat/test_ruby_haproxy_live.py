@@ -17,7 +17,7 @@ from support.ports import free_port
 
 from synapse_py.backend import Backend
 from synapse_py.config import load_config
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 from synapse_py.proxy.haproxy_socket import HaproxySocket
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from support.procs import wait_for
 
 from synapse_py.backend import Backend
 from synapse_py.config import load_config
-from synapse_py.generators.envoy import EnvoyGenerator
+from synapse_py.generators.envoy.generator import EnvoyGenerator
 
 from .test_haproxy_generator import Rig, service
 

@@ -305,7 +305,7 @@ def test_a_config_haproxy_rejects_is_never_installed(rig, http_backend, caplog):
     assert "balance only supports" in caplog.text  # HAProxy's reason, never an empty one
     with_options = member(c, haproxy_server_options="check")  # refused too, but not its fault
     r.apply([web, bad], {"web": [member(a), with_options], "bad": []})
-    assert (r.gen.failed_validations, r.gen.rejected_nodes) == (2, {})
+    assert (r.gen.failed_validations, r.gen.rejected_nodes()) == (2, {})
     assert Path(r.files.config).read_text() == good
     assert not list(Path(r.files.config).parent.glob(".haproxy.cfg.*"))  # no temp file left
     r.apply([web, bad], {"web": [member(a), member(b)], "bad": []})  # web still follows membership
@@ -326,17 +326,17 @@ def test_nodes_haproxy_refuses_in_context_are_skipped_and_judged_once(rig, http_
     svc = service("web", port)
     r.apply([svc], {"web": members})
     assert set(spread(port, 30)) == names(*good[:3])
-    assert r.gen.rejected_nodes == {"web": 3} and r.gen.failed_validations == 0
+    assert r.gen.rejected_nodes() == {"web": 3} and r.gen.failed_validations == 0
     assert not any(f":{b.port}" in Path(r.files.config).read_text() for b in bad)
     checks = marker.read_text().count("x")
     r.apply([svc], {"web": [*members, member(good[3])]})  # a later change in the same service
     assert set(spread(port, 40)) == names(*good)
     assert marker.read_text().count("x") == checks + 1  # the install's only: none re-judged
-    assert r.gen.rejected_nodes == {"web": 3}
+    assert r.gen.rejected_nodes() == {"web": 3}
     fixed = member(bad[0], haproxy_server_options="check")  # its options change: judged again
     r.apply([svc], {"web": [fixed, *members[2:], member(good[3])]})
     assert wait_for(lambda: bad[0].name in spread(port, 20), 5)
-    assert r.gen.rejected_nodes == {"web": 3}
+    assert r.gen.rejected_nodes() == {"web": 3}
 
 
 def test_the_file_reproduces_the_runtime_state_on_reload(rig, http_backend):

@@ -13,7 +13,7 @@ from support.procs import wait_for
 from support.rigs import SynapseRig, register
 
 from synapse_py.backend import Backend
-from synapse_py.generators.haproxy_servers import server_name
+from synapse_py.generators.haproxy.servers import server_name
 
 pytestmark = pytest.mark.integration
 

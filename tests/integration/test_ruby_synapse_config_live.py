@@ -15,7 +15,7 @@ from support.rigs import register
 
 from synapse_py.backend import Backend
 from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from support.haproxy import HAPROXY, HaproxyFiles, wait_for
 from support.secure import nerve_config, synapse_config
 
 from synapse_py.config import HaproxyConfig, StatsConfig, load_config
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 
 from .test_fuzz_untrusted import FakeResolver, web_service
 
@@ -90,7 +90,7 @@ def test_haproxy_cfg_holding_the_stats_password_is_not_world_readable(tmp_path):
 
 
 def test_envoy_admin_listener_binds_loopback_by_default(tmp_path):
-    files = pytest.importorskip("synapse_py.generators.envoy_files")
+    files = pytest.importorskip("synapse_py.generators.envoy.files")
     from synapse_py.config import EnvoyConfig
 
     bootstrap = files.render_bootstrap(

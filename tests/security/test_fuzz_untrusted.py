@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from synapse_py.backend import Backend, InvalidNode, decode_node, is_ip_literal
 from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 
 from .corpus import INJECTIONS, RAW_PAYLOADS
 
@@ -222,7 +222,7 @@ def haproxy_check(text: str, folder: Path) -> None:
 
 
 def test_envoy_files_of_fuzzed_membership_hold_only_validated_values():
-    envoy = pytest.importorskip("synapse_py.generators.envoy")
+    envoy = pytest.importorskip("synapse_py.generators.envoy.generator")
     from synapse_py.config import EnvoyConfig, ServiceEnvoyConfig
 
     with tempfile.TemporaryDirectory() as out:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from synapse_py.config import HaproxyConfig
-from synapse_py.generators.haproxy import HaproxyGenerator
+from synapse_py.generators.haproxy.generator import HaproxyGenerator
 from synapse_py.proxy.haproxy_socket import HaproxySocket
 
 from .haproxy import HAPROXY, HaproxyFiles

@@ -4,20 +4,19 @@ the `synapse_py.discovery` entry point group (a toy plug-in in a distribution ma
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from support.plugin_dist import distribution, env_with
 
 from synapse_py import discovery, schema
 from synapse_py.config import ConfigError, load_config
 from synapse_py.discovery.zookeeper_poll import PollSettings
 
-TOY = textwrap.dedent('''
+TOY = '''
     """A toy discovery plug-in: the backends are listed in the config."""
 
     from synapse_py.backend import Backend
@@ -35,19 +34,13 @@ TOY = textwrap.dedent('''
         def start(self):
             pairs = (s.rsplit(":", 1) for s in self.service.discovery.settings)
             self.publish(tuple(Backend(h, int(p), f"toy-{p}") for h, p in pairs))
-''')
+'''
 
 
 def toy_distribution(folder: Path) -> Path:
     """A distribution `toy-discovery` on `folder`, publishing method `toy` as an entry point."""
-    (folder / "toy_discovery.py").write_text(TOY)
-    info = folder / "toy_discovery-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-discovery\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[synapse_py.discovery]\ntoy = toy_discovery:StaticList\n"
-    )
-    return folder
+    return distribution(folder, "toy-discovery", {"toy_discovery": TOY},
+                        {"synapse_py.discovery": {"toy": "toy_discovery:StaticList"}})  # fmt: skip
 
 
 def service(discovery_section: dict) -> dict:
@@ -119,10 +112,6 @@ def test_an_entry_point_may_not_replace_a_built_in_method(tmp_path, monkeypatch,
     assert "built-in method" in caplog.text
 
 
-def _env(plugins: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugins), *sys.path])}
-
-
 def test_the_daemon_serves_what_a_plug_in_discovers(tmp_path):
     """End to end in a real synapse-py process: `validate` knows the plug-in's keys, `run`
     writes the plug-in's backends through file_output."""
@@ -133,10 +122,10 @@ def test_the_daemon_serves_what_a_plug_in_discovers(tmp_path):
     config["file_output"] = {"output_directory": str(out)}
     path = write(tmp_path, config)
     cli = [sys.executable, "-m", "synapse_py.cli"]
-    checked = subprocess.run([*cli, "validate", "-c", str(path)], env=_env(plugins),
+    checked = subprocess.run([*cli, "validate", "-c", str(path)], env=env_with(plugins),
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert checked.returncode == 0, checked.stderr
-    proc = subprocess.Popen([*cli, "run", "-c", str(path)], env=_env(plugins),
+    proc = subprocess.Popen([*cli, "run", "-c", str(path)], env=env_with(plugins),
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 20

@@ -9,7 +9,7 @@ import yaml
 
 from synapse_py.backend import Backend
 from synapse_py.config import ConfigError, load_config
-from synapse_py.generators.envoy import EnvoyGenerator
+from synapse_py.generators.envoy.generator import EnvoyGenerator
 
 
 def config(tmp_path, envoy: dict | None = None, **services):

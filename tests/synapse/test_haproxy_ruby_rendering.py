@@ -7,9 +7,9 @@ import json
 
 from synapse_py.backend import Backend
 from synapse_py.config import load_config
-from synapse_py.generators.haproxy_keywords import haproxy_accepts, ruby_keeps, sort_lines
-from synapse_py.generators.haproxy_members import Server
-from synapse_py.generators.haproxy_servers import (
+from synapse_py.generators.haproxy.keywords import haproxy_accepts, ruby_keeps, sort_lines
+from synapse_py.generators.haproxy.members import Server
+from synapse_py.generators.haproxy.servers import (
     cookie_directive,
     cookie_value,
     line_options,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from synapse_py.backend import Backend
 from synapse_py.config import DiscoveryConfig, HaproxyConfig, ServiceConfig, ServiceHaproxyConfig
-from synapse_py.generators.haproxy_config import runtime_refusal
-from synapse_py.generators.haproxy_members import IdTable, Server, pinned_id
-from synapse_py.generators.haproxy_readback import installed_servers
-from synapse_py.generators.haproxy_runtime import add, converge, set_commands
+from synapse_py.generators.haproxy.config import runtime_refusal
+from synapse_py.generators.haproxy.members import IdTable, Server, pinned_id
+from synapse_py.generators.haproxy.readback import installed_servers
+from synapse_py.generators.haproxy.runtime import add, converge, set_commands
 from synapse_py.proxy.haproxy_socket import ServerStateRow
 
 NODE = Backend("10.0.0.1", 8080, "i-a")
@@ -135,7 +135,7 @@ def test_converge_leaves_to_a_reload_what_the_runtime_api_cannot_do():
 
 
 def test_a_servers_registered_name_and_host_are_read_back_from_its_name():
-    from synapse_py.generators.haproxy_readback import _registered
+    from synapse_py.generators.haproxy.readback import _registered
 
     assert _registered("i-a_b_web.example.com:8080", 8080) == ("i-a_b", "web.example.com")
     assert _registered("n_::1:80", 80) == ("n", "::1")

@@ -8,7 +8,7 @@ import threading
 import pytest
 from support.procs import wait_for
 
-from synapse_py.generators.haproxy_resolve import HostResolver
+from synapse_py.generators.resolve import HostResolver
 
 
 class FakeDns:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..config import EnvoyConfig, EnvoyHealthCheckConfig, ServiceConfig, ServiceEnvoyConfig
-from ..render import render
+from ...config import EnvoyConfig, EnvoyHealthCheckConfig, ServiceConfig, ServiceEnvoyConfig
+from ...render import render
 
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"

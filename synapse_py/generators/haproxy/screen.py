@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
-from ..backend import Backend
-from ..config import ServiceConfig
-from .haproxy_config import ConfigRejected, ServicePlan
-from .haproxy_members import Server
+from ...backend import Backend
+from ...config import ServiceConfig
+from .config import ConfigRejected, ServicePlan
+from .members import Server
 
 log = logging.getLogger(__name__)
 

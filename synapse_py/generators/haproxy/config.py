@@ -9,18 +9,19 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from smartstack_common.atomic import write_atomic
 
-from ..backend import Backend
-from ..config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
-from ..config_checks import STATS_USERLIST
-from ..schema import PROMETHEUS_PATH
-from .haproxy_keywords import Sections, log_dropped, screen, sort_lines
-from .haproxy_members import Server, hostport
-from .haproxy_servers import (
+from ...backend import Backend
+from ...config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
+from ...config_checks import STATS_USERLIST
+from ...schema import PROMETHEUS_PATH
+from .keywords import Sections, log_dropped, screen, sort_lines
+from .members import Server, hostport
+from .servers import (
     cookie_directive,
     cookie_value,
     line_options,
@@ -30,6 +31,17 @@ from .haproxy_servers import (
 
 ServicePlan = tuple[ServiceConfig, tuple[Server, ...]]
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One desired state: the services with their servers, its structure, and the rendered file."""
+
+    services: tuple[ServicePlan, ...]
+    structure: dict[str, Any]
+    text: str
+
+
 GLOBAL_KEY = ""  # the signature entry for everything that is not one service's backend
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..backend import Backend
+from ...backend import Backend
 
 DEFAULT_WEIGHT = 1  # HAProxy's default server weight
 

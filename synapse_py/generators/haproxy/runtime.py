@@ -27,8 +27,8 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
-from ..proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketError, ServerStateRow
-from .haproxy_members import Server
+from ...proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketError, ServerStateRow
+from .members import Server
 
 log = logging.getLogger(__name__)
 

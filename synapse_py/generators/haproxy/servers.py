@@ -23,7 +23,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from ..backend import Backend
+from ...backend import Backend
 
 _WEIGHT = re.compile(r"weight +[0-9]+")
 _SPACES = re.compile(r" +")

@@ -18,13 +18,16 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from smartstack_common.atomic import read_current, write_atomic
 
-from ..backend import Backend
-from ..config import EnvoyConfig, ServiceConfig
-from . import register
-from .envoy_files import (
+from ...backend import Backend
+from ...config import EnvoyConfig, ServiceConfig, SynapseConfig
+from .. import register
+from ..base import GeneratorBase, Location
+from ..resolve import HostResolver
+from .files import (
     ASSIGNMENT,
     CLUSTER,
     LISTENER,
@@ -39,16 +42,24 @@ from .envoy_files import (
     render_lds,
     validate_with_envoy,
 )
-from .haproxy_resolve import HostResolver
 
 log = logging.getLogger(__name__)
 
 
 @register("envoy")
-class EnvoyGenerator:
+class EnvoyGenerator(GeneratorBase):
     """Keeps `<output_directory>` (bootstrap, LDS, CDS, EDS files) matching the membership."""
 
     name = "envoy"
+
+    @classmethod
+    def section(cls, config: SynapseConfig) -> EnvoyConfig | None:
+        return config.envoy
+
+    @classmethod
+    def owned(cls, section: EnvoyConfig) -> list[Location]:
+        out = section.output_directory
+        return [(out, ""), (str(Path(out) / "eds"), "")]
 
     def __init__(
         self,
@@ -78,6 +89,9 @@ class EnvoyGenerator:
 
     def stop(self) -> None:
         self.resolver.close()
+
+    def figures(self) -> Mapping[str, float]:
+        return {"writes": self.writes, "failed_validations": self.rejected}
 
     def _reapply(self) -> None:
         with self._lock:

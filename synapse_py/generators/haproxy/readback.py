@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..backend import Backend, InvalidNode, backend_from_dict
-from ..config import ServiceConfig
-from ..proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketError
-from .haproxy_members import Server, structure_of
+from ...backend import Backend, InvalidNode, backend_from_dict
+from ...config import ServiceConfig
+from ...proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketError
+from .members import Server, structure_of
 
 log = logging.getLogger(__name__)
 

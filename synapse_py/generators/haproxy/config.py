@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ from smartstack_common.atomic import write_atomic
 from ...backend import Backend
 from ...config import HaproxyConfig, ServiceConfig, ServiceHaproxyConfig, StatsConfig
 from ...config_checks import STATS_USERLIST
+from ...render import render
 from ...schema import PROMETHEUS_PATH
 from .keywords import Sections, log_dropped, screen, sort_lines
 from .members import Server, hostport
@@ -49,15 +51,21 @@ class ConfigRejected(Exception):
     """`haproxy -c` or the operator's check_command refused a candidate config."""
 
 
-def build_context(config: HaproxyConfig, services: Sequence[ServicePlan]) -> dict[str, Any]:
-    """Everything templates/haproxy.cfg.j2 renders, with every decision already taken."""
+def build_context(
+    config: HaproxyConfig,
+    services: Sequence[ServicePlan],
+    service_text: Callable[[ServicePlan], str] | None = None,
+) -> dict[str, Any]:
+    """Everything templates/haproxy.cfg.j2 renders, with every decision already taken; each
+    service's section is `service_text(plan)` (default: rendered here)."""
+    text = service_text or functools.partial(render_service, config)
     return {
         "socket_file_path": config.socket_file_path if config.do_socket else None,
         "global_lines": list(config.global_),
         "defaults": list(config.defaults),
         "extra_sections": [(header, list(lines)) for header, lines in config.extra_sections],
         "stats": _stats_context(config),
-        "services": [_service_context(config, svc, servers) for svc, servers in services],
+        "services": [text(plan) for plan in services],
         "shared_frontend": shared_frontend(config, [svc for svc, _ in services]),
     }
 
@@ -170,6 +178,12 @@ def _bind(config: HaproxyConfig, opts: ServiceHaproxyConfig) -> str | None:
     address = opts.bind_address or config.bind_address
     bind = address if opts.port is None else hostport(address, opts.port)
     return bind if opts.bind_options is None else f"{bind} {opts.bind_options}"
+
+
+def render_service(config: HaproxyConfig, plan: ServicePlan) -> str:
+    """One service's frontend and backend sections (templates/haproxy_service.cfg.j2)."""
+    svc, servers = plan
+    return render("haproxy_service.cfg.j2", {"svc": _service_context(config, svc, servers)})
 
 
 def _service_context(

@@ -33,6 +33,7 @@ import os
 import random
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from ...desired import served_defaults
 from .. import register
 from ..base import GeneratorBase, Location
 from ..resolve import HostResolver
-from .config import Plan, runtime_refusal, server_options, signature
+from .config import Plan, ServicePlan, runtime_refusal, server_options, signature
 from .installer import HaproxyInstaller
 from .live import LiveHaproxy
 from .members import IdTable, Server, pinned_id
@@ -51,6 +52,8 @@ from .screen import NodeScreen
 from .servers import ordered, server_name
 
 log = logging.getLogger(__name__)
+
+RETAIN_INTERVAL = 30.0  # seconds between the resolver's clean-ups of hosts no longer served
 
 
 @register("haproxy")
@@ -99,9 +102,18 @@ class HaproxyGenerator(GeneratorBase):
         self.haproxy_bin = haproxy_bin or shutil.which("haproxy") or "/usr/sbin/haproxy"
         self._lock = threading.RLock()
         self._ids: dict[str, IdTable] = {}
+        self._wake = wake or self._reapply
         self._resolver = HostResolver(
-            resolve_timeout, lookup=lookup, on_change=wake or self._reapply
+            resolve_timeout, lookup=lookup, on_change=self._addresses_changed
         )
+        # per service: (its config, its members, generation, its servers), reused while the
+        # three are the same; the generation changes with what every service's servers depend
+        # on (addresses, the node screen's verdicts, the config)
+        self._planned: dict[str, tuple[ServiceConfig, Sequence[Backend], int, tuple[Server, ...]]]
+        self._planned = {}
+        self._generation = 0
+        self._unscreened: set[str] = set()  # services planned since the node screen last ran
+        self._retained_at = 0.0
         self._stopping = threading.Event()
         self._last: tuple | None = None  # the last apply's arguments, to apply them again
         self._installer = HaproxyInstaller(config, self.haproxy_bin)
@@ -168,7 +180,7 @@ class HaproxyGenerator(GeneratorBase):
                         unknown,
                     )
                 return
-            self._resolver.retain(b.host for members in self._members.values() for b in members)
+            self._retain_hosts()
             live = self._live
             live.adopt(plan, self.config.config_file_path)
             complete, socket_down = live.converge(plan)
@@ -209,11 +221,50 @@ class HaproxyGenerator(GeneratorBase):
         self._ids = {s.backend_name: self._id_table(s.backend_name) for s in enabled}
         self._members = {s.name: self._members_of(s, membership) for s in enabled}
         self._screen.retain((s, self._members[s.name]) for s in enabled)
-        planned = tuple((s, self._servers(s, self._members[s.name])) for s in enabled)
-        if screen and self._installer.validates and self._screen.screen(planned):
-            planned = tuple((s, self._servers(s, self._members[s.name])) for s in enabled)
+        planned, changed = self._plan_servers(enabled)
+        self._unscreened |= changed
+        if screen and self._installer.validates:
+            unscreened, self._unscreened = self._unscreened, set()
+            if self._screen.screen(planned, unscreened):
+                self._generation += 1  # a node was refused: every service's servers again
+                planned, _ = self._plan_servers(enabled)
         text = self._installer.render(planned)
         return Plan(planned, signature(self.config, planned), text)
+
+    def _plan_servers(
+        self, enabled: Sequence[ServiceConfig]
+    ) -> tuple[tuple[ServicePlan, ...], set[str]]:
+        """Each service's servers, and the names of the services whose servers were computed
+        (the others are reused: the cost of a change does not grow with the services)."""
+        planned, changed = [], set()
+        for svc in enabled:
+            members = self._members[svc.name]
+            hit = self._planned.get(svc.name)
+            if hit and hit[1] is members and hit[2] == self._generation and hit[0] == svc:
+                planned.append((svc, hit[3]))
+                continue
+            servers = self._servers(svc, members)
+            self._planned[svc.name] = (svc, members, self._generation, servers)
+            planned.append((svc, servers))
+            changed.add(svc.name)
+        if len(self._planned) > len(enabled):
+            names = {s.name for s in enabled}
+            self._planned = {n: p for n, p in self._planned.items() if n in names}
+        return tuple(planned), changed
+
+    def _retain_hosts(self) -> None:
+        """Let the resolver forget hosts no longer routed to; every RETAIN_INTERVAL s at most,
+        as it walks every backend."""
+        now = time.monotonic()
+        if now - self._retained_at >= RETAIN_INTERVAL:
+            self._retained_at = now
+            self._resolver.retain(b.host for members in self._members.values() for b in members)
+
+    def _addresses_changed(self) -> None:
+        """A background lookup changed an address (or found a first one)."""
+        with self._lock:
+            self._generation += 1
+        self._wake()
 
     def _members_of(self, svc: ServiceConfig, membership: Mapping) -> Sequence[Backend]:
         """The service's backends; one not discovered yet keeps what it had, what the running
@@ -279,6 +330,7 @@ class HaproxyGenerator(GeneratorBase):
         log.warning("admin socket %s is gone; the reload binds a new one as %s", path, spelled)
         self.config = dataclasses.replace(self.config, socket_file_path=spelled)
         self._installer.config = self.config
+        self._generation += 1
         if self._last:
             self.apply(*self._last)  # installs the file; no reload while HAProxy is down
 
@@ -288,6 +340,7 @@ class HaproxyGenerator(GeneratorBase):
             if self._last is None or self._stopping.is_set():
                 return
             self._live.assume_installed()  # a reload by someone else loads the installed file
+            self._generation += 1
             self.apply(*self._last)
 
 

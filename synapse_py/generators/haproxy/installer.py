@@ -16,26 +16,30 @@ from collections.abc import Sequence
 from smartstack_common.atomic import write_atomic
 
 from ...background import LatestOnly
-from ...config import HaproxyConfig
+from ...config import HaproxyConfig, ServiceConfig
 from ...render import render_haproxy
 from .config import (
     ConfigRejected,
     Plan,
     ServicePlan,
     build_context,
+    render_service,
     validate_candidate,
     validate_text,
 )
+from .members import Server
 
 log = logging.getLogger(__name__)
 
 Numbered = tuple[int, Plan]
+MAX_SECTIONS = 100_000  # rendered service sections kept
 
 
 class HaproxyInstaller:
     """Renders, validates and installs haproxy.cfg; counts what it did."""
 
     def __init__(self, config: HaproxyConfig, haproxy_bin: str):
+        self._sections: dict[str, tuple[ServiceConfig, tuple[Server, ...], str]] = {}
         self.config = config  # the generator replaces it when the socket path is respelled
         self.haproxy_bin = haproxy_bin
         self.renders = 0
@@ -50,9 +54,31 @@ class HaproxyInstaller:
         self._accepted = ""  # the last text the node screen validated: not checked twice
         self._background: LatestOnly[Numbered] = LatestOnly("haproxy-install", self._install)
 
+    @property
+    def config(self) -> HaproxyConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: HaproxyConfig) -> None:
+        self._config = config
+        self._sections = {}  # rendered with the old config
+
     def render(self, planned: Sequence[ServicePlan]) -> str:
+        """The whole file; a service's section is rendered again only when its config or its
+        servers changed (the cost of a change does not grow with the services)."""
         self.renders += 1
-        return render_haproxy(build_context(self.config, planned))
+        return render_haproxy(build_context(self.config, planned, self._service_text))
+
+    def _service_text(self, plan: ServicePlan) -> str:
+        svc, servers = plan
+        hit = self._sections.get(svc.name)
+        if hit and hit[1] is servers and hit[0] == svc:
+            return hit[2]
+        text = render_service(self.config, plan)
+        self._sections[svc.name] = (svc, servers, text)
+        if len(self._sections) > MAX_SECTIONS:  # services gone over SIGHUPs: start afresh
+            self._sections = {svc.name: (svc, servers, text)}
+        return text
 
     def install(self, plan: Plan) -> bool:
         """Validate and write `plan` now (what is pending in the background is dropped).

@@ -55,6 +55,8 @@ class LiveHaproxy:
         self._respell = respell
         self._stopping = threading.Event()
         self._known: dict[str, dict[str, str]] = {}  # per backend: what HAProxy runs, by server
+        # per backend: the servers the runtime API last brought it to (checked state)
+        self._converged: dict[str, tuple[Server, ...]] = {}
         self._reloading: Plan | None = None  # the file a running reload loads
         self._worker_pid: str | None = None
         self._new_pid: str | None = None
@@ -107,15 +109,24 @@ class LiveHaproxy:
             return False, False
         return all(same) and len(same) == len(plan.services) and live == plan.structure, False
 
-    def _converge_backend(self, svc: ServiceConfig, servers: Sequence[Server]) -> bool:
-        """Bring one backend's live servers to `servers`; False if only a reload can."""
+    def _converge_backend(self, svc: ServiceConfig, servers: tuple[Server, ...]) -> bool:
+        """Bring one backend's live servers to `servers`; False if only a reload can.
+
+        A backend already brought to these very servers (and not reloaded, adopted or restarted
+        since) is not asked again: a change costs the backends it touches, not all of them."""
         backend = svc.backend_name
+        if self._converged.get(backend) is servers:
+            return True
+        self._converged.pop(backend, None)
         refusal = runtime_refusal(self._config, svc)
         known = self._known.setdefault(backend, {})
         assert self.socket is not None and self._drainer is not None  # converge checked
         sent = converge(self.socket, backend, servers, known, self._drainer, not refusal)
         self.runtime_commands += sent or 0
-        return sent is not None
+        if sent is None:
+            return False
+        self._converged[backend] = servers
+        return True
 
     def adopt(self, plan: Plan, installed_path: str | None) -> None:
         """At start, take a running HAProxy as running the installed file, which synapse-py
@@ -127,6 +138,7 @@ class LiveHaproxy:
         if not text or skeleton(text) != skeleton(plan.text) or self._current_pid() is None:
             return
         structure, self._known = adopted(text, plan.services, plan.structure)
+        self._converged = {}
         self.live = Plan(plan.services, structure, text)
         log.info("haproxy: adopting the running HAProxy, which runs the installed haproxy.cfg")
 
@@ -163,7 +175,9 @@ class LiveHaproxy:
             self._drainer.stop()
 
     def _learn(self, plan: Plan | None) -> None:
-        """HAProxy (re)loaded `plan`: its servers are exactly the planned ones."""
+        """HAProxy (re)loaded `plan`: its servers are exactly the planned ones (their state is
+        checked at the next converge)."""
+        self._converged = {}
         if plan is None:
             return
         self._known = {
@@ -190,6 +204,7 @@ class LiveHaproxy:
         lost): the live state is unknown, and a change meanwhile asks for one more reload."""
         self._worker_pid, self._new_pid = self._current_pid(), None
         self._reloading, self.live = self._installed(), None
+        self._converged = {}
         if self._drainer:
             self._drainer.forget()
         if self._monitor:

@@ -17,7 +17,7 @@ void when the service's haproxy section changes: a node whose options change is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from ...backend import Backend
 from ...config import ServiceConfig
@@ -63,11 +63,17 @@ class NodeScreen:
         }
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in current}
 
-    def screen(self, planned: Sequence[ServicePlan]) -> bool:
-        """Judge the servers with options not judged yet; True if one was refused (re-plan)."""
+    def screen(
+        self, planned: Sequence[ServicePlan], changed: Collection[str] | None = None
+    ) -> bool:
+        """Judge the servers with options not judged yet; True if one was refused (re-plan).
+
+        Only the services named in `changed` (all, if None) can hold one not judged yet: the
+        others' servers are those judged at an earlier apply."""
         suspects = [
             (i, j)
             for i, (svc, servers) in enumerate(planned)
+            if changed is None or svc.name in changed
             for j, server in enumerate(servers)
             if server.node_options and self._verdict(svc, server) is None
         ]

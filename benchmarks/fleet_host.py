@@ -118,8 +118,12 @@ class Host:
             threading.Thread(target=self._poll_loop, daemon=True).start()
         return self
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Send nothing more (callbacks of answers still coming are ignored)."""
         self._stop.set()
+
+    def stop(self) -> None:
+        self.halt()
         self.client.stop()
         self.client.close()
 
@@ -189,7 +193,7 @@ class Host:
 def stop_all(hosts: list[Host], timeout: float = 60) -> None:
     """Close every session at once (one by one, each waits behind its own backlog)."""
     for host in hosts:
-        host._stop.set()
+        host.halt()
     threads = [threading.Thread(target=h.stop, daemon=True) for h in hosts]
     for t in threads:
         t.start()

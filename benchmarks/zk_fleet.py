@@ -7,7 +7,7 @@ a data watch of its own. In `poll` mode (zookeeper_poll) no watch is set: every 
 host lists each service and reads every child again, its first poll at a random point of the
 first interval, as synapse_py does.
 
-Nerve-style churn (fleet_churn.py's writer: ephemeral members created and deleted by a few
+Nerve-style churn (fleet_churn.py: ephemeral sequential members created and deleted by a few
 "nerve" sessions) runs at a bounded rate, one change in flight per service. Reported per mode:
 - ZooKeeper's own counts over the 3 servers: watches (`wchs`), packets in and out a second
   (`mntr`, idle and under churn), its CPU (psutil on the server pids, percent of one core, summed);
@@ -52,24 +52,21 @@ def run(workdir: Path, sizes: FleetSizes) -> dict:
     """Both modes against one fresh 3-node ensemble; the figures flat, prefixed by mode."""
     ensemble = ZooKeeperEnsemble(workdir / "ensemble", size=3)
     ensemble.start()
-    writer = ensemble.client(timeout=10)
     try:
         results: dict = {"hosts": sizes.hosts, "services": sizes.services}
         results["members"] = sizes.members
         for mode in ("watch", "poll"):
-            figures = run_mode(ensemble, writer, sizes, mode)
+            figures = run_mode(ensemble, sizes, mode)
             results.update({f"{mode}_{k}": v for k, v in figures.items()})
         results["poll_interval_s"] = sizes.poll_s
         scheduled = sizes.hosts * sizes.services / sizes.poll_s
         results["poll_polls_per_s_scheduled"] = round(scheduled, 1)
         return results
     finally:
-        writer.stop()
-        writer.close()
         ensemble.stop()
 
 
-def run_mode(ensemble: ZooKeeperEnsemble, writer: KazooClient, sizes: FleetSizes, mode: str):
+def run_mode(ensemble: ZooKeeperEnsemble, sizes: FleetSizes, mode: str) -> dict:
     paths = [f"{ROOT}/{mode}/s{i}" for i in range(sizes.services)]
     churn = Churn(ensemble, paths, sizes.members)
     tally = Tally(sizes.hosts)

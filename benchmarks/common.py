@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ from pathlib import Path
 import psutil
 from kazoo.client import KazooClient
 from support.haproxy import HaproxyFiles
-from support.ports import free_port
+from support.metrics import ANY_PORT, metrics_port
+from support.ports import free_ports
 from support.procs import DaemonProcess, write_json
 
 from synapse_py.proxy.haproxy_socket import HaproxySocket, HaproxySocketError
@@ -45,19 +45,9 @@ def summary(ms: list[float]) -> dict:
     }
 
 
-def frontend_ports(count: int, first: int = 12000) -> list[int]:
+def frontend_ports(count: int) -> list[int]:
     """Ports free now, below the ephemeral range (so no port-0 bind of a backend takes them)."""
-    ports = []
-    for port in range(first, 32768):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise RuntimeError(f"fewer than {count} free ports from {first}")
+    return free_ports(count)
 
 
 def register(client: KazooClient, path: str, port: int, host: str = "127.0.0.1") -> str:
@@ -148,7 +138,6 @@ class Synapse:
         self.workdir = workdir
         self.files = HaproxyFiles(workdir)
         self.socket = HaproxySocket(self.files.socket, timeout=5.0)
-        self.metrics_port = free_port()
         self.config = {
             "zk_session_timeout": 10,
             "services": {
@@ -167,9 +156,10 @@ class Synapse:
                 "defaults": DEFAULTS,
                 **haproxy,
             },
-            "metrics": {"bind": "127.0.0.1", "port": self.metrics_port},
+            "metrics": {"bind": "127.0.0.1", **ANY_PORT},
         }
         self.daemon: DaemonProcess | None = None
+        self._metrics_port: int | None = None
 
     def _own_socket(self, haproxy: dict) -> list[str]:
         """With do_socket off synapse-py renders no admin socket: add one for the benchmark."""
@@ -209,6 +199,14 @@ class Synapse:
                 )
             time.sleep(0.1)
         return time.monotonic() - start
+
+    @property
+    def metrics_port(self) -> int:
+        """Where /metrics listens: the kernel's pick, from the log (no port can be lost)."""
+        if self._metrics_port is None:
+            assert self.daemon is not None, "not started"
+            self._metrics_port = metrics_port(self.daemon)
+        return self._metrics_port
 
     def metric(self, name: str) -> float:
         """The sum of a metric over its labels, read from the /metrics endpoint."""

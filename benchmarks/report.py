@@ -15,6 +15,7 @@ SECTIONS = (  # in the order they run and are shown
     "flood",
     "invalid_flood",
     "ramp",
+    "zk_fleet",
 )
 EXTRA = ("failures",)  # shown in the table, not part of the JSON summary
 
@@ -26,6 +27,7 @@ TARGETS = {
     "invalid_flood": "20,000 invalid children: peak RSS < 100 MB; other changes delayed < 100 ms",
     "nerve_siblings": "a registration < 100 ms among 10,000 siblings; 1 own node after a leftover",
     "ramp": "0 reloads up and down; after_server_lines == 0 (issue 13)",
+    "zk_fleet": "no target: the measured base of docs/scaling.md's sizing table",
 }
 
 

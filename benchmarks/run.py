@@ -29,6 +29,7 @@ import nerve_siblings  # noqa: E402
 import ramp  # noqa: E402
 import scale  # noqa: E402
 import scale_convergence  # noqa: E402
+import zk_fleet  # noqa: E402
 from report import SECTIONS, json_line, table  # noqa: E402
 from support.zk import ZooKeeperEnsemble  # noqa: E402
 
@@ -52,17 +53,25 @@ class Sizes:
     scale_conv_services: tuple[int, int]  # scale_convergence: the small N and the large N
     scale_conv_singles: int  # single changes timed at each N
     scale_conv_burst_s: float  # seconds of 50 changes a second at each N
+    fleet: zk_fleet.FleetSizes  # zk_fleet: its own 3-node ensemble and simulated hosts
 
 
+# fmt: off
 SIZES = {
     "full": Sizes(
-        200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20, 200, (20, 1000), 40, 5
+        200, 50, 20, 60, 50, 1000, 1000, 30, 5000, 20, 20000, 10_000, 20, 200, (20, 1000), 40, 5,
+        zk_fleet.FleetSizes(100, 200, 4, 30, 5, 60),
     ),
     "quick": Sizes(
-        100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10, 100, (20, 200), 40, 5
+        100, 50, 20, 20, 50, 200, 200, 15, 1000, 10, 20000, 2_000, 10, 100, (20, 200), 40, 5,
+        zk_fleet.FleetSizes(50, 100, 4, 15, 5, 20),
     ),
-    "smoke": Sizes(10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2, 5, (2, 4), 4, 1),
+    "smoke": Sizes(
+        10, 2, 4, 3, 10, 2, 5, 3, 20, 2, 200, 50, 2, 5, (2, 4), 4, 1,
+        zk_fleet.FleetSizes(3, 4, 2, 2, 5, 1),
+    ),
 }
+# fmt: on
 
 
 def main() -> None:
@@ -122,6 +131,7 @@ SECTION_RUNNERS = {
         h, s.nerve_siblings, s.nerve_registrations
     ),
     "ramp": lambda c, h, w, s: ramp.run(c, h, w, s.ramp_members),
+    "zk_fleet": lambda c, h, w, s: zk_fleet.run(w, s.fleet),
 }
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ reads the daemon's own counters per scrape. `metrics` is our addition to both co
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,20 +15,25 @@ from prometheus_client import CollectorRegistry, start_http_server
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+log = logging.getLogger(__name__)
 METRICS_SCHEMA = {
     "type": "object",
     "required": ["port"],
     "additionalProperties": False,
     "properties": {
         "bind": {"type": "string", "minLength": 1},
-        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "port": {"type": "integer", "minimum": 0, "maximum": 65535},  # 0: any free port
     },
 }
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise)."""
+    """Our addition: where the Prometheus endpoint listens (localhost unless told otherwise).
+
+    Port 0 takes a port the kernel picks when the server starts: `MetricsServer.port` and the log
+    line say which (a harness that picked a "free" port itself could lose it before the bind).
+    """
 
     port: int
     bind: str = "127.0.0.1"
@@ -53,6 +59,12 @@ class MetricsServer:
             raise MetricsUnavailable(
                 f"metrics: cannot listen on {c.bind}:{c.port}: {e.strerror}"
             ) from None
+        log.info("metrics: listening on http://%s:%d/metrics", c.bind, self.port)
+
+    @property
+    def port(self) -> int | None:
+        """The port it listens on (the kernel's pick for port 0); None when not started."""
+        return None if self._httpd is None else self._httpd.server_address[1]
 
     def stop(self) -> None:
         if self._httpd is not None:

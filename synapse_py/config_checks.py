@@ -178,7 +178,7 @@ def _listeners(config: SynapseConfig, origins: Mapping[str, Origin]) -> Iterator
         yield from _haproxy_listeners(config, config.haproxy, origins)
     if config.envoy is not None:
         yield from _envoy_listeners(config, config.envoy, origins)
-    if config.metrics is not None:
+    if config.metrics is not None and config.metrics.port:  # port 0: the kernel picks a free one
         metrics = config.metrics
         yield _Listener(metrics.bind, metrics.port, _Owner(config.source, "metrics.port"))
 

@@ -85,16 +85,45 @@ KEYS["ramp"] = {
     ),
     "after_server_lines",
 }
+ZK_FLEET_PER_MODE = {
+    "initial_sync_s",
+    "zk_watches",
+    "zk_watched_paths",
+    "zk_idle_cpu_percent",
+    "zk_idle_packets_in_per_s",
+    "changes",
+    "changes_per_s",
+    "notifications_per_change",
+    "requests_per_change",
+    "requests_per_s",
+    "listings_per_s",
+    "zk_cpu_percent",
+    "zk_packets_in_per_s",
+    "zk_packets_out_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_n",
+    "latency_timeouts",
+    "simulator_cpu_percent",
+}
+KEYS["zk_fleet"] = {
+    "hosts",
+    "services",
+    "members",
+    "poll_interval_s",
+    "poll_polls_per_s_scheduled",
+    *(f"{mode}_{key}" for mode in ("watch", "poll") for key in ZK_FLEET_PER_MODE),
+}
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)
 def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
     out = subprocess.run(
         [sys.executable, str(RUN), "--smoke"],
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=230,
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -112,5 +141,10 @@ def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
         assert summary["scale_convergence"][n]["single_n"] > 0
         assert summary["scale_convergence"][n]["burst_n"] > 0
     assert summary["scale_convergence"]["ratio_p50"] is not None
+    fleet = summary["zk_fleet"]
+    assert fleet["watch_zk_watches"] > 0 and fleet["poll_zk_watches"] == 0  # poll sets none
+    assert fleet["watch_changes"] > 0 and fleet["watch_latency_n"] > 0
+    assert fleet["watch_notifications_per_change"] > 0
+    assert fleet["poll_notifications_per_change"] == 0
     assert "convergence (ms" in out.stdout  # the human table comes first
     assert "target: single p50 at 4 / at 2 <= 1.5" in out.stdout

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.metrics import Scraper
-from support.ports import free_port
+from support.metrics import ANY_PORT, Scraper, metrics_port
 from support.procs import wait_for
 from support.rigs import register
 
@@ -53,9 +52,8 @@ def test_dns_follows_its_records_in_haproxy_and_file_output(synapse, dns_server)
     dns_server.set_hosts([("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
     synapse.add_service("web")
     synapse.services["web"]["discovery"] = discovery("dns", dns_server.nameserver, synapse)
-    synapse.extra["metrics"] = {"port": free_port()}
-    synapse.start()
-    metrics = Scraper(synapse.extra["metrics"]["port"])
+    synapse.extra["metrics"] = ANY_PORT
+    metrics = Scraper(metrics_port(synapse.start()))
     # one backend per A record, each named by the entry (Ruby's DnsWatcher)
     wait_for(lambda: served(synapse) == at("127.0.0.2", "127.0.0.3"), WITHIN, message="two")
     record = json.loads((synapse.out_dir / "web.json").read_text())[0]

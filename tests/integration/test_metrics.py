@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.metrics import Scraper
-from support.ports import free_port
+from support.metrics import ANY_PORT, Scraper, metrics_port
 from support.procs import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def test_nerve_metrics(nerve, zk, http_backend):
-    backend, port = http_backend(), free_port()
-    nerve.write(nerve.service("web", backend.port), metrics={"port": port})
-    nerve.start()
-    m = Scraper(port)
+    backend = http_backend()
+    nerve.write(nerve.service("web", backend.port), metrics=ANY_PORT)
+    m = Scraper(metrics_port(nerve.start()))
     m.wait("nerve_registered_nodes", lambda v: v == 1, 20, service="web")
     check = {"service": "web", "check": f"http-127.0.0.1:{backend.port}"}
     assert m.value("nerve_check_up", **check) == 1
@@ -48,13 +46,11 @@ def register(zk, path: str, data: dict) -> None:
 
 def test_synapse_metrics(synapse, zk, http_backend):
     a, b = http_backend(), http_backend()
-    port = free_port()
     synapse.add_service("web")
-    synapse.extra = {"metrics": {"port": port}}
+    synapse.extra = {"metrics": ANY_PORT}
     path = synapse.path("web")
     register(zk, path, {"host": "127.0.0.1", "port": a.port, "name": a.name})
-    synapse.start()
-    m = Scraper(port)
+    m = Scraper(metrics_port(synapse.start()))
     m.wait("synapse_backends", lambda v: v == 1, 20, service="web")
     assert m.value("synapse_zookeeper_events_total", kind="children") >= 1
     assert m.value("synapse_discovery_healthy", service="web") == 1

@@ -41,7 +41,9 @@ def test_metrics_bind_defaults_to_localhost(tmp_path, base, load, _):
 
 
 @pytest.mark.parametrize(("base", "load", "error"), LOADERS, ids=["nerve", "synapse"])
-@pytest.mark.parametrize("metrics", [{"bind": "0.0.0.0"}, {"port": 0}, {"port": 9100, "path": "/"}])
+@pytest.mark.parametrize(
+    "metrics", [{"bind": "0.0.0.0"}, {"port": -1}, {"port": 9100, "path": "/"}]
+)
 def test_bad_metrics_section_is_refused(tmp_path, base, load, error, metrics):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({**base, "metrics": metrics}))

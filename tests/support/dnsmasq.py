@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from .ports import free_port
 from .procs import stop_process
 
 START_TIMEOUT = 10  # seconds; dnsmasq starts in milliseconds
+START_ATTEMPTS = 3  # a port taken between our pick and dnsmasq's bind: a new port, a new start
 
 
 def binary() -> str | None:
@@ -29,27 +31,12 @@ def binary() -> str | None:
     )
 
 
-def free_udp_tcp_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                    tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free UDP+TCP port on 127.0.0.1")
-
-
 class Dnsmasq:
     """One dnsmasq; `port` is its DNS port on 127.0.0.1, `nameserver` the `host:port` to use."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.port = free_udp_tcp_port()
+        self.port = free_port(udp=True)  # dnsmasq binds both
         self.hosts_path = folder / "hosts"
         self.pid_file = folder / "dnsmasq.pid"
         self.log_path = folder / "dnsmasq.log"
@@ -82,15 +69,23 @@ class Dnsmasq:
         ]
 
     def start(self, records: Iterable[tuple[str, str]] = ()) -> Dnsmasq:
+        """Start it; when its port was taken meanwhile ("Address already in use"), on a new one."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_hosts(records)
-        out = (self.folder / "dnsmasq.out").open("ab")
-        self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=out
-        )
-        out.close()
-        self._wait_ready()
-        return self
+        for attempt in range(START_ATTEMPTS):
+            out = (self.folder / "dnsmasq.out").open("wb")  # this attempt's output only
+            self.proc = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+            out.close()
+            try:
+                self._wait_ready()
+                return self
+            except RuntimeError:
+                if attempt + 1 == START_ATTEMPTS or "Address already in use" not in self.tail():
+                    raise
+                self.port = free_port(udp=True)
+        raise AssertionError("unreachable")
 
     def set_hosts(self, records: Iterable[tuple[str, str]]) -> None:
         """Replace every record ((address, name) pairs) and make dnsmasq reload them."""

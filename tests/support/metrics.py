@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .procs import wait_for
+from .procs import DaemonProcess, wait_for
+
+# smartstack_common/metrics.py's line once it listens (text or JSON logs alike)
+_LISTENING = re.compile(r"metrics: listening on http://\S+?:(\d+)/metrics")
+ANY_PORT = {"port": 0}  # a daemon's `metrics` section: the kernel picks, the log tells
+
+
+def metrics_port(daemon: DaemonProcess, timeout: float = 30) -> int:
+    """The port a daemon started with `metrics.port: 0` listens on, read from its log."""
+
+    def logged() -> int | None:
+        found = _LISTENING.search(daemon.output())
+        return int(found.group(1)) if found else None
+
+    return wait_for(logged, timeout, interval=0.1, message=f"the metrics port in {daemon.log_path}")
 
 
 class Scraper:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kazoo.client import KazooClient
 
-from .ports import free_port, wait_port
+from .ports import free_port, free_ports, wait_port
 
 ZK_JARS = [
     "/etc/zookeeper/conf",
@@ -24,6 +24,7 @@ NETTY_JARS = [
     for name in ("codec", "resolver", "transport-native-unix-common")
 ]
 MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+START_ATTEMPTS = 3  # a port taken between our pick and the server's bind: new ports, a new start
 
 
 @dataclass
@@ -39,9 +40,23 @@ class ZooKeeperNode:
     host: str = "127.0.0.1"  # where clients connect (peers always talk over loopback)
     extra_config: list[str] = field(default_factory=list)  # more zoo.cfg lines (TLS, say)
     log_path: Path = field(init=False)
+    _log_start: int = 0  # where the log of the latest start begins
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "server.log"
+
+    def new_ports(self) -> None:
+        self.client_port, self.peer_port, self.election_port = free_port(), free_port(), free_port()
+
+    def bind_failed(self) -> bool:
+        """The latest start could not bind one of its ports (taken since they were picked)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_start)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return False
+        return "Address already in use" in text or "BindException" in text
 
     def write_config(self, peers: list[ZooKeeperNode]) -> Path:
         data = self.workdir / "data"
@@ -84,6 +99,7 @@ class ZooKeeperNode:
             str(cfg),
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self._log_start = log.tell()
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
@@ -101,6 +117,9 @@ class ZooKeeperNode:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def pause(self) -> None:
         if self.proc:
@@ -167,9 +186,7 @@ class ZooKeeperEnsemble:
             ZooKeeperNode(
                 i + 1,
                 workdir / f"zk{i + 1}",
-                free_port(),
-                free_port(),
-                free_port(),
+                *free_ports(3),
                 host=host,
                 extra_config=list(extra_config),
             )
@@ -183,9 +200,34 @@ class ZooKeeperEnsemble:
         return ",".join(n.address for n in self.nodes)
 
     def start(self, timeout: float = 60) -> None:
-        for n in self.nodes:
-            n.start()
-        self.wait_serving(timeout)
+        """Start every node and wait until the ensemble serves; when a node could not bind a port
+        (taken since it was picked), stop them all and start again on new ports."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            for n in self.nodes:
+                n.start()
+            try:
+                self._wait_started(timeout)
+                return
+            except RuntimeError:
+                if attempt == START_ATTEMPTS or not any(n.bind_failed() for n in self.nodes):
+                    raise
+            self.stop()
+            for n in self.nodes:
+                n.new_ports()
+            for n in self.nodes:
+                n.write_config(self.nodes)
+
+    def _wait_started(self, timeout: float) -> None:
+        """As wait_serving, but a node that exits or cannot bind fails it at once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            broken = [n for n in self.nodes if not n.running() or n.bind_failed()]
+            if broken:
+                raise RuntimeError(f"ZooKeeper {broken[0].myid} failed:\n{broken[0].tail_log()}")
+            if all(n.is_serving() for n in self.nodes):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("ZooKeeper ensemble not serving:\n" + self.logs())
 
     def wait_serving(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

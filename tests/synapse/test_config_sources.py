@@ -108,7 +108,7 @@ def test_the_main_file_keeps_only_ruby_keys(tmp_path):
 @pytest.mark.parametrize(
     ("overlay", "expected"),
     [
-        ({"metrics": {"port": 0}}, "overlay.yaml: metrics.port: "),
+        ({"metrics": {"port": -1}}, "overlay.yaml: metrics.port: "),
         ({"bogus": 1}, "overlay.yaml: bogus: unknown key"),
         ({"services": {"web": {"haproxy": {"prot": 1}}}}, "overlay.yaml: services.web.haproxy."),
         ({"services": {"web": {"leader_election": True}}}, "overlay.yaml: services.web.leader_"),

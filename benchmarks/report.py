@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 SECTIONS = (  # in the order they run and are shown
-    "convergence",
+    "convergence_ms",
     "churn",
     "churn_reload_mode",
     "scale",
@@ -44,7 +44,7 @@ def json_line(results: dict) -> str:
 
 def table(mode: str, results: dict) -> str:
     lines = [f"smartstack-py benchmarks ({mode})", ""]
-    lines += _convergence(results.get("convergence"))
+    lines += _convergence(results.get("convergence_ms"))
     for name in SECTIONS[1:]:
         if name == "scale_convergence":
             lines += _scale_convergence(results.get(name))
@@ -55,7 +55,7 @@ def table(mode: str, results: dict) -> str:
 
 def _convergence(conv: dict | None) -> list[str]:
     if not conv:
-        return ["convergence: not run", ""]
+        return ["convergence_ms: not run", ""]
     lines = ["convergence (ms from ZooKeeper write)   p50      p99      n"]
     for name in ("floor", "haproxy", "envoy"):
         s = conv.get(name) or {}

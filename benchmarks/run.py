@@ -117,7 +117,7 @@ def _convergence(client, hosts: str, workdir: Path, sizes: Sizes) -> dict:
 
 
 SECTION_RUNNERS = {
-    "convergence": _convergence,
+    "convergence_ms": _convergence,
     "churn": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=True),
     "churn_reload_mode": lambda c, h, w, s: churn.run(c, h, w, s, do_socket=False),
     "scale": lambda c, h, w, s: scale.run(c, h, w, s.scale_services),

@@ -15,7 +15,7 @@ import pytest
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 FIGURES = ("server_lines", "change_p50_ms", "change_p99_ms")
 KEYS = {
-    "convergence": {"floor", "haproxy", "envoy"},
+    "convergence_ms": {"floor", "haproxy", "envoy"},
     "churn": {
         "requests_ok",
         "requests_failed",
@@ -131,8 +131,8 @@ def test_smoke_run_prints_every_key_as_the_last_line(tmp_path):
     summary = json.loads(lines[-1])
     assert {k: set(v) for k, v in summary.items()} == KEYS
     for observer in ("floor", "haproxy"):
-        assert {"p50", "p99", "n"} <= set(summary["convergence"][observer])
-        assert summary["convergence"][observer]["n"] > 0
+        assert {"p50", "p99", "n"} <= set(summary["convergence_ms"][observer])
+        assert summary["convergence_ms"][observer]["n"] > 0
     assert summary["churn"]["changes"] > 0 and summary["churn"]["requests_ok"] > 0
     assert summary["nerve_siblings"]["own_nodes_after_leftover"] == 1
     assert summary["ramp"]["members"] > 0 and summary["ramp"]["up_p99_ms"] is not None

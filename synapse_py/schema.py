@@ -321,6 +321,7 @@ CONFIG = _object(
             {
                 "min": {"type": "number", "minimum": 0, "maximum": 60},
                 "max": {"type": "number", "minimum": 0, "maximum": 600},
+                "startup": {"type": "number", "minimum": 0, "maximum": 3600},
             },
         ),
     },

@@ -20,20 +20,28 @@ the new child count. An observation that times out counts as TIMEOUT.
 
 from __future__ import annotations
 
+import argparse
 import functools
+import json
 import queue
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+if __name__ == "__main__":  # run alone (`--sync-only`): the imports run.py's path gives
+    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "tests")]
 
 from common import HERE, CpuWindow, Synapse, register, stop_by_stdin, summary
 from convergence import poll
 from kazoo.client import KazooClient
 from scale import MEMBERS, populate
+from support.zk import ZooKeeperEnsemble
 
 from synapse_py.proxy.haproxy_socket import HaproxySocketError
 
@@ -188,11 +196,7 @@ def run_one(
     synapse = Synapse(workdir, hosts, {s: {"path": members.path(s)} for s in names})
     try:
         floor.wait_watching(timeout=120)
-        started = time.monotonic()
-        synapse.start()
-        synapse.wait_ready_servers(n * MEMBERS, timeout=900)
-        sync_s = time.monotonic() - started
-        _wait_quiet(synapse)
+        sync_s = initial_sync(synapse, n)
         window = CpuWindow(synapse.process).start()
         single = _singles(members, synapse, singles, window)
         single_cpu = window.cpu_percent(), window.child_cpu_percent()
@@ -217,6 +221,63 @@ def run_one(
         synapse.stop()
         floor.stop()
         members.clear()
+
+
+def initial_sync(
+    synapse: Synapse, n: int, on_start: Callable[[int], object] = lambda pid: None
+) -> float:
+    """Seconds from synapse-py's start until HAProxy shows all n x MEMBERS servers ready; then
+    until synapse-py is quiet. `on_start` gets its pid (a profiler attaches there)."""
+    started = time.monotonic()
+    synapse.start()
+    on_start(synapse.process.pid)
+    synapse.wait_ready_servers(n * MEMBERS, timeout=900)
+    sync_s = time.monotonic() - started
+    _wait_quiet(synapse)
+    return sync_s
+
+
+def sync_only(services: int, runs: int, profile: Path | None) -> dict:
+    """The initial sync alone (`--sync-only`): its own ZooKeeper, `runs` syncs of the same
+    `services` x MEMBERS members, each by a fresh synapse-py; optionally profiled by py-spy."""
+    with tempfile.TemporaryDirectory(prefix="smartstack-sync-") as tmp:
+        zk = ZooKeeperEnsemble(Path(tmp) / "zk")
+        zk.start()
+        client = zk.client(timeout=10)
+        try:
+            root = f"{ROOT}/sync"
+            paths = {f"sc{i}": f"{root}/sc{i}" for i in range(services)}
+            members = Members(client, root, populate(client, list(paths.values())))
+            try:
+                times = [
+                    _one_sync(zk.hosts, Path(tmp) / f"run{i}", paths, profile if i == 0 else None)
+                    for i in range(runs)
+                ]
+            finally:
+                members.clear()
+        finally:
+            client.stop()
+            client.close()
+            zk.stop()
+    return {"services": services, "backends": services * MEMBERS, "initial_sync_s": times}
+
+
+def _one_sync(hosts: str, workdir: Path, paths: dict[str, str], profile: Path | None) -> float:
+    synapse = Synapse(workdir, hosts, {s: {"path": p} for s, p in paths.items()})
+    spy: list[subprocess.Popen] = []
+
+    def attach(pid: int) -> None:
+        if profile is not None:
+            spy_bin = Path(sys.executable).parent / "py-spy"
+            cmd = [str(spy_bin), "record", "-f", "raw", "-d", "20", "-o", str(profile)]
+            spy.append(subprocess.Popen([*cmd, "--pid", str(pid)], stdout=subprocess.DEVNULL))
+
+    try:
+        return round(initial_sync(synapse, len(paths), attach), 2)
+    finally:
+        for proc in spy:
+            proc.wait(60)
+        synapse.stop()
 
 
 def _wait_quiet(synapse: Synapse, timeout: float = 60.0) -> None:
@@ -316,3 +377,17 @@ def _poll_pending(
                 busy.discard(change.service)
         pending = still
         time.sleep(0.001)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="scale_convergence's initial sync alone")
+    parser.add_argument("--sync-only", action="store_true", required=True)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--profile", type=Path, help="py-spy raw output of the first sync")
+    args = parser.parse_args()
+    print(json.dumps(sync_only(args.services, args.runs, args.profile)))
+
+
+if __name__ == "__main__":
+    main()

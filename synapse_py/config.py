@@ -190,6 +190,7 @@ class SynapseConfig:
         0.005  # quiet time the reconciler waits for after an event (consul-template's wait)
     )
     wait_max: float = 0.25  # ... but never longer than this after the first event of a burst
+    wait_startup: float = 10.0  # the first apply waits this long at most for every service
     state_file_path: str | None = None  # top level, or Ruby's haproxy.state_file_path
     state_file_ttl: float = 86400.0
     source: str = ""  # the file it was read from, for messages
@@ -235,6 +236,7 @@ def load_config(
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         wait_min=float(raw.get("wait", {}).get("min", 0.005)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
+        wait_startup=float(raw.get("wait", {}).get("startup", 10.0)),
         **_state_file(sources.main, raw),
         source=sources.main,
         overlay=sources.overlay,

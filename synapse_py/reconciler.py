@@ -7,7 +7,11 @@ and a touched service is ready, or after `wait_max`. Only services whose members
 handed to the generators: a service is known once its discovery is first ready, from the state
 file, or from its `default_servers` (served, as in Ruby, until discovery finds backends); until
 then every output keeps what it has. A service whose discovery is not ready (a flood of new
-children being read) never holds back another service's change.
+children being read) never holds back another service's change, except at start: the first apply
+after the state file's (or the default servers') waits until every service's discovery has been
+ready once, or `wait_startup` has passed (then it applies what it has and logs who is missing),
+so that a proxy starts once with the full membership instead of being re-applied service by
+service as a thousand first listings trickle in.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .registry_config import RegistryConfigs
 log = logging.getLogger(__name__)
 
 RETRY_INTERVAL = 2.0  # seconds before a failed apply (disk full, ...) is tried again
+MISSING_LOGGED = 10  # services named when the startup hold ends without them
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class Reconciler:
         self._dirty: set[str] = set()  # services to recompute (kept until they were)
         self._dirty_ready = False  # one of them is ready (see _batch_ready)
         self._reconfigured = False
+        self._startup_until: float | None = None  # the startup hold (see the docstring) ends
+        self._unreported: set[str] = set()  # ... or when these have been ready once
+        self._held = False  # ... and an apply is due then
         self.discovery_events: Counter[str] = Counter()  # by the events' `figure`, if they have one
         self.last_event_at: float | None = None
         # called with the seconds from the first event of a batch to the generators' change
@@ -80,6 +88,9 @@ class Reconciler:
         self._dirty.update(s.name for s in self.config.services)
         self._refresh()
         self._apply()
+        if self.config.wait_startup > 0:
+            self._startup_until = time.monotonic() + self.config.wait_startup
+            self._unreported = set(self.discoveries)
         self._thread.start()
 
     @property
@@ -151,10 +162,36 @@ class Reconciler:
     def _flush(self) -> None:
         reconfigured, self._reconfigured = self._reconfigured, False
         membership_changed = self._refresh()
+        if self._startup_until is not None:
+            self._held = self._held or reconfigured or membership_changed
+            if not self._startup_over():
+                return
+            reconfigured, self._held = reconfigured or self._held, False
         if reconfigured or membership_changed or self._retry_due():
             self._apply()
         if membership_changed and self.last_event_at is not None:
             self.on_change(time.monotonic() - self.last_event_at)
+
+    def _startup_over(self) -> bool:
+        """The startup hold ends now: every service's discovery has been ready once, or the
+        time is up (logged, with the services still missing)."""
+        self._unreported = {
+            n for n in self._unreported if n in self.discoveries and not self.discoveries[n].ready()
+        }
+        assert self._startup_until is not None
+        if self._unreported and time.monotonic() < self._startup_until:
+            return False
+        if self._unreported:
+            missing = sorted(self._unreported)
+            log.warning(
+                "no first membership from %d service(s) after %gs: applying the others (%s%s)",
+                len(missing),
+                self.config.wait_startup,
+                ", ".join(missing[:MISSING_LOGGED]),
+                ", ..." if len(missing) > MISSING_LOGGED else "",
+            )
+        self._startup_until, self._unreported = None, set()
+        return True
 
     def _handle_one(self, event) -> Touched:
         figure = getattr(event, "figure", None)
@@ -265,9 +302,10 @@ class Reconciler:
         return self._retry_at is not None and time.monotonic() >= self._retry_at
 
     def _wake_in(self) -> float | None:
-        """Seconds until a mass-expiry hold ends or a failed apply is retried; None: no timer."""
+        """Seconds until a mass-expiry hold or the startup hold ends, or a failed apply is
+        retried; None: no timer."""
         due = [g.deadline for g in self.guards.values() if g.deadline is not None]
-        due += [self._retry_at] if self._retry_at is not None else []
+        due += [t for t in (self._retry_at, self._startup_until) if t is not None]
         return max(0.05, min(due) - time.monotonic()) if due else None
 
     def _save_state(self, membership: Mapping[str, tuple[Backend, ...]]) -> None:

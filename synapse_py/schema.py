@@ -332,6 +332,7 @@ CONFIG = _object(
             {
                 "min": {"type": "number", "minimum": 0, "maximum": 60},
                 "max": {"type": "number", "minimum": 0, "maximum": 600},
+                "startup": {"type": "number", "minimum": 0, "maximum": 3600},
             },
         ),
         **{  # a generator plug-in's section: its own keys (base.GeneratorBase.keys, required)

@@ -21,7 +21,15 @@ from ..backend import Backend
 from .protocol import DiscoveryContext, Found, Touched, register
 from .zookeeper_clients import blocking_clients, daemon_clients
 from .zookeeper_members import ServiceMembers
-from .zookeeper_watch import Arm, Children, Connected, NodeChanged, NodeData, ServiceWatcher
+from .zookeeper_watch import (
+    Arm,
+    Children,
+    Connected,
+    NodeChanged,
+    NodesRead,
+    ServiceWatcher,
+    read_nodes,
+)
 
 if TYPE_CHECKING:
     from ..config import ServiceConfig
@@ -86,8 +94,9 @@ class ZookeeperDiscovery:
             self._listed = True
             self._read(self.members.set_names(event.names or ()))
             return self._listing_change()
-        if isinstance(event, NodeData):
-            self.members.result(event.name, event.data, event.error)
+        if isinstance(event, NodesRead):
+            for answer in event.answers:
+                self.members.result(answer.name, answer.data, answer.error)
             if self.members.retry:
                 self._schedule_resend()
             return Touched.MEMBERS
@@ -155,7 +164,7 @@ class ZookeeperDiscovery:
 
     @classmethod
     def snapshot(cls, service: ServiceConfig, context: DiscoveryContext, timeout: float) -> Found:
-        """Read the children and the path's data once, blocking (the CLI)."""
+        """Read the children and the path's data once, the children all at once (the CLI)."""
         client = blocking_clients(context).get(service.discovery.hosts, timeout)
         path = service.discovery.path
         try:
@@ -163,5 +172,7 @@ class ZookeeperDiscovery:
             data = client.get(path)[0]
         except NoNodeError:
             names, data = (), None
-        members = ServiceMembers(service)
-        return members.backends(names, lambda p: client.get(p)[0]), data
+        found = ServiceMembers(service).backends(
+            names, lambda wanted: read_nodes(client, path, wanted, timeout)
+        )
+        return found, data

@@ -16,6 +16,7 @@ from kazoo.retry import KazooRetry
 
 from smartstack_common.zk_security import ZkSecurity
 
+from .zookeeper_handler import PollingHandler
 from .zookeeper_watch import Connected
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class BlockingClients:
             client = KazooClient(
                 hosts=key,
                 timeout=self.config.zk_session_timeout,
+                handler=PollingHandler(),
                 **self.config.zk_security.client_options(),
             )
             self._clients[key] = client
@@ -82,6 +84,7 @@ class ZkClients:
                 timeout=self.session_timeout,
                 connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=5),
                 command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1),
+                handler=PollingHandler(),
                 **self.security.client_options(),
             )
             client.add_listener(lambda s, h=key: self._on_state(h, s))

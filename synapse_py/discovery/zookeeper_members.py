@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Reader = Callable[[str], bytes]  # full path -> node data; raises NoNodeError when gone
+# the outcome of reading one child: its name, its data or the exception the read raised
+Outcome = tuple[str, bytes | None, BaseException | None]
+BulkReader = Callable[[list[str]], Iterable[Outcome]]  # child names -> every read's outcome
 LOGGED_PER_SERVICE = 20  # invalid or unreadable nodes logged at warning level; the rest at debug
 _SEQUENCE_RE = re.compile(r"_([0-9]+)$")
 
@@ -208,14 +210,12 @@ class ServiceMembers:
             self._log_clash(key, names, found[key][1].node)
         return tuple(b for _, b in found.values())
 
-    def backends(self, names: tuple[str, ...], read: Reader) -> tuple[Backend, ...]:
-        """Blocking form (the CLI): list `names`, read what is needed with `read`, decode."""
-        for name in self.set_names(names):
-            self.reading([name])
-            try:
-                data, error = read(f"{self.service.discovery.path}/{name}"), None
-            except ZookeeperError as e:
-                data, error = None, e
+    def backends(self, names: tuple[str, ...], read: BulkReader) -> tuple[Backend, ...]:
+        """Blocking form (the CLI): list `names`, read what is needed with one call of `read`
+        (all at once), decode."""
+        wanted = self.set_names(names)
+        self.reading(wanted)
+        for name, data, error in read(wanted):
             self.result(name, data, error)
         return self.current()
 

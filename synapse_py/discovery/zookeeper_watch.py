@@ -1,11 +1,14 @@
 """ZooKeeper I/O for one service path. Callbacks only publish onto the reconciler's queue.
 
-A path that does not exist yet, or is deleted later, is waited for (an exists watch: kazoo's
-DataWatch, which re-arms itself and survives session expiry) and never dropped. Children are
-listed and read asynchronously, each with a one-shot watch whose firing only publishes an event
-or sends the next request: kazoo's single callback thread is never blocked waiting for an answer
-(its ChildrenWatch recipe lists synchronously on that thread, so one service of 20,000 children
-delayed every other service's events). A watch lost with the connection is set again on connect.
+A path that does not exist yet, or is deleted later, is waited for (an exists watch, see
+zookeeper_path) and never dropped. Every request is asynchronous, each with a one-shot watch
+whose firing only publishes an event or sends the next request: kazoo's single callback thread is
+never blocked waiting for an answer (its ChildrenWatch recipe lists synchronously on that thread,
+so one service of 20,000 children delayed every other service's events), and at start the
+requests of every service are in flight together. A listing's new children are all sent at once
+(up to READ_WINDOW per service) and their answers published together, one `NodesRead` for the
+bulk: a thousand services of twenty members are a thousand events, not twenty thousand. A watch
+lost with the connection is set again on connect.
 
 With `watches=False` (zookeeper_poll) no watch is ever set: `poll()` lists the children and reads
 the path's data, and `read` reads children, each once per call.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,9 +28,10 @@ from typing import TYPE_CHECKING, ClassVar
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, WatchedEvent
-from kazoo.recipe.watchers import DataWatch
 
 from .protocol import ServiceData
+from .zookeeper_members import Outcome
+from .zookeeper_path import PathWatch
 
 if TYPE_CHECKING:
     from ..config import ServiceConfig
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 # Child reads in flight per service. kazoo answers one packet at a time on one thread (~0.25 ms
 # each), so every read in flight is a wait for another service's answers queued behind it: 32
 # keeps that under ~10 ms per round trip without slowing a flood (the thread is its limit).
+# The answers are published in bulks of at most this many too.
 READ_WINDOW = 32
 _WATCH_KINDS = {EventType.CHANGED: "changed", EventType.DELETED: "deleted"}
 LIST_PAUSE_PER_CHILD = 20e-6  # seconds between back-to-back listings, per child listed
@@ -70,6 +76,16 @@ class NodeData:
     name: str
     data: bytes | None
     error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class NodesRead:
+    """The outcomes of a bulk of child reads (those sent together, or READ_WINDOW of a flood)."""
+
+    figure: ClassVar[str] = "node_data"
+
+    service: str
+    answers: tuple[NodeData, ...]
 
 
 @dataclass(frozen=True)
@@ -112,10 +128,10 @@ class ServiceWatcher:
         self._list_again = False  # ... and its watch fired meanwhile: list once more after it
         self._watch_lost = False  # the connection dropped the children watch: list on connect
         self._stopped = False
-        self._started = False
-        self._lock = threading.Lock()
+        self._path = PathWatch(client, self.path, self._on_path)
         self._to_read: deque[str] = deque()
         self._reading = 0
+        self._answers: list[NodeData] = []  # read outcomes not published yet
         self._read_lock = threading.Lock()
 
     @property
@@ -123,25 +139,19 @@ class ServiceWatcher:
         return self.service.discovery.path
 
     def start(self) -> None:
-        """Set the exists watch; until ZooKeeper answers, retried on every (re)connect."""
-        with self._lock:
-            if not self.watches or self._started or self._stopped or not self.client.connected:
-                return
-            try:
-                DataWatch(self.client, self.path, self._on_exists)
-                self._started = True
-            except Exception as e:  # noqa: BLE001 - connection trouble: the next connect retries
-                log.info("%s: cannot watch %s yet: %s", self.service.name, self.path, e)
+        """Read the path with a watch (asynchronously); called again on every (re)connect, as
+        the connection drops the watch. A change of the path, or its first answer, publishes."""
+        if self.watches and not self._stopped and self.client.connected:
+            self._path.read()
 
-    def _on_exists(self, data, stat, *_) -> bool | None:
+    def _on_path(self, exists: bool, data: bytes | None) -> None:
         if self._stopped:
-            return False  # tells kazoo to drop this watch
-        if stat is None:
+            return
+        if not exists:
             self.events.put(Children(self.service.name, None))
         else:
             self.events.put(ServiceData(self.service.name, data))
             self.events.put(Arm(self.service.name))
-        return None
 
     def poll(self) -> None:
         """List the children and read the path's data once, setting no watch."""
@@ -254,13 +264,19 @@ class ServiceWatcher:
         self._pump()
 
     def _done(self, name: str, data: bytes | None, error: BaseException | None) -> None:
+        """Keep the outcome; publish the bulk once it is all answered (or READ_WINDOW long)."""
         with self._read_lock:
             self._reading -= 1
+            self._answers.append(NodeData(self.service.name, name, data, error))
+            if self._reading and len(self._answers) < READ_WINDOW:
+                return
+            answers, self._answers = tuple(self._answers), []
         if not self._stopped:
-            self.events.put(NodeData(self.service.name, name, data, error))
+            self.events.put(NodesRead(self.service.name, answers))
 
     def stop(self) -> None:
         self._stopped = True
+        self._path.stopped = True
         with self._read_lock:
             self._to_read.clear()
 
@@ -287,3 +303,21 @@ class _NodeWatch:
             and other.watcher is self.watcher
             and other.name == self.name
         )
+
+
+def read_nodes(
+    client: KazooClient, path: str, names: Iterable[str], timeout: float
+) -> list[Outcome]:
+    """Read children of `path` in bulk, blocking: every read sent at once (no watch), then the
+    answers collected, at most `timeout` in all. A read not answered by then has kazoo's timeout
+    error as its outcome (connection trouble: the node is left out of a one-shot read)."""
+    deadline = time.monotonic() + timeout
+    sent = [(name, client.get_async(f"{path}/{name}")) for name in names]
+    answers: list[Outcome] = []
+    for name, result in sent:
+        try:
+            data, error = result.get(timeout=max(0.0, deadline - time.monotonic()))[0], None
+        except Exception as e:  # noqa: BLE001 - every outcome is the node's, judged by the caller
+            data, error = None, e
+        answers.append((name, data, error))
+    return answers

@@ -580,3 +580,9 @@ def test_default_servers_keep_their_other_keys_for_file_output(tmp_path):
     loaded = load_config(write(tmp_path, changed(services__web__default_servers=[server])))
     (default,) = loaded.service("web").default_servers
     assert default.to_json() == server and default.id == 7
+
+
+def test_wait_startup_bounds_the_first_apply_and_zero_turns_the_hold_off(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).wait_startup == 10.0
+    assert load_config(write(tmp_path, changed(wait={"startup": 0}))).wait_startup == 0.0
+    assert "startup" in load_error(tmp_path, changed(wait={"startup": -1}))

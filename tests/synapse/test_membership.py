@@ -24,13 +24,16 @@ class Store:
         self.nodes = nodes
         self.reads = 0
 
-    def read(self, path: str) -> bytes:
-        self.reads += 1
-        name = path.rsplit("/", 1)[1]
+    def read(self, names: list[str]) -> list[tuple[str, bytes | None, Exception | None]]:
+        """All of `names` at once, as ZookeeperDiscovery.snapshot reads them."""
+        self.reads += len(names)
+        return [self._one(name) for name in names]
+
+    def _one(self, name: str) -> tuple[str, bytes | None, Exception | None]:
         if name not in self.nodes:
-            raise NoNodeError
+            return name, None, NoNodeError()
         data = self.nodes[name]
-        return data if isinstance(data, bytes) else json.dumps(data).encode()
+        return name, data if isinstance(data, bytes) else json.dumps(data).encode(), None
 
 
 def node(port: int, **kw) -> dict:
@@ -226,11 +229,8 @@ def answer(m: ServiceMembers, store: Store, names=None) -> None:
     """Read what `m` wants from `store`, as the watcher would, and hand back each outcome."""
     wanted = names if names is not None else m.wanted()
     m.reading(wanted)
-    for name in wanted:
-        try:
-            m.result(name, store.read(f"/s/{name}"), None)
-        except NoNodeError as e:
-            m.result(name, None, e)
+    for outcome in store.read(wanted):
+        m.result(*outcome)
 
 
 def test_a_changed_child_is_read_again_and_keeps_its_old_value_meanwhile():

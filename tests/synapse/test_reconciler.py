@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -123,3 +124,55 @@ def test_stop_stops_every_discovery(running):
     rec, _ = running(config("web", "api"))
     rec.stop()
     assert all(f.stopped for f in Fake.made)
+
+
+def test_the_first_apply_waits_until_every_service_has_its_first_membership(running):
+    _, gen = running(config("web", "api", "db"))
+    web, api, db = Fake.made
+    web.publish((A,))
+    api.publish((B,))
+    db.publish((A, B))
+    gen.wait({"web": (A,), "api": (B,), "db": (A, B)})
+    assert gen.applied == [{}, {"web": (A,), "api": (B,), "db": (A, B)}]  # one, with all of them
+    web.publish((B,))
+    gen.wait({"web": (B,), "api": (B,), "db": (A, B)})  # after it, each change as it comes
+
+
+def test_the_startup_hold_is_bounded_and_names_the_services_missing(fake_method, caplog):
+    conf = replace(config("web", "api"), wait_startup=0.2)
+    gen = Recorder()
+    rec = Reconciler(conf, [gen], queue.Queue())
+    rec.start()
+    try:
+        Fake.made[0].publish((A,))
+        gen.wait({"web": (A,)})  # api never answers: web is applied once the hold is over
+        assert gen.applied == [{}, {"web": (A,)}]
+        assert "no first membership from 1 service(s) after 0.2s" in caplog.text
+        assert "(api)" in caplog.text
+    finally:
+        rec.stop()
+
+
+def test_the_state_files_membership_is_served_at_once_and_kept_during_the_hold(running):
+    gen = Recorder()
+    rec = Reconciler(config("web", "api"), [gen], queue.Queue())
+    rec.start(seed={"web": (A,), "api": (A,)})
+    try:
+        assert gen.applied == [{"web": (A,), "api": (A,)}]
+        Fake.made[0].publish((B,))
+        Fake.made[1].publish((A, B))
+        gen.wait({"web": (B,), "api": (A, B)})
+        assert gen.applied == [{"web": (A,), "api": (A,)}, {"web": (B,), "api": (A, B)}]
+    finally:
+        rec.stop()
+
+
+def test_a_startup_wait_of_zero_applies_each_service_as_it_comes(fake_method):
+    gen = Recorder()
+    rec = Reconciler(replace(config("web", "api"), wait_startup=0), [gen], queue.Queue())
+    rec.start()
+    try:
+        Fake.made[0].publish((A,))
+        gen.wait({"web": (A,)})
+    finally:
+        rec.stop()

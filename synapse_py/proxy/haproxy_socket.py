@@ -41,6 +41,7 @@ class ServerStateRow:
     weight: int
     initial_weight: int
     id: int = 0  # srv_id: the server's numeric id
+    backend_id: int = 0  # be_id: the backend's (`show stat` takes it; a name may be a frontend's)
 
     @property
     def maint(self) -> bool:
@@ -128,4 +129,5 @@ def _row(fields: dict[str, str]) -> ServerStateRow:
         weight=int(fields["srv_uweight"]),
         initial_weight=int(fields["srv_iweight"]),
         id=int(fields.get("srv_id", "0")),
+        backend_id=int(fields.get("be_id", "0")),
     )

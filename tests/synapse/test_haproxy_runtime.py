@@ -141,3 +141,10 @@ def test_a_servers_registered_name_and_host_are_read_back_from_its_name():
     assert _registered("n_::1:80", 80) == ("n", "::1")
     assert _registered("10.0.0.1:80", 80) == ("", "")  # no name: Ruby names it host:port
     assert _registered("s1", 80) == ("", "")
+
+
+def test_busy_servers_are_those_of_the_draining_backends_with_sessions_or_a_queue():
+    from synapse_py.generators.haproxy.runtime import _busy
+
+    stat = "# pxname,svname,qcur,qmax,scur\nweb,a,0,0,2\nweb,b,0,0,0\nweb,c,1,1,0\napi,d,0,0,5\n"
+    assert _busy(stat, {"web"}) == {("web", "a"), ("web", "c")}

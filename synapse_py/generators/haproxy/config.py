@@ -124,13 +124,17 @@ def server_options(
 
 def runtime_refusal(config: HaproxyConfig, svc: ServiceConfig) -> str | None:
     """Why HAProxy 2.6 would not take this backend's joins right by `add server`, or None."""
-    lines = sections(svc).backend
-    if cookie_directive(lines, config.defaults):
+    return _refusal(sections(svc).backend, config.defaults)
+
+
+@lru_cache(maxsize=4096)  # asked per service at every change: the lines rarely differ
+def _refusal(lines: tuple[str, ...], defaults: tuple[str, ...]) -> str | None:
+    if cookie_directive(lines, defaults):
         return "it has a `cookie` directive and `add server` refuses a server cookie"
-    if _directive(lines, config.defaults, "default-server"):
+    if _directive(lines, defaults, "default-server"):
         return "it has `default-server` lines, which dynamic servers do not inherit"
-    balance = (_directive(lines, config.defaults, "balance") or ["roundrobin"])[0]
-    hashing = (_directive(lines, config.defaults, "hash-type") or ["map-based"])[0]
+    balance = (_directive(lines, defaults, "balance") or ["roundrobin"])[0]
+    hashing = (_directive(lines, defaults, "hash-type") or ["map-based"])[0]
     if balance not in _DYNAMIC_BALANCE and hashing != "consistent":
         return f"`balance {balance}` is not dynamic (HAProxy refuses `add server`)"
     return None

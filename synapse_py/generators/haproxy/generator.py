@@ -240,7 +240,8 @@ class HaproxyGenerator(GeneratorBase):
         for svc in enabled:
             members = self._members[svc.name]
             hit = self._planned.get(svc.name)
-            if hit and hit[1] is members and hit[2] == self._generation and hit[0] == svc:
+            same = hit and hit[1] is members and hit[2] == self._generation
+            if hit and same and (hit[0] is svc or hit[0] == svc):
                 planned.append((svc, hit[3]))
                 continue
             servers = self._servers(svc, members)

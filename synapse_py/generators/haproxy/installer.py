@@ -79,7 +79,7 @@ class HaproxyInstaller:
     def _service_text(self, plan: ServicePlan) -> str:
         svc, servers = plan
         hit = self._sections.get(svc.name)
-        if hit and hit[1] is servers and hit[0] == svc:
+        if hit and hit[1] is servers and (hit[0] is svc or hit[0] == svc):
             return hit[2]
         text = render_service(self.config, plan)
         self._sections[svc.name] = (svc, servers, text)

@@ -128,6 +128,9 @@ def _same_address(live: ServerStateRow, server: Server) -> bool:
     return same_ip and live.port == server.port
 
 
+MANY_DRAINING = 16  # backends with drains, past which all servers' stats are read at once
+
+
 class Drainer:
     """Deletes servers put in maintenance once their sessions end (bounded), on its own thread."""
 
@@ -178,16 +181,18 @@ class Drainer:
         while not self._stopped:
             self._wake.wait(self.interval if self._due else None)
             self._wake.clear()
+            backends = {backend for backend, _ in list(self._due)}
+            if not backends:
+                continue
+            try:  # asked without the lock: a change is never held up by this poll
+                busy = self._busy_servers(backends)
+            except HaproxySocketError as exc:
+                log.debug("drains postponed: %s", exc)
+                continue
             with self._lock:
-                if not self._due:
-                    continue
-                try:
-                    busy = self._busy_servers()
-                except HaproxySocketError as exc:
-                    log.debug("drains postponed: %s", exc)
-                    continue
                 for key, due in list(self._due.items()):
-                    self._attempt(key, due, key in busy)
+                    if key[0] in backends:
+                        self._attempt(key, due, key in busy)
 
     def _attempt(self, key: tuple[str, str], due: float, busy: bool) -> None:
         where, late = "/".join(key), time.monotonic() >= due
@@ -208,11 +213,25 @@ class Drainer:
             log.warning("%s: HAProxy keeps refusing to delete it: %s", where, answer)
             self._due.pop(key, None)  # the next change in its backend drains it again
 
-    def _busy_servers(self) -> set[tuple[str, str]]:
-        """(backend, server) of every server with sessions or a queue (`show stat`)."""
+    def _busy_servers(self, backends: set[str]) -> set[tuple[str, str]]:
+        """(backend, server) of the servers of `backends` with sessions or a queue (`show stat
+        <backend id> 4 -1`, one backend at a time: the cost follows the drains, not the servers)."""
+        if len(backends) > MANY_DRAINING:  # then one answer about every server costs less
+            return _busy(self._sock.send("show stat -1 4 -1"), backends)
         busy = set()
-        for line in self._sock.send("show stat -1 4 -1").splitlines()[1:]:
-            fields = line.split(",")
-            if len(fields) > 4 and (fields[2] not in ("0", "") or fields[4] not in ("0", "")):
-                busy.add((fields[0], fields[1]))
+        for backend in sorted(backends):
+            rows = self._sock.show_servers_state(backend)  # its id: a frontend may share its name
+            if rows:
+                busy |= _busy(self._sock.send(f"show stat {rows[0].backend_id} 4 -1"), backends)
         return busy
+
+
+def _busy(stat: str, backends: set[str]) -> set[tuple[str, str]]:
+    """(backend, server) of the servers in `show stat` CSV with sessions or a queue."""
+    busy = set()
+    for line in stat.splitlines()[1:]:
+        fields = line.split(",")
+        queued_or_serving = len(fields) > 4 and ({fields[2], fields[4]} - {"0", ""})
+        if queued_or_serving and fields[0] in backends:
+            busy.add((fields[0], fields[1]))
+    return busy

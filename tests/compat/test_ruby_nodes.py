@@ -109,7 +109,7 @@ def test_s17_a_child_whose_data_is_not_json_is_skipped_and_counted():
     listing = ruby_nodes.children("s17_invalid_child_data", "/ref/s17_invalid_child_data/bad")
     members = ServiceMembers(dec_service())
     data = dict(listing)
-    found = members.backends(tuple(data), lambda path: data[path.rsplit("/", 1)[1]])
+    found = members.backends(tuple(data), lambda names: [(n, data[n], None) for n in names])
     assert [b.name for b in found] == ["i-aaa"] and members.invalid == 1
 
 

@@ -62,7 +62,7 @@ def discovered(service: ServiceConfig, listing: list[tuple[str, bytes]]) -> tupl
     """Our node reader and membership over one listing (no ZooKeeper)."""
     data: Mapping[str, bytes] = dict(listing)
     members = ServiceMembers(service)
-    found = members.backends(tuple(data), lambda path: data[path.rsplit("/", 1)[1]])
+    found = members.backends(tuple(data), lambda names: [(n, data[n], None) for n in names])
     return desired_backends(service, found, None)
 
 

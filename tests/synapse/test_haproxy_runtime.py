@@ -148,3 +148,16 @@ def test_busy_servers_are_those_of_the_draining_backends_with_sessions_or_a_queu
 
     stat = "# pxname,svname,qcur,qmax,scur\nweb,a,0,0,2\nweb,b,0,0,0\nweb,c,1,1,0\napi,d,0,0,5\n"
     assert _busy(stat, {"web"}) == {("web", "a"), ("web", "c")}
+
+
+def test_a_backend_that_restores_server_state_from_a_file_is_checked_after_a_reload():
+    from synapse_py.generators.haproxy.config import restores_state
+
+    def svc(*backend: str) -> ServiceConfig:
+        return ServiceConfig("web", DiscoveryConfig("base"), ServiceHaproxyConfig(backend=backend))
+
+    plain = HaproxyConfig()
+    assert not restores_state(plain, svc("balance roundrobin"))
+    assert restores_state(plain, svc("load-server-state-from-file local"))
+    assert restores_state(HaproxyConfig(defaults=("load-server-state-from-file global",)), svc())
+    assert not restores_state(plain, svc("load-server-state-from-file none"))

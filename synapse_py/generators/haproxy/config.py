@@ -140,6 +140,18 @@ def _refusal(lines: tuple[str, ...], defaults: tuple[str, ...]) -> str | None:
     return None
 
 
+def restores_state(config: HaproxyConfig, svc: ServiceConfig) -> bool:
+    """The backend (or `defaults`) has HAProxy restore its servers' state from a file at a
+    reload: their state is then not the rendered one."""
+    return _restores_state(sections(svc).backend, config.defaults)
+
+
+@lru_cache(maxsize=4096)
+def _restores_state(lines: tuple[str, ...], defaults: tuple[str, ...]) -> bool:
+    found = _directive(lines, defaults, "load-server-state-from-file")
+    return found is not None and found[:1] != ["none"]
+
+
 _DYNAMIC_BALANCE = {"roundrobin", "leastconn", "first", "random"}
 
 

@@ -21,7 +21,7 @@ from ...config import HaproxyConfig, ServiceConfig
 from ...proxy.haproxy_monitor import HaproxyMonitor
 from ...proxy.haproxy_socket import HaproxySocket, HaproxySocketError, SocketUnavailable
 from ...proxy.reloader import Reloader
-from .config import Plan, runtime_refusal
+from .config import Plan, restores_state, runtime_refusal
 from .members import Server
 from .readback import adopted, live_ids, live_members, read_installed, skeleton
 from .runtime import Drainer, converge
@@ -175,14 +175,21 @@ class LiveHaproxy:
             self._drainer.stop()
 
     def _learn(self, plan: Plan | None) -> None:
-        """HAProxy (re)loaded `plan`: its servers are exactly the planned ones (their state is
-        checked at the next converge)."""
+        """HAProxy (re)loaded `plan`: its servers are exactly the planned ones, in the state the
+        file gives them, so the next change need not ask about every backend; except backends
+        that restore their servers' state from a file (`load-server-state-from-file`), which
+        are checked at the next converge."""
         self._converged = {}
         if plan is None:
             return
         self._known = {
             svc.backend_name: {s.name: s.structure for s in servers}
             for svc, servers in plan.services
+        }
+        self._converged = {
+            svc.backend_name: servers
+            for svc, servers in plan.services
+            if not restores_state(self._config, svc)
         }
 
     def _make_reloader(self) -> Reloader | None:

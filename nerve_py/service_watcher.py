@@ -94,6 +94,10 @@ class ServiceWatcher:
         self._scheduler = scheduler
         self._started = False
         self._started_at = time.monotonic()
+        #: bumped whenever status() changes other than in check durations: the daemon rewrites
+        #: the status file on a change without building 1000 services' status to compare
+        self.changes = 0
+        self._status_key: tuple | None = None
 
     def _fresh_checks(self) -> None:
         service = self.service
@@ -163,6 +167,14 @@ class ServiceWatcher:
             self.settled.set()
         if self.reporter.failures >= self.max_failures:
             self._restart()
+        self._note_change()
+
+    def _note_change(self) -> None:
+        results = tuple((r.name, r.ok, r.up, r.reason) for r in self.results)
+        key = (self.healthy, self.maintenance, self.reporter.node, results)
+        if key != self._status_key:
+            self._status_key = key
+            self.changes += 1
 
     def _restart(self) -> None:
         """Start over as Ruby's relaunched watcher does; the node is kept, never dropped for it."""
@@ -201,12 +213,16 @@ class ServiceWatcher:
     @property
     def alive(self) -> bool:
         """Scheduled, not stopped, and the scheduler's threads are running."""
-        return (
-            self._started
-            and not self._stop.is_set()
-            and self._scheduler is not None
-            and self._scheduler.alive
-        )
+        return self.scheduled and self.scheduler is not None and self.scheduler.alive
+
+    @property
+    def scheduled(self) -> bool:
+        """Started and not stopped (`alive` without asking the scheduler)."""
+        return self._started and not self._stop.is_set()
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        return self._scheduler
 
     @property
     def settle_timeout(self) -> float:
@@ -226,6 +242,7 @@ class ServiceWatcher:
             self.reporter.deregister()
         for check in self.checks:
             check.close()
+        self._note_change()
 
     def status(self) -> dict:
         return {

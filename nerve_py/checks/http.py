@@ -1,6 +1,8 @@
 """`http` and `https`: GET `uri`; healthy on 2xx/3xx (not followed) with `expect` in the body.
 
-The request goes over http_wire (a lean HTTP/1.1 client on one keep-alive connection).
+The request goes over http_wire (a lean HTTP/1.1 client on one keep-alive connection). Once that
+connection is open, the scheduler's event loop runs the check without blocking (`begin_fast`,
+`feed_fast`): the same exchange, judged by the same code, failing with the same reasons.
 
 `http` has Ruby nerve's keys and defaults: `open_timeout` 0.2 s (connect and TLS handshake),
 `read_timeout` the check's `timeout`, `http_port` instead of `port`, and `ssl: true` for TLS

@@ -254,13 +254,18 @@ class ServiceWatcher:
         if sock is None:
             self._round.release()
             return False
+        try:
+            loop.watch(
+                sock,
+                started + check.read_timeout,
+                lambda: self._fast_step(loop, check, started),
+                lambda: self._fast_done(loop, started, check.timeout_fast),
+            )
+        except (KeyError, ValueError, OSError):  # a closed socket's number still registered
+            check.close()
+            self._round.release()
+            return False  # the blocking round connects anew
         self.fast_rounds += 1
-        loop.watch(
-            sock,
-            started + check.read_timeout,
-            lambda: self._fast_step(loop, check, started),
-            lambda: self._fast_done(loop, started, check.timeout_fast),
-        )
         return True
 
     def _fast_step(self, loop: Scheduler, check, started: float) -> Callable[[], None] | None:

@@ -51,7 +51,7 @@ class Daemon:
         self.pool = ZkPool(config.zk_session_timeout, config.zk_security)
         self.watchers: dict[str, ServiceWatcher] = {}
         self._stop = threading.Event()
-        self._last_status: dict | None = None
+        self._last_status: dict[str, int] | None = None
         self._last_status_at = 0.0
         self._reload = threading.Event()
 
@@ -82,7 +82,7 @@ class Daemon:
             self._heartbeat()
             self._write_status()
             self._check_failures()
-            self.notifier.watchdog(healthy=all(w.alive for w in self.watchers.values()))
+            self.notifier.watchdog(healthy=self._all_alive())
             self._stop.wait(self.notifier.tick(TICK))
 
     def _notified_reload(self) -> None:
@@ -149,14 +149,24 @@ class Daemon:
             except OSError as e:
                 log.warning("cannot write heartbeat %s: %s", self.config.heartbeat_path, e)
 
+    def _all_alive(self) -> bool:
+        """Every watcher is scheduled and every scheduler's threads run (each scheduler asked
+        once, not once per service: 1000 services share one)."""
+        watchers = self.watchers.values()
+        schedulers = {id(s): s for w in watchers if (s := w.scheduler) is not None}
+        return all(w.scheduled and w.scheduler is not None for w in watchers) and all(
+            s.alive for s in schedulers.values()
+        )
+
     def _write_status(self) -> None:
         """Rewrite the status file when a service's status changed, else every STATUS_REFRESH s
-        (check durations, which differ every round, are refreshed then)."""
-        services = {name: w.status() for name, w in self.watchers.items()}
-        key = {name: _without_durations(status) for name, status in services.items()}
+        (check durations, which differ every round, are refreshed then). A change is seen from
+        each watcher's `changes` counter: no status is built to find that nothing changed."""
+        key = {name: w.changes for name, w in self.watchers.items()}
         now = time.time()
         if key == self._last_status and now - self._last_status_at < STATUS_REFRESH:
             return
+        services = {name: w.status() for name, w in self.watchers.items()}
         try:
             self.state.write_status({"updated": int(now), "pid": os.getpid(), "services": services})
             self._last_status, self._last_status_at = key, now
@@ -166,6 +176,8 @@ class Daemon:
     def _check_failures(self) -> None:
         """Failed reports restart a service's watcher (service_watcher.py); a refused credential
         stops the process, since no retry can succeed."""
+        if not any(conn.auth_failed for conn in self.pool.connections()):
+            return
         for name, w in self.watchers.items():
             if w.reporter.conn.auth_failed:
                 raise ReportFailures(f"{name}: ZooKeeper refused the zk_auth credential")
@@ -181,9 +193,3 @@ class Daemon:
         self.pool.stop()
         if self.metrics:
             self.metrics.stop()
-
-
-def _without_durations(status: dict) -> dict:
-    """A service's status without its checks' durations: what a change of state is."""
-    checks = [{k: v for k, v in c.items() if k != "duration"} for c in status.get("checks", ())]
-    return {**status, "checks": checks}

@@ -70,6 +70,18 @@ class Reporter:
                 self.failures_total += 1
                 _log_failure(self.service, e, self.failures)
 
+    def quiet(self, up: bool) -> bool:
+        """`sync(up)` would change nothing and call no ZooKeeper now, so the round may skip it.
+
+        Read without the lock (from the check loop): a stale answer costs one round's delay."""
+        conn, node = self.conn, self.node
+        if self.failures or not conn.connected or self._generation != conn.generation:
+            return False
+        if not up:
+            return node is None
+        due = time.monotonic() - self._last_reconcile >= self._reconcile_interval
+        return node is not None and self._deleted != node and not due
+
     def _sync(self, up: bool) -> None:
         if self._generation != self.conn.generation:
             self._generation = self.conn.generation

@@ -1,19 +1,27 @@
-"""Every service's check round on a few shared threads instead of one thread per service.
+"""Every service's check round on one event loop plus a few shared workers, no thread per service.
 
-One timer thread keeps a heap of (due time, job) and hands due jobs to a pool of workers. A job is
-back on the heap only after its round returned, so one service never runs twice at once. The next
+One loop thread keeps a heap of (due time, job) and a selector. A due job that can run its round
+without blocking (`start_fast`: an http check on its kept-alive connection) starts it on the loop:
+the request is sent, the socket watched until the response is in or `read_timeout` passes, and the
+round ends there, all on this thread. Any other round (a first connection, TLS, tcp, the other
+check types, a report that calls ZooKeeper) runs on a pool of workers, as `run_round`. A job is
+back on the heap only after its round ended, so one service never runs twice at once. The next
 round is due `interval` after the last one started; a late round runs once, it never catches up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
 import os
 import queue
+import selectors
+import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -39,8 +47,31 @@ class Job(Protocol):
         """One round; must not raise."""
 
 
+#: what a watched socket's callback returns once its exchange is over: run after unwatching
+Finish = Callable[[], None]
+
+
+class _Watch:
+    """One socket the loop waits on until `on_ready` returns a Finish or `deadline` passes."""
+
+    def __init__(self, sock: socket.socket, on_ready: Callable[[], Finish | None],
+                 on_timeout: Finish):  # fmt: skip
+        self.sock, self.on_ready, self.on_timeout = sock, on_ready, on_timeout
+        self.done = False
+
+
+class _Once:
+    """A callable run once on a worker (the blocking end of a round that began on the loop)."""
+
+    interval = 0.0
+    stopped = True  # never put back on the heap
+
+    def __init__(self, call: Callable[[], None]):
+        self.run_round = call
+
+
 class Scheduler:
-    """Runs each added job every `job.interval` seconds on a shared worker pool."""
+    """Runs each added job every `job.interval` s: on the loop when it can, else on workers."""
 
     def __init__(self, core_workers: int = CORE_WORKERS, max_workers: int = MAX_WORKERS):
         self._heap: list[tuple[float, int, Job]] = []
@@ -51,6 +82,12 @@ class Scheduler:
         self._busy: dict[int, float] = {}  # worker index -> when its current round started
         self._core, self._max = core_workers, max(core_workers, max_workers)
         self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._waker, self._wakee = socket.socketpair()
+        self._wakee.setblocking(False)
+        self._selector.register(self._wakee, selectors.EVENT_READ, None)
+        self._deadlines: list[tuple[float, int, _Watch]] = []
+        self._loop_thread: int | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -65,8 +102,26 @@ class Scheduler:
         due = time.monotonic() if due is None else due
         with self._wake:
             heapq.heappush(self._heap, (due, next(self._seq), job))
-            if self._heap[0][2] is job:
-                self._wake.notify()
+            head = self._heap[0][2] is job
+        if head and threading.get_ident() != self._loop_thread:
+            self._waker.send(b"\0")  # the loop may be asleep until a later due time
+
+    @property
+    def loop_thread(self) -> int | None:
+        """The loop thread's ident (None before start)."""
+        return self._loop_thread
+
+    def watch(self, sock: socket.socket, deadline: float, on_ready: Callable[[], Finish | None],
+              on_timeout: Finish) -> None:  # fmt: skip
+        """(loop thread) Call `on_ready` whenever `sock` is readable until it returns a Finish;
+        `on_timeout` instead when `deadline` (monotonic) passes first. Either after unwatching."""
+        entry = _Watch(sock, on_ready, on_timeout)
+        self._selector.register(sock, selectors.EVENT_READ, entry)
+        heapq.heappush(self._deadlines, (deadline, next(self._seq), entry))
+
+    def run_blocking(self, call: Callable[[], None]) -> None:
+        """Run `call` once on a worker (it may block: ZooKeeper, a socket read with a timeout)."""
+        self._ready.put(_Once(call))
 
     @property
     def alive(self) -> bool:
@@ -84,20 +139,57 @@ class Scheduler:
         self._spawn(f"nerve-worker-{index}", lambda: self._worker(index))
 
     def _timer(self) -> None:
+        self._loop_thread = threading.get_ident()
         while True:
+            self._poll(self._delay())
+            self._expire_watches()
             for job in self._take_due():
-                self._ready.put(job)
+                start_fast = getattr(job, "start_fast", None)
+                if start_fast is None or not _guarded(start_fast, self):
+                    self._ready.put(job)
             if not self._ready.empty():
                 self._grow_if_stuck()
 
-    def _take_due(self) -> list[Job]:
-        """Wait until a job is due (or, with a backlog, at most STUCK_AFTER); pop the due ones."""
+    def _delay(self) -> float | None:
+        """Seconds to the next due round or watch deadline (at most STUCK_AFTER with a backlog)."""
         with self._wake:
-            delay = self._heap[0][0] - time.monotonic() if self._heap else None
-            if not self._ready.empty():
-                delay = STUCK_AFTER if delay is None else min(delay, STUCK_AFTER)
-            if delay is None or delay > 0:
-                self._wake.wait(delay)
+            times = [q[0][0] for q in (self._heap, self._deadlines) if q]
+        if not self._ready.empty():
+            times.append(time.monotonic() + STUCK_AFTER)
+        return max(0.0, min(times) - time.monotonic()) if times else None
+
+    def _poll(self, delay: float | None) -> None:
+        for key, _ in self._selector.select(delay):
+            entry = key.data
+            if entry is None:
+                self._drain_waker()
+                continue
+            finish = _guarded(entry.on_ready)
+            if finish is not None:
+                self._unwatch(entry)
+                _guarded(finish)
+
+    def _expire_watches(self) -> None:
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            entry = heapq.heappop(self._deadlines)[2]
+            if not entry.done:
+                self._unwatch(entry)
+                _guarded(entry.on_timeout)
+
+    def _unwatch(self, entry: _Watch) -> None:
+        entry.done = True
+        with contextlib.suppress(KeyError, ValueError):  # on_ready closed it already
+            self._selector.unregister(entry.sock)
+
+    def _drain_waker(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wakee.recv(4096):
+                pass
+
+    def _take_due(self) -> list[Job]:
+        """Pop the jobs that are due."""
+        with self._wake:
             due = []
             while self._heap and self._heap[0][0] <= time.monotonic():
                 due.append(heapq.heappop(self._heap)[2])
@@ -129,6 +221,15 @@ class Scheduler:
                 del self._busy[index]
             if not job.stopped:
                 self.add(job, started + job.interval)
+
+
+def _guarded(call, *args):
+    """`call(*args)`, a bug in it logged instead of stopping the loop (then None)."""
+    try:
+        return call(*args)
+    except Exception:  # noqa: BLE001 - one service's bug must not stop the others
+        log.exception("unexpected error in the check loop")
+        return None
 
 
 _shared: Scheduler | None = None

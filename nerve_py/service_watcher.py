@@ -11,7 +11,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .checks import build_check, run_check
 from .config import ServiceConfig
@@ -52,6 +54,13 @@ class CheckStats:
         self.seconds += duration
 
 
+def _raiser(exc: BaseException) -> Callable[[], bool]:
+    def fail() -> bool:
+        raise exc
+
+    return fail
+
+
 class TtlRenewer:
     """A scheduler job: touch the service's persistent node every `ttl_seconds` (Ruby's thread)."""
 
@@ -83,6 +92,7 @@ class ServiceWatcher:
         self.state = state
         self.max_failures = max_failures
         self.restarts = 0
+        self.fast_rounds = 0  # rounds begun on the scheduler's loop thread (start_fast)
         self._fresh_checks()
         self.stats = [CheckStats() for _ in self.checks]
         self.healthy = not self.checks or service.check_mocked  # as Ruby nerve
@@ -94,6 +104,10 @@ class ServiceWatcher:
         self._scheduler = scheduler
         self._started = False
         self._started_at = time.monotonic()
+        #: bumped whenever status() changes other than in check durations: the daemon rewrites
+        #: the status file on a change without building 1000 services' status to compare
+        self.changes = 0
+        self._status_key: tuple | None = None
 
     def _fresh_checks(self) -> None:
         service = self.service
@@ -155,14 +169,34 @@ class ServiceWatcher:
             return
         if not self.service.check_mocked:  # Ruby: a mocked service never runs its checks
             self._run_checks()
-        self.maintenance = self.state.in_maintenance(self.service.name)
-        wanted = self.healthy and not self.maintenance
-        self.reporter.sync(wanted)
+        self._after_checks()
+
+    def _after_checks(self, may_block: bool = True) -> bool:
+        """Maintenance, the report and the restart rule after the checks ran; False (nothing
+        done) when the report would call ZooKeeper and the caller, the loop, may not block."""
+        maintenance = self.state.in_maintenance(self.service.name)
+        wanted = self.healthy and not maintenance
+        quiet = getattr(self.reporter, "quiet", None)  # a stand-in reporter may not have it
+        report = quiet is None or not quiet(wanted)
+        if report and not may_block:
+            return False
+        self.maintenance = maintenance
+        if report:
+            self.reporter.sync(wanted)
         self._ticks += 1
         if self.reporter.node is not None or not wanted or self._ticks > 2:
             self.settled.set()
         if self.reporter.failures >= self.max_failures:
             self._restart()
+        self._note_change()
+        return True
+
+    def _note_change(self) -> None:
+        results = tuple((r.name, r.ok, r.up, r.reason) for r in self.results)
+        key = (self.healthy, self.maintenance, self.reporter.node, results)
+        if key != self._status_key:
+            self._status_key = key
+            self.changes += 1
 
     def _restart(self) -> None:
         """Start over as Ruby's relaunched watcher does; the node is kept, never dropped for it."""
@@ -179,34 +213,116 @@ class ServiceWatcher:
 
     def _run_checks(self) -> None:
         results = []
-        for check, hyst, stats in zip(self.checks, self.hysteresis, self.stats, strict=True):
+        for index, check in enumerate(self.checks):
             started = time.monotonic()
             ok, reason = run_check(check)
-            duration = time.monotonic() - started
-            stats.record(ok, duration)
-            changed = hyst.update(ok)
-            if changed is not None:
-                log.info(
-                    "%s: check %s is now %s (%s)",
-                    self.service.name,
-                    check.name,
-                    "up" if changed else "down",
-                    reason,
-                )
-            results.append(CheckResult(check.name, ok, hyst.up, reason, round(duration, 6)))
+            results.append(self._record(index, ok, reason, time.monotonic() - started))
         self.results = results
         if self.checks:
             self.healthy = all(r.up for r in results)
 
+    def _record(self, index: int, ok: bool, reason: str, duration: float) -> CheckResult:
+        """One check's result through its stats and rise/fall."""
+        check, hyst = self.checks[index], self.hysteresis[index]
+        self.stats[index].record(ok, duration)
+        changed = hyst.update(ok)
+        if changed is not None:
+            log.info(
+                "%s: check %s is now %s (%s)",
+                self.service.name,
+                check.name,
+                "up" if changed else "down",
+                reason,
+            )
+        return CheckResult(check.name, ok, hyst.up, reason, round(duration, 6))
+
+    # ---- a round on the scheduler's loop thread (scheduler.py): one http check, kept alive
+
+    def start_fast(self, loop: Scheduler) -> bool:
+        """Begin this round on the loop without blocking; False: run it on a worker instead."""
+        if len(self.checks) != 1 or self.service.check_mocked or not self._ticks:
+            return False  # the first round (which may wait for ZooKeeper) is a blocking one
+        check: Any = self.checks[0]  # an HttpCheck when it has begin_fast
+        begin = getattr(check, "begin_fast", None)
+        if begin is None or not self._round.acquire(blocking=False):
+            return False
+        if self._stop.is_set():
+            self._round.release()
+            return True  # stopped: no round, and not put back
+        started = time.monotonic()
+        sock = begin()
+        if sock is None:
+            self._round.release()
+            return False
+        try:
+            loop.watch(
+                sock,
+                started + check.read_timeout,
+                lambda: self._fast_step(loop, check, started),
+                lambda: self._fast_done(loop, started, check.timeout_fast),
+            )
+        except (KeyError, ValueError, OSError):  # a closed socket's number still registered
+            check.close()
+            self._round.release()
+            return False  # the blocking round connects anew
+        self.fast_rounds += 1
+        return True
+
+    def _fast_step(self, loop: Scheduler, check, started: float) -> Callable[[], None] | None:
+        """The socket is readable: None while the response head is incomplete, else what ends
+        the round (on the loop when it only reads the buffer, else on a worker)."""
+        try:
+            step = check.feed_fast()
+        except Exception as exc:  # noqa: BLE001 - a socket error fails the check, as check() does
+            step = (_raiser(exc), True)
+        if step is None:
+            return None
+        finish, inline = step
+        probe = lambda: check.finish_fast(finish)  # noqa: E731
+        if inline:
+            return lambda: self._fast_done(loop, started, probe)
+        return lambda: loop.run_blocking(lambda: self._fast_done(loop, started, probe))
+
+    def _fast_done(self, loop: Scheduler, started: float, probe: Callable[[], bool]) -> None:
+        """Record the result, then report: here when ZooKeeper need not be called, else on a
+        worker; the round lock is released and the next round scheduled at the very end."""
+        try:
+            ok, reason = run_check(self.checks[0], probe)
+            self.results = [self._record(0, ok, reason, time.monotonic() - started)]
+            self.healthy = self.results[0].up
+            if self._after_checks(may_block=threading.get_ident() != loop.loop_thread):
+                self._end_fast_round(loop, started)
+            else:
+                loop.run_blocking(lambda: self._blocking_end(loop, started))
+        except Exception:  # noqa: BLE001 - a bug in one service must not stop the others
+            log.exception("%s: unexpected error in check loop", self.service.name)
+            self._end_fast_round(loop, started)
+
+    def _blocking_end(self, loop: Scheduler, started: float) -> None:
+        try:
+            self._after_checks()
+        except Exception:  # noqa: BLE001 - a bug in one service must not stop the others
+            log.exception("%s: unexpected error in check loop", self.service.name)
+        self._end_fast_round(loop, started)
+
+    def _end_fast_round(self, loop: Scheduler, started: float) -> None:
+        self._round.release()
+        if not self._stop.is_set():
+            loop.add(self, started + self.interval)
+
     @property
     def alive(self) -> bool:
         """Scheduled, not stopped, and the scheduler's threads are running."""
-        return (
-            self._started
-            and not self._stop.is_set()
-            and self._scheduler is not None
-            and self._scheduler.alive
-        )
+        return self.scheduled and self.scheduler is not None and self.scheduler.alive
+
+    @property
+    def scheduled(self) -> bool:
+        """Started and not stopped (`alive` without asking the scheduler)."""
+        return self._started and not self._stop.is_set()
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        return self._scheduler
 
     @property
     def settle_timeout(self) -> float:
@@ -226,6 +342,7 @@ class ServiceWatcher:
             self.reporter.deregister()
         for check in self.checks:
             check.close()
+        self._note_change()
 
     def status(self) -> dict:
         return {

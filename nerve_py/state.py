@@ -58,11 +58,8 @@ class StateDir:
             ) from None
 
     def write_status(self, status: dict) -> None:
-        write_atomic(
-            str(self.status_path),
-            json.dumps(status, indent=2, sort_keys=True).encode(),
-            PRIVATE,
-        )
+        # no indent: json's C encoder is used only without one (10x less CPU for 1000 services)
+        write_atomic(str(self.status_path), json.dumps(status, sort_keys=True).encode(), PRIVATE)
 
     def read_status(self) -> dict:
         try:

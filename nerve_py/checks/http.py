@@ -1,6 +1,8 @@
 """`http` and `https`: GET `uri`; healthy on 2xx/3xx (not followed) with `expect` in the body.
 
-The request goes over http_wire (a lean HTTP/1.1 client on one keep-alive connection).
+The request goes over http_wire (a lean HTTP/1.1 client on one keep-alive connection). Once that
+connection is open, the scheduler's event loop runs the check without blocking (`begin_fast`,
+`feed_fast`): the same exchange, judged by the same code, failing with the same reasons.
 
 `http` has Ruby nerve's keys and defaults: `open_timeout` 0.2 s (connect and TLS handshake),
 `read_timeout` the check's `timeout`, `http_port` instead of `port`, and `ssl: true` for TLS
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .base import (
@@ -28,7 +31,14 @@ from .base import (
     required_str_key,
     str_key,
 )
-from .http_wire import BadResponse, Disconnected, Response, WireConnection, request_bytes
+from .http_wire import (
+    RECV,
+    BadResponse,
+    Disconnected,
+    Response,
+    WireConnection,
+    request_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +99,12 @@ class HttpCheck(Check):
         return "http" if self.context is None else "https"
 
     def check(self) -> bool:
+        return self._mapped(self._get)
+
+    def _mapped(self, exchange: Callable[[], bool]) -> bool:
+        """Run `exchange` with the failures mapped to reasons; any failure drops the connection."""
         try:
-            return self._get()
+            return exchange()
         except TimeoutError as exc:  # connect timeouts are CheckFailed already
             self.close()
             raise CheckFailed(f"timed out after {self.read_timeout:g}s") from exc
@@ -126,12 +140,15 @@ class HttpCheck(Check):
         self._conn = conn
 
     def _request(self) -> Response:
+        assert self._conn is not None
+        return self._conn.get(self._request_data())
+
+    def _request_data(self) -> bytes:
         if self._request_bytes is None:
             self._request_bytes = request_bytes(
                 self.host, self.port, self.uri, self.headers, self.context is not None
             )
-        assert self._conn is not None
-        return self._conn.get(self._request_bytes)
+        return self._request_bytes
 
     def _judge(self, resp: Response) -> bool:
         if not 200 <= resp.status < 400:
@@ -168,10 +185,68 @@ class HttpCheck(Check):
                 raise CheckFailed(f"timed out after {self.read_timeout:g}s reading the body")
         return False
 
+    # ---- the event loop's path (nerve_py/check_loop.py): one GET on a reused connection
+
+    def begin_fast(self) -> socket.socket | None:
+        """Send the GET on the kept-alive connection without blocking; the socket for the loop
+        to watch, or None (TLS, no open connection, one the server dropped): run `check()`."""
+        conn = self._conn
+        if self.context is not None or conn is None or conn.idle_dropped():
+            return None
+        sock, request = conn.sock, self._request_data()
+        assert sock is not None
+        try:
+            if sock.gettimeout() != 0.0:
+                sock.setblocking(False)  # stays so; the blocking path sets its timeout back
+            sent = sock.send(request)
+        except OSError:
+            sent = 0
+        if sent != len(request):
+            self.close()  # the blocking check connects anew and sends the whole request
+            return None
+        return sock
+
+    def feed_fast(self) -> tuple[Callable[[], bool], bool] | None:
+        """Read what the socket has: None while the head is not all in, else (what finishes
+        the check, True when that only reads the buffer, so the loop may run it)."""
+        conn = self._conn
+        assert conn is not None and conn.sock is not None
+        try:
+            data = conn.sock.recv(RECV)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            if conn.buffered():  # closed inside the head: the blocking reader says how
+                return (lambda: self._judge(conn.read_response())), False
+            return self._retry, False  # an idle keep-alive closed: one new try, as check()
+        conn.feed(data)
+        resp = conn.buffered_response()
+        if resp is None:
+            return None
+        return (lambda: self._judge(resp)), resp.body_buffered
+
+    def finish_fast(self, finish: Callable[[], bool]) -> bool:
+        """Run what `feed_fast` returned, its failures mapped as `check()` maps them."""
+        return self._mapped(finish)
+
+    def timeout_fast(self) -> bool:
+        """The response did not come within `read_timeout`: fail as `check()` does."""
+        return self._mapped(_timed_out)
+
+    def _retry(self) -> bool:
+        self.close()
+        return self._get()
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _timed_out() -> bool:
+    raise TimeoutError("timed out reading the response headers")
 
 
 @register("https")

@@ -68,6 +68,11 @@ class Response:
         self.complete = self._left == 0
         self._body = self._read_body()
 
+    @property
+    def body_buffered(self) -> bool:
+        """The whole body (known length) is in the connection's buffer: reading it never waits."""
+        return self._left is not None and self._left <= len(self._conn._buf)
+
     def chunks(self) -> Iterator[bytes]:
         """The body's bytes as they arrive, carrying on where an earlier call stopped;
         `complete` is True once it was read to its end."""
@@ -112,6 +117,23 @@ class Response:
                 raise BadResponse("no CRLF after a chunk")
 
 
+def parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
+    """(status, version, lower-cased fields) of a status line plus headers without the CRLFCRLF."""
+    if len(head) > HEAD_LIMIT:
+        raise BadResponse(f"no end of the headers in {HEAD_LIMIT} bytes")
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise BadResponse(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+    fields = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return int(code), version, fields
+
+
 class WireConnection:
     """One TCP (or TLS) connection to host:port; `get(request)` sends it and reads the head."""
 
@@ -139,12 +161,37 @@ class WireConnection:
     def get(self, request: bytes) -> Response:
         """Send `request`, read the final (non-1xx) status line and headers."""
         assert self.sock is not None
+        if self.sock.gettimeout() != self.read_timeout:  # the event loop left it non-blocking
+            self.sock.settimeout(self.read_timeout)
         self.sock.sendall(request)
+        return self.read_response()
+
+    def read_response(self) -> Response:
+        """The final (non-1xx) status line and headers, from the buffer and then the socket."""
         deadline = time.monotonic() + self.read_timeout
         while True:
             status, version, fields = self._read_head(deadline)
             if not 100 <= status < 200 or status == 101:
                 return Response(self, status, version, fields)
+
+    def buffered_response(self) -> Response | None:
+        """The final response if its head is in the buffer already (no socket read), else None;
+        1xx interim heads in the buffer are skipped."""
+        while (end := self._buf.find(b"\r\n\r\n")) >= 0:
+            head, self._buf = self._buf[:end], self._buf[end + 4 :]
+            status, version, fields = parse_head(head)
+            if not 100 <= status < 200 or status == 101:
+                return Response(self, status, version, fields)
+        if len(self._buf) > HEAD_LIMIT:
+            raise BadResponse(f"no end of the headers in {HEAD_LIMIT} bytes")
+        return None
+
+    def buffered(self) -> bool:
+        return bool(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        """Bytes an event loop read from `sock`, for the parser to find in the buffer."""
+        self._buf += data
 
     def _read_head(self, deadline: float) -> tuple[int, str, dict[str, str]]:
         first = True
@@ -162,19 +209,7 @@ class WireConnection:
             first = False
             self._buf += data
         head, self._buf = self._buf.split(b"\r\n\r\n", 1)
-        if len(head) > HEAD_LIMIT:
-            raise BadResponse(f"no end of the headers in {HEAD_LIMIT} bytes")
-        lines = head.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-            raise BadResponse(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
-        fields = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                fields[name.strip().lower()] = value.strip()
-        return int(code), version, fields
+        return parse_head(head)
 
     def recv_some(self, most: int = RECV) -> bytes:
         """Buffered bytes first, else one `recv` (b"" at the close)."""

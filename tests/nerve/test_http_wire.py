@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+from support.accepting import accept_until
 
 from nerve_py.checks import build_check, run_check
 from nerve_py.checks.http_wire import request_bytes
@@ -23,36 +24,31 @@ class Scripted:
         self.requests: list[bytes] = []
         self.connections = 0
         self.sock = socket.create_server((LOOPBACK, 0))
-        self.sock.settimeout(0.1)  # accept() wakes up to see `stop`
         self._stop = threading.Event()
         self.port = self.sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(5)
-                for i, answer in enumerate(self.answers):
-                    buf = b""
-                    while b"\r\n\r\n" not in buf:
-                        data = conn.recv(65536)
-                        if not data:
-                            break
-                        buf += data
-                    if not buf:
+        accept_until(self.sock, self._stop, self._answer)
+
+    def _answer(self, conn: socket.socket) -> None:
+        self.connections += 1
+        with conn:
+            conn.settimeout(5)
+            for i, answer in enumerate(self.answers):
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
                         break
-                    self.requests.append(buf)
-                    conn.sendall(answer)
-                    if self.close_after and i == len(self.answers) - 1:
-                        break
+                    buf += data
+                if not buf:
+                    break
+                self.requests.append(buf)
+                conn.sendall(answer)
+                if self.close_after and i == len(self.answers) - 1:
+                    break
 
     def stop(self) -> None:
         self._stop.set()

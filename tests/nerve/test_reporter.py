@@ -378,3 +378,31 @@ def test_deregister_logs_a_failed_delete(zk, conn, caplog):
     with caplog.at_level(logging.WARNING, "nerve_py.reporter"):
         rep.deregister()
     assert f"web: could not delete {rep.node}" in caplog.text
+
+
+def test_quiet_only_while_sync_would_call_no_zookeeper(zk, conn):
+    """The check loop skips `sync` when `quiet`: never with something to write or check."""
+    rep = reporter(conn)
+    assert rep.quiet(False) and not rep.quiet(True)  # not registered yet: up must register
+    rep.sync(True)
+    assert rep.quiet(True) and not rep.quiet(False)  # registered: down must delete
+    zk.remove(rep.node)  # deleted by someone: the exists watch fired
+    assert not rep.quiet(True)
+    rep.sync(True)
+    assert rep.quiet(True)
+    conn.lose_session()
+    assert not rep.quiet(True)  # the node died with the session
+    rep.sync(True)
+    conn.connected = False
+    assert not rep.quiet(True) and not rep.quiet(False)  # a round while disconnected counts
+    conn.connected = True
+    rep.sync(True)
+    assert rep.quiet(True)
+    rep.recheck()  # the restarted watcher verifies the node: due at once
+    assert not rep.quiet(True)
+
+
+def test_quiet_is_false_when_the_existence_check_is_due(zk, conn):
+    rep = reporter(conn, reconcile_interval=0.0)
+    rep.sync(True)
+    assert not rep.quiet(True)

@@ -142,3 +142,22 @@ def test_the_first_round_waits_briefly_for_the_zookeeper_session(state):
     assert reporter.synced == [True]
     reporter.conn.connected = False
     assert watcher.interval == 30  # only the first round waits
+
+
+def test_changes_counts_status_changes_not_rounds(state):
+    """The daemon rewrites status.json on a change of `changes`: a steady round is none."""
+    reporter = FakeReporter()
+    watcher = ServiceWatcher(service({"type": "noop"}), reporter, state)
+    watcher.tick()
+    first = watcher.changes
+    watcher.tick()
+    watcher.tick()
+    assert watcher.changes == first  # same health, node and results: no change
+    state.set_maintenance("web", True)
+    watcher.tick()
+    assert watcher.changes == first + 1  # in maintenance, the node deleted
+    state.set_maintenance("web", False)
+    watcher.tick()
+    assert watcher.changes == first + 2
+    watcher.stop()
+    assert watcher.changes == first + 3  # the node went with the deregistration

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -21,6 +22,8 @@ from ..backend import is_ip_literal
 from ..last_answers import LastAnswers
 
 log = logging.getLogger(__name__)
+
+RETAIN_INTERVAL = 30.0  # the generators' seconds between clean-ups of hosts no longer served
 
 
 class HostResolver:
@@ -33,10 +36,14 @@ class HostResolver:
         lookup: Callable[[str], str] | None = None,
         refresh: float = 5.0,
         on_change: Callable[[], None] | None = None,
+        retain_interval: float = 0.0,
     ):
-        """`lookup(host)` returns one address or raises (default: getaddrinfo's first)."""
+        """`lookup(host)` returns one address or raises (default: getaddrinfo's first);
+        `retain` walks the hosts it is given at most every `retain_interval` seconds."""
         self.timeout = timeout
         self.refresh = refresh
+        self.retain_interval = retain_interval
+        self._retained_at: float | None = None
         self.on_change = on_change
         self._lookup = lookup or _first_address
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolve")
@@ -68,7 +75,15 @@ class HostResolver:
         return result
 
     def retain(self, hosts: Iterable[str]) -> None:
-        """Keep refreshing only `hosts` (the ones the generator routes to now); forget the rest."""
+        """Keep refreshing only `hosts` (the ones the generator routes to now); forget the rest.
+
+        Within `retain_interval` of the last clean-up `hosts` is not even walked (pass a lazy
+        iterable: with a thousand services it is every backend), so a host no longer served is
+        forgotten that much later."""
+        now = time.monotonic()
+        if self._retained_at is not None and now - self._retained_at < self.retain_interval:
+            return
+        self._retained_at = now
         keep = {h for h in hosts if not is_ip_literal(h)}
         with self._lock:
             self._in_use &= keep

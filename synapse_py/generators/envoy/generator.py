@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from ...config import EnvoyConfig, ServiceConfig, SynapseConfig
 from .. import register
 from ..base import GeneratorBase, Location
 from ..installed import InstalledFiles
-from ..resolve import HostResolver
+from ..resolve import RETAIN_INTERVAL, HostResolver
 from .files import (
     ASSIGNMENT,
     CLUSTER,
@@ -49,8 +48,6 @@ from .files import (
 )
 
 log = logging.getLogger(__name__)
-
-RETAIN_INTERVAL = 30.0  # seconds between the resolver's clean-ups of hosts no longer served
 
 
 @register("envoy")
@@ -80,7 +77,10 @@ class EnvoyGenerator(GeneratorBase):
         self.layout = EnvoyLayout(config.output_directory)
         self._wake = wake or self._reapply
         self.resolver = HostResolver(
-            config.resolve_timeout, lookup=lookup, on_change=self._addresses_changed
+            config.resolve_timeout,
+            lookup=lookup,
+            on_change=self._addresses_changed,
+            retain_interval=RETAIN_INTERVAL,
         )
         self.writes = 0
         self.rejected = 0
@@ -92,7 +92,6 @@ class EnvoyGenerator(GeneratorBase):
         self._generation = 0  # bumped when a background lookup changed an address
         self._served: tuple[ServiceConfig, ...] | None = None  # what CDS and LDS were made of
         self._structure: dict[str, str] = {}  # CDS, LDS and bootstrap paths -> their text
-        self._retained_at = 0.0
 
     def apply(
         self, services: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
@@ -139,7 +138,7 @@ class EnvoyGenerator(GeneratorBase):
         if structural:
             self._served, self._structure = served, structure
             self._purge({f"{s.name}.yaml" for s in served})
-        self._retain_hosts(served, membership)
+        self.resolver.retain(b.host for s in served for b in membership.get(s.name, ()))
 
     def _eds_candidates(
         self, served: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
@@ -176,15 +175,6 @@ class EnvoyGenerator(GeneratorBase):
             self.layout.lds: render_lds(self.config, served),
             self.layout.bootstrap: render_bootstrap(self.config, self.layout),
         }
-
-    def _retain_hosts(
-        self, served: Sequence[ServiceConfig], membership: Mapping[str, Sequence[Backend]]
-    ) -> None:
-        """Let the resolver forget hosts no longer routed to, every RETAIN_INTERVAL s at most."""
-        now = time.monotonic()
-        if now - self._retained_at >= RETAIN_INTERVAL:
-            self._retained_at = now
-            self.resolver.retain(b.host for s in served for b in membership.get(s.name, ()))
 
     def _check(self, changed: Mapping[str, str], candidates: Mapping[str, str]) -> None:
         """Changed EDS files parse and hold IP endpoints; a changed CDS or LDS is validated

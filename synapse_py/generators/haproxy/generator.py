@@ -33,7 +33,6 @@ import os
 import random
 import shutil
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from ...config import HaproxyConfig, ServiceConfig, SynapseConfig
 from ...desired import served_defaults
 from .. import register
 from ..base import GeneratorBase, Location
-from ..resolve import HostResolver
+from ..resolve import RETAIN_INTERVAL, HostResolver
 from .config import Plan, ServicePlan, runtime_refusal, server_options, signature
 from .installer import HaproxyInstaller
 from .live import LiveHaproxy
@@ -52,8 +51,6 @@ from .screen import NodeScreen
 from .servers import ordered, server_name
 
 log = logging.getLogger(__name__)
-
-RETAIN_INTERVAL = 30.0  # seconds between the resolver's clean-ups of hosts no longer served
 
 
 @register("haproxy")
@@ -104,7 +101,10 @@ class HaproxyGenerator(GeneratorBase):
         self._ids: dict[str, IdTable] = {}
         self._wake = wake or self._reapply
         self._resolver = HostResolver(
-            resolve_timeout, lookup=lookup, on_change=self._addresses_changed
+            resolve_timeout,
+            lookup=lookup,
+            on_change=self._addresses_changed,
+            retain_interval=RETAIN_INTERVAL,
         )
         # per service: (its config, its members, generation, its servers), reused while the
         # three are the same; the generation changes with what every service's servers depend
@@ -113,7 +113,6 @@ class HaproxyGenerator(GeneratorBase):
         self._planned = {}
         self._generation = 0
         self._unscreened: set[str] = set()  # services planned since the node screen last ran
-        self._retained_at = 0.0
         self._stopping = threading.Event()
         self._last: tuple | None = None  # the last apply's arguments, to apply them again
         self._installer = HaproxyInstaller(config, self.haproxy_bin)
@@ -180,7 +179,7 @@ class HaproxyGenerator(GeneratorBase):
                         unknown,
                     )
                 return
-            self._retain_hosts()
+            self._resolver.retain(b.host for members in self._members.values() for b in members)
             live = self._live
             live.adopt(plan, self.config.config_file_path)
             complete, socket_down = live.converge(plan)
@@ -252,14 +251,6 @@ class HaproxyGenerator(GeneratorBase):
             names = {s.name for s in enabled}
             self._planned = {n: p for n, p in self._planned.items() if n in names}
         return tuple(planned), changed
-
-    def _retain_hosts(self) -> None:
-        """Let the resolver forget hosts no longer routed to; every RETAIN_INTERVAL s at most,
-        as it walks every backend."""
-        now = time.monotonic()
-        if now - self._retained_at >= RETAIN_INTERVAL:
-            self._retained_at = now
-            self._resolver.retain(b.host for members in self._members.values() for b in members)
 
     def _addresses_changed(self) -> None:
         """A background lookup changed an address (or found a first one)."""

@@ -128,22 +128,13 @@ class HaproxyGenerator(GeneratorBase):
             settle_timeout=settle_timeout,
         )
 
-    # the figures (metrics) of its parts
+    # the figures (metrics) of its parts, read by GeneratorBase.figures
     renders = property(lambda self: self._installer.renders)
     installs = property(lambda self: self._installer.installs)
     failed_validations = property(lambda self: self._installer.failed_validations)
     failed_writes = property(lambda self: self._installer.failed_writes)
     runtime_commands = property(lambda self: self._live.runtime_commands)
     reloads = property(lambda self: self._live.reloads)
-
-    def figures(self) -> Mapping[str, float]:
-        return {
-            "renders": self.renders,
-            "runtime_commands": self.runtime_commands,
-            "reloads": self.reloads,
-            "failed_validations": self.failed_validations,
-            "failed_writes": self.failed_writes,
-        }
 
     def rejected_nodes(self) -> dict[str, int]:
         """Per service: nodes skipped because HAProxy refuses their server options in context."""

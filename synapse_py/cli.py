@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import click
@@ -18,7 +19,7 @@ from smartstack_common.metrics import MetricsUnavailable
 
 from . import __version__
 from .config import SynapseConfig, load_config
-from .errors import ConfigError, SetupError, SynapseError
+from .errors import CannotCompare, ConfigError, SetupError, SynapseError
 
 CONFIG_HELP = "synapse config file, JSON or YAML (Ruby synapse format). Default: $SYNAPSE_CONFIG."
 OVERLAY_HELP = "A second file (JSON or YAML) merged over the config: docs/synapse.md."
@@ -34,6 +35,7 @@ OVERLAY_OPTION = click.option(
 # failure at run time (ZooKeeper or the admin socket unreachable). The first match wins.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, EXIT_CONFIG),
+    (CannotCompare, EXIT_CONFIG),  # render --diff: 2 is diff(1)'s trouble
     (SetupError, EXIT_CONFIG),
     (SynapseError, EXIT_RUNTIME),  # RegistryUnavailable, ProxyUnavailable
     (MetricsUnavailable, EXIT_RUNTIME),  # the metrics port is taken
@@ -138,12 +140,30 @@ def validate(config_path: str | None, overlay_path: str | None) -> None:
 @CONFIG_OPTION
 @OVERLAY_OPTION
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for ZooKeeper.")
-def render(config_path: str | None, overlay_path: str | None, timeout: float) -> None:
-    """Print the HAProxy config for the current ZooKeeper state; changes nothing."""
-    from .commands import render_haproxy_config
+@click.option(
+    "--diff", "diff", is_flag=True,
+    help="Print a unified diff from the installed haproxy.cfg instead; exit 0 when they are "
+    "the same, 1 when they differ, 2 on any trouble (a bad config, ZooKeeper unreachable), "
+    "as diff(1) does.",
+)  # fmt: skip
+def render(config_path: str | None, overlay_path: str | None, timeout: float, diff: bool) -> None:
+    """Print the haproxy.cfg synapse-py would install for the current ZooKeeper state, byte for
+    byte (it reads the installed file for the server ids and order); changes nothing."""
+    from .commands import diff_installed, render_haproxy_config
 
     config = _load(_files(config_path, overlay_path))
-    click.echo(render_haproxy_config(config, timeout), nl=False)
+    try:
+        rendered = render_haproxy_config(config, timeout)
+    except (SynapseError, OSError) as e:
+        if diff:  # diff(1)'s "trouble": 1 means only "they differ"
+            raise CannotCompare(str(e)) from e
+        raise
+    if not diff:
+        click.echo(rendered, nl=False)
+        return
+    difference = diff_installed(config, rendered)
+    click.echo(difference, nl=False)
+    sys.exit(1 if difference else 0)
 
 
 @main.command()

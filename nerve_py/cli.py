@@ -104,10 +104,10 @@ def top_level_config_options(f):
     return config_options(f, env=True)
 
 
-def _load(args: ConfigArgs) -> NerveConfig:
+def _load(args: ConfigArgs, log_warnings: bool = True) -> NerveConfig:
     if not args.path:
         raise click.UsageError("no config: give -c FILE or set NERVE_CONFIG")
-    return load_config(args.path, args.overlay, args.instance_id)
+    return load_config(args.path, args.overlay, args.instance_id, log_warnings)
 
 
 def _args(ctx: click.Context, config_path, overlay, instance_id) -> ConfigArgs:
@@ -179,7 +179,7 @@ def validate(ctx, config_path, overlay, instance_id) -> None:
 
 
 def _validate(args: ConfigArgs) -> None:
-    echo_valid(args.path or "", _load(args))
+    echo_valid(args.path or "", _load(args, log_warnings=False))
 
 
 @main.command()

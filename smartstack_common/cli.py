@@ -42,8 +42,8 @@ class ExitCodeGroup(click.Group):
         """What the user reads on stderr for `error`: one line per problem."""
         if isinstance(error, self.listed_errors):
             return [f"{self.prog}: {p}" for p in getattr(error, "problems", (error,))]
-        if isinstance(error, self.config_errors):
-            return [f"{self.prog}: config error: {error}"]
+        if isinstance(error, self.config_errors):  # several problems: one line each
+            return [f"{self.prog}: config error: {line}" for line in str(error).splitlines()]
         if isinstance(error, OSError):  # an I/O failure nothing named: "Permission denied: /x"
             where = f": {error.filename}" if error.filename else ""
             return [f"{self.prog}: {error.strerror or error}{where}"]
@@ -85,11 +85,21 @@ def log_options(f):
     )(f)
 
 
-def echo_valid(path: str, config: Validated) -> None:
-    """`validate`'s output: each warning on stderr, then one OK line."""
-    for w in config.warnings:
+def echo_warnings(warnings: Sequence[str]) -> None:
+    """`validate`'s warnings on stderr, each once."""
+    for w in dict.fromkeys(warnings):
         click.echo(f"warning: {w}", err=True)
+
+
+def echo_valid(
+    path: str, config: Validated, notes: Sequence[str] = (), warnings: Sequence[str] = ()
+) -> None:
+    """`validate`'s output: each warning (the config's, then `warnings`) on stderr, then one OK
+    line and the `notes` (which checks ran, which were skipped and why)."""
+    echo_warnings([*config.warnings, *warnings])
     click.echo(f"{path}: OK ({len(config.services)} service(s))")
+    for note in notes:
+        click.echo(note)
 
 
 def print_table(header: tuple, rows: list, echo: Echo) -> None:

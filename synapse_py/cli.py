@@ -12,6 +12,7 @@ from smartstack_common.cli import (
     EXIT_RUNTIME,
     ExitCodeGroup,
     echo_valid,
+    echo_warnings,
     log_options,
 )
 from smartstack_common.logs import setup_logging
@@ -131,9 +132,24 @@ def run(
 @CONFIG_OPTION
 @OVERLAY_OPTION
 def validate(config_path: str | None, overlay_path: str | None) -> None:
-    """Check the config file (service_conf_dir, overlay) and exit 0 if it is valid."""
+    """Check the config file (service_conf_dir, overlay) and exit 0 if it is valid.
+
+    Every problem is listed at once. Then, when the binaries are there, `haproxy -c` checks the
+    haproxy.cfg it renders and `envoy --mode validate` the Envoy resources (each service with
+    its default_servers: validate does not read ZooKeeper); a check skipped is said. A folder
+    `run` needs that is missing on this host is a warning."""
+    from .daemon import preflight
+    from .proxy_checks import proxy_checks
+
     files = _files(config_path, overlay_path)
-    echo_valid(files.config, _load(files, log_warnings=False))
+    config = _load(files, log_warnings=False)
+    verdicts = proxy_checks(config)
+    host = [f"on this host `run` would stop: {p}" for p in preflight(config)]
+    problems = [v.problem for v in verdicts if v.problem]
+    if problems:
+        echo_warnings([*config.warnings, *host])
+        raise ConfigError("\n".join(problems))
+    echo_valid(files.config, config, [v.note for v in verdicts], host)
 
 
 @main.command()

@@ -87,6 +87,12 @@ def policy(sources: Sources, raw: Mapping, services: Mapping[str, RawService]) -
     return tuple(_once_per_key(m[1:] for m in messages))
 
 
+def refused(services: Mapping[str, RawService]) -> set[str]:
+    """The services the policy refuses (an unknown discovery method, ...): not built further,
+    whose other problems would mean nothing."""
+    return {n for n, s in services.items() if any(f.error for f in service_findings(s.data))}
+
+
 def _once_per_key(warnings: Iterable[tuple[str, str, str, KeyPath]]) -> Iterator[str]:
     """A knob set in many services is one warning, naming the first and counting the others."""
     by_key: dict[tuple, list[tuple[str, str]]] = {}

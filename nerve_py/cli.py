@@ -174,7 +174,8 @@ def _run(args: ConfigArgs, log_level: str, log_format: str) -> None:
 @config_options
 @click.pass_context
 def validate(ctx, config_path, overlay, instance_id) -> None:
-    """Check the config file (with service_conf_dir and overlay); exit 0 if it is valid."""
+    """Check the config file (with service_conf_dir and overlay); exit 0 if it is valid, else 2
+    with every problem found, one line each; each warning is printed once."""
     _validate(_args(ctx, config_path, overlay, instance_id))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.ports import free_port
 from support.procs import wait_for
 from support.rigs import register
 
@@ -19,6 +20,8 @@ def _servers_in_file(path: str) -> int:
 def test_render_prints_byte_for_byte_what_synapse_py_installed(synapse, zk, http_backend):
     # no server_order_seed and no backend_order: the daemon draws a seed and shuffles
     backends = [http_backend() for _ in range(6)]
+    synapse.haproxy_extra["stats"] = {"enabled": True, "port": free_port(), "prometheus": True}
+    synapse.haproxy_extra["shared_frontend"] = [f"bind 127.0.0.1:{free_port()}"]
     synapse.add_service("web")
     synapse.add_service("api", backend_name="api_be", server_options="check inter 2s")
     for b in backends[:4]:

@@ -93,7 +93,10 @@ def conf_dir_services(
         if file.stem in seen:
             raise ConfigError(str(file), "", f"service {file.stem!r} is also {seen[file.stem]}")
         seen[file.stem] = file
-        yield _service_file(file, warnings, found)
+        try:
+            yield _service_file(file, warnings, found)
+        except ConfigError as e:  # a file that cannot be read: the others are checked all the same
+            found.append(e)
 
 
 def _service_file(file: Path, warnings: list[str], found: list[ConfigError]) -> RawService:

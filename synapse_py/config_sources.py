@@ -120,14 +120,27 @@ def _conf_dir_services(source: str, directory: str) -> dict[str, tuple[str, Any]
             f"{source}: service_conf_dir: {folder}: cannot read: {e.strerror}"
         ) from None
     services: dict[str, tuple[str, Any]] = {}
+    problems: list[str] = []  # every file's, at once
     for file in files:
         if file.suffix not in (".json", ".yaml") or not file.is_file():
             continue  # Ruby's glob: *.{json,yaml} (so not .yml)
-        name = _name_from_file(file)
-        if name in services:
-            raise ConfigError(f"{file}: service {name!r} is also defined by {services[name][0]}")
-        services[name] = (str(file), read_document(str(file)))
+        try:
+            name, entry = _service_file(file, services)
+        except ConfigError as e:
+            problems.append(str(e))
+            continue
+        services[name] = entry
+    if problems:
+        raise ConfigError("\n".join(problems))
     return services
+
+
+def _service_file(file: Path, services: Mapping[str, tuple[str, Any]]) -> tuple[str, Any]:
+    """(service name, (file, its document)) of one service_conf_dir file."""
+    name = _name_from_file(file)
+    if name in services:
+        raise ConfigError(f"{file}: service {name!r} is also defined by {services[name][0]}")
+    return name, (str(file), read_document(str(file)))
 
 
 def _name_from_file(file: Path) -> str:

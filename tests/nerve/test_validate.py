@@ -87,3 +87,17 @@ def test_each_warning_is_printed_once(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stderr.splitlines()
     assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines), lines
+
+
+def test_every_broken_service_conf_dir_file_is_reported(tmp_path):
+    # today: the first file that does not parse stops the reading of the others
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "a.json").write_text("{not json")
+    (conf_d / "b.yaml").write_text("x: [1")
+    (conf_d / "c.json").write_text(json.dumps({**SERVICE, "port": 0}))
+    doc = {"instance_id": "h1", "service_conf_dir": str(conf_d)}
+    found = "\n".join(errors(validate(write(tmp_path, doc))))
+    assert f"{conf_d / 'a.json'}: not valid JSON" in found
+    assert f"{conf_d / 'b.yaml'}: not valid YAML" in found
+    assert f"{conf_d / 'c.json'}: port: " in found

@@ -165,3 +165,16 @@ def test_a_missing_folder_run_needs_is_a_warning(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "on this host `run` would stop: " in out.stderr
     assert f"haproxy.config_file_path: folder {tmp_path / 'no'} does not exist" in out.stderr
+
+
+def test_every_broken_service_conf_dir_file_is_reported(tmp_path):
+    # today: the first file that does not parse stops the reading of the others
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "a.json").write_text("{not json")
+    (conf_d / "b.yaml").write_text("x: [1")
+    (conf_d / "c d.json").write_text("{}")
+    found = "\n".join(errors(validate(write(tmp_path, valid(service_conf_dir=str(conf_d))))))
+    assert f"{conf_d / 'a.json'}: not valid JSON" in found
+    assert f"{conf_d / 'b.yaml'}: not valid YAML" in found
+    assert f"{conf_d / 'c d.json'}: the service name from the file name" in found

@@ -146,7 +146,7 @@ def _service_file(file: Path, services: Mapping[str, tuple[str, Any]]) -> tuple[
 def _name_from_file(file: Path) -> str:
     if not re.fullmatch(schema.NAME_PATTERN, file.stem):
         raise ConfigError(
-            f"{file}: the service name from the file name must match [A-Za-z0-9_.:-]+"
+            f"{file}: the service name from the file name must be {schema.NAME_WORDS}"
         )
     return file.stem
 

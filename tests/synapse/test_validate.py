@@ -178,3 +178,17 @@ def test_every_broken_service_conf_dir_file_is_reported(tmp_path):
     assert f"{conf_d / 'a.json'}: not valid JSON" in found
     assert f"{conf_d / 'b.yaml'}: not valid YAML" in found
     assert f"{conf_d / 'c d.json'}: the service name from the file name" in found
+
+
+def test_no_regular_expression_in_the_other_name_messages(tmp_path):
+    # today: "the service name from the file name must match [A-Za-z0-9_.:-]+"
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "c d.json").write_text("{}")
+    config = valid(service_conf_dir=str(conf_d))
+    config["services"]["web"]["default_servers"] = [{"name": "a b", "host": "10.0.0.1", "port": 1}]
+    (line,) = errors(validate(write(tmp_path, config)))
+    assert line.endswith("must be letters, digits, _ . : and - only") and "[" not in line
+    del config["service_conf_dir"]
+    (line,) = errors(validate(write(tmp_path, config)))
+    assert line.endswith("default_servers.0.name: 'a b': must be letters, digits, _ . : and - only")

@@ -88,7 +88,8 @@ def test_nerve_exports_one_series_per_check(nerve, zk, http_backend):
         {"type": "http", "uri": "/", "expect": "not in the body", "timeout": 1},  # fails
     ]
     nerve.write(nerve.service("web", backend.port, checks), metrics=ANY_PORT)
-    m = Scraper(metrics_port(nerve.start()))
+    proc = nerve.start()
+    m = Scraper(metrics_port(proc))
     m.wait("nerve_check_runs_total", lambda v: v >= 1, 20, service="web", result="fail",
            check=f"http-127.0.0.1:{backend.port}/#3")  # fmt: skip
     up = {s[0]["check"]: s[1] for s in m.series("nerve_check_up")}
@@ -96,6 +97,10 @@ def test_nerve_exports_one_series_per_check(nerve, zk, http_backend):
     base = f"http-127.0.0.1:{backend.port}"
     assert up == {f"{base}/health": 1, f"{base}/": 1, f"{base}/#3": 0}
     assert m.value("nerve_service_healthy", service="web") == 0
+    # the log names the failing check and its own reason
+    assert f"check {base}/#3 is now down (HTTP 200 without 'not in the body'" in proc.output()
+    # the log names the failing check and its own reason
+    assert f"check {base}/#3 is now down (HTTP 200 without 'not in the body'" in proc.output()
 
 
 def _standard_families(m: Scraper, daemon: str, version: str) -> None:

@@ -16,6 +16,7 @@ from . import schema
 from .checks import CheckConfigError, build_check
 from .config_file import join, read_document
 from .errors import ConfigError
+from .registry_warnings import skipped_by_synapse
 from .service_files import RawService, gather_services
 from .validation import PARTIAL_CONFIG, ruby_only_warnings, validate
 
@@ -179,6 +180,7 @@ def _security_part(raw: dict, source: str, warnings: list[str]) -> ZkSecurity:
 def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceConfig:
     svc, at = raw.doc, _At(raw.source, raw.prefix)
     validate(svc, schema.SERVICE_SCHEMA, raw.source, raw.prefix)
+    warnings += skipped_by_synapse(svc, raw.source, raw.prefix)
     port, port_string = _port(svc["port"], at)
     listed = enumerate(svc.get("checks", []))
     checks = tuple(_check(c, svc["host"], port, at, f"checks[{i}]") for i, c in listed)

@@ -16,7 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .server_options import BadOptions, checked_options, is_ip_literal
+from smartstack_common.registration_rules import HOST_RULE, is_registry_host
+from smartstack_common.server_options import (
+    BadOptions,
+    checked_options,
+    is_ip_literal,  # noqa: F401 - re-exported for discovery and generators
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,6 @@ MAX_WEIGHT = 256  # HAProxy's
 MAX_RAW_WEIGHT_LEN = 32  # a non-integer weight (Ruby ignores it) is kept for file_output
 
 _NAME_RE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAME_LEN}}}")
-_HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _ENCODED_NAME_RE = re.compile(r"base64_([0-9]{1,5})_(.*)", re.DOTALL)
 _B64_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _SEQUENCE_RE = re.compile(r"_[0-9]*")  # empty for non-sequential node types
@@ -268,16 +272,9 @@ def _name(value: object) -> str:
 
 
 def _host(value: object) -> str:
-    if isinstance(value, str) and (is_ip_literal(value) or _is_hostname(value)):
+    if isinstance(value, str) and is_registry_host(value):
         return value
-    raise InvalidNode("host must be an IP address or an RFC 1123 hostname")
-
-
-def _is_hostname(host: str) -> bool:
-    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
-    if len(host) > 253 or not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
-        return False
-    return not labels[-1].isdigit()  # "1.2.3" would be read as an IPv4 shorthand by resolvers
+    raise InvalidNode(f"host must be {HOST_RULE}")
 
 
 def _labels(value: object) -> tuple[tuple[str, str], ...]:

@@ -8,6 +8,9 @@ characters below), a word that is not a server keyword (a second directive), a v
 wrong shape, `crt` (it would present this host's private key to whoever registered) and
 `disabled`/`enabled` (the up/maintenance state is ours to set through the runtime API).
 `%{host}`, `%{port}` and `%{name}` are Ruby's templates, replaced by the HAProxy generator.
+
+synapse-py skips a registration whose options break a rule (synapse_py/backend.py); nerve-py's
+config check warns about configured options that would be (registration_rules.py).
 """
 
 from __future__ import annotations

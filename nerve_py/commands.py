@@ -9,7 +9,7 @@ from kazoo.client import KazooClient
 
 from smartstack_common.cli import Echo, print_table
 
-from .checks import build_check, run_check
+from .checks import build_checks, run_check
 from .config import NerveConfig
 from .errors import UnknownService
 from .state import StateDir
@@ -29,8 +29,7 @@ def run_checks_once(config: NerveConfig, name: str | None, echo: Echo) -> bool:
     """Run every check of the chosen services once; print a table; True if all pass."""
     rows, all_ok = [], True
     for svc in _services(config, name):
-        for spec in svc.checks:
-            check = build_check(spec.params(), svc.host, svc.port)
+        for check in build_checks((s.params() for s in svc.checks), svc.host, svc.port):
             ok, reason = run_check(check)
             check.close()
             all_ok &= ok

@@ -17,6 +17,7 @@ from . import schema
 from .checks import CheckConfigError, build_check
 from .config_file import join, read_document
 from .errors import ConfigError, ConfigProblems
+from .registry_warnings import skipped_by_synapse
 from .service_files import RawService, gather_services
 from .validation import PARTIAL_CONFIG, problems, ruby_only_warnings, validate
 
@@ -203,6 +204,7 @@ def _security_part(raw: dict, source: str, warnings: list[str]) -> ZkSecurity:
 def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceConfig:
     svc, at = raw.doc, _At(raw.source, raw.prefix)
     validate(svc, schema.SERVICE_SCHEMA, raw.source, raw.prefix)
+    warnings += skipped_by_synapse(svc, raw.source, raw.prefix)
     found: list[ConfigError] = []
     port, port_string = _collect(found, _port, svc["port"], at) or (0, None)
     listed = enumerate(svc.get("checks", []))

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from smartstack_common.metrics import MetricsServer
+from smartstack_common.metrics import MetricsServer, daemon_registry
 from smartstack_common.sdnotify import Notifier
 from smartstack_common.signals import install_signals
 
+from . import __version__
 from .config import NerveConfig, ServiceConfig, reload_config
 from .errors import NerveError, ReportFailures, SetupError
 from .metrics import NerveCollector
@@ -44,7 +45,7 @@ class Daemon:
     def __init__(self, config: NerveConfig, registry: CollectorRegistry | None = None):
         self.config = config
         self.notifier = Notifier()
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or daemon_registry("nerve", __version__)
         self.registry.register(NerveCollector(self))
         self.metrics = MetricsServer(config.metrics, self.registry) if config.metrics else None
         self.state = StateDir(config.state_dir)

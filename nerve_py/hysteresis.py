@@ -31,6 +31,11 @@ class Hysteresis:
         return bool(self._up)
 
     @property
+    def streak(self) -> int:
+        """Results in a row that contradict the state (passes while down: rising)."""
+        return self._streak
+
+    @property
     def known(self) -> bool:
         """A result has been seen (or an initial state was given)."""
         return self._up is not None

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import build_check, run_check
+from .checks import build_checks, run_check
 from .config import ServiceConfig
+from .health_log import CheckLog, CheckState, NotRegisteredLog, not_registered_reason
 from .hysteresis import Hysteresis
 from .reporter import Reporter, ttl_applies
 from .scheduler import Scheduler, shared_scheduler
@@ -97,6 +98,7 @@ class ServiceWatcher:
         self.stats = [CheckStats() for _ in self.checks]
         self.healthy = not self.checks or service.check_mocked  # as Ruby nerve
         self.maintenance = False
+        self.not_registered = NotRegisteredLog(service.name)
         self.settled = threading.Event()  # the first up/down decision has been made
         self._ticks = 0
         self._stop = threading.Event()
@@ -111,8 +113,9 @@ class ServiceWatcher:
 
     def _fresh_checks(self) -> None:
         service = self.service
-        self.checks = [build_check(s.params(), service.host, service.port) for s in service.checks]
+        self.checks = build_checks((s.params() for s in service.checks), service.host, service.port)
         self.hysteresis = [Hysteresis(c.rise, c.fall) for c in self.checks]
+        self.check_logs = [CheckLog(service.name, c.name) for c in self.checks]
         self.results: list[CheckResult] = []
 
     @property
@@ -183,6 +186,7 @@ class ServiceWatcher:
         self.maintenance = maintenance
         if report:
             self.reporter.sync(wanted)
+        self.not_registered.note(self.reporter.node is not None, self._why_not_registered)
         self._ticks += 1
         if self.reporter.node is not None or not wanted or self._ticks > 2:
             self.settled.set()
@@ -190,6 +194,18 @@ class ServiceWatcher:
             self._restart()
         self._note_change()
         return True
+
+    def _why_not_registered(self) -> str:
+        r = self.reporter
+        return not_registered_reason(self, r.conn, getattr(r, "failures", 0))
+
+    def check_states(self) -> list[CheckState]:
+        """Each check's debounced state, passes and last reason (for the log's why)."""
+        reasons = {r.name: r.reason for r in self.results}
+        return [
+            CheckState(c.name, h, s.passed, reasons.get(c.name))
+            for c, h, s in zip(self.checks, self.hysteresis, self.stats, strict=True)
+        ]
 
     def _note_change(self) -> None:
         results = tuple((r.name, r.ok, r.up, r.reason) for r in self.results)
@@ -226,14 +242,7 @@ class ServiceWatcher:
         check, hyst = self.checks[index], self.hysteresis[index]
         self.stats[index].record(ok, duration)
         changed = hyst.update(ok)
-        if changed is not None:
-            log.info(
-                "%s: check %s is now %s (%s)",
-                self.service.name,
-                check.name,
-                "up" if changed else "down",
-                reason,
-            )
+        self.check_logs[index].record(ok, reason, changed, hyst)
         return CheckResult(check.name, ok, hyst.up, reason, round(duration, 6))
 
     # ---- a round on the scheduler's loop thread (scheduler.py): one http check, kept alive

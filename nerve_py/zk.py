@@ -27,6 +27,7 @@ class ZkConnection:
         self.hosts = hosts
         self.generation = 0  # bumped on every lost (expired) session
         self.auth_failed = False  # ZooKeeper refused zk_auth: kazoo stops reconnecting
+        self._stopping = False  # stop() closes the session: the LOST that follows is ours
         security = security or ZkSecurity()
         self.client = KazooClient(
             hosts=hosts,
@@ -53,7 +54,9 @@ class ZkConnection:
         return cid[0] if cid else None
 
     def _on_state(self, state: str) -> None:
-        if state == KazooState.LOST and self.client.client_state == KeeperState.AUTH_FAILED:
+        if self._stopping:
+            log.info("ZooKeeper session to %s closed", self.hosts)
+        elif state == KazooState.LOST and self.client.client_state == KeeperState.AUTH_FAILED:
             self.auth_failed = True
             log.error("ZooKeeper at %s refused the zk_auth credential", self.hosts)
         elif state == KazooState.LOST:
@@ -66,6 +69,7 @@ class ZkConnection:
             log.info("ZooKeeper connection to %s established", self.hosts)
 
     def stop(self) -> None:
+        self._stopping = True
         try:
             self.client.stop()
             self.client.close()

@@ -7,10 +7,18 @@ reads the daemon's own counters per scrape. `metrics` is our addition to both co
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -37,6 +45,31 @@ class MetricsConfig:
 
     port: int
     bind: str = "127.0.0.1"
+
+
+class BuildInfo:
+    """`<daemon>_build_info{version="..."} 1`: which release runs, as Prometheus exporters say."""
+
+    def __init__(self, daemon: str, version: str):
+        self.daemon, self.version = daemon, version
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            f"{self.daemon}_build_info", f"{self.daemon}-py's version", labels=["version"]
+        )
+        family.add_metric([self.version], 1)
+        yield family
+
+
+def daemon_registry(daemon: str, version: str) -> CollectorRegistry:
+    """A registry with what every Prometheus client library exports for a process (process_*,
+    python_info, python_gc_*: the collectors of client_python's default registry) and the
+    daemon's build info; the daemon adds its own collector."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    registry.register(BuildInfo(daemon, version))
+    return registry
 
 
 class MetricsUnavailable(Exception):

@@ -10,11 +10,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from smartstack_common.atomic import remove_stale_temps
-from smartstack_common.metrics import MetricsServer
+from smartstack_common.metrics import MetricsServer, daemon_registry
 from smartstack_common.sdnotify import Notifier
 from smartstack_common.signals import install_signals
 
-from . import state_file
+from . import __version__, state_file
 from .config import ConfigError, SynapseConfig, load_config
 from .generators import Generator, generators
 from .metrics import SynapseCollector
@@ -100,7 +100,7 @@ class SynapseDaemon:
         self.generators = GeneratorSet()
         self.reconciler = Reconciler(config, self.generators.update(config), self.events)
         self.notifier = Notifier()
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or daemon_registry("synapse", __version__)
         self.registry.register(SynapseCollector(self.reconciler))
         self.metrics = MetricsServer(config.metrics, self.registry) if config.metrics else None
         self._stop = threading.Event()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .discovery.zookeeper_clients import ZkClients
 from .generators import FIGURES
 from .reconciler import Reconciler
 
@@ -76,7 +77,22 @@ class SynapseCollector:
             "Times a sharp shrink was held for the grace period",
             {name: g.holds for name, g in dict(r.guards).items()},
         )
+        yield GaugeMetricFamily(
+            "synapse_last_successful_apply_timestamp_seconds",
+            "When every generator last applied the desired state (Unix time; 0: not yet)",
+            value=r.last_applied_at,
+        )
+        yield _zookeeper_connected(r.context.existing(ZkClients))
         yield from _generator_families(r.generators)
+
+
+def _zookeeper_connected(clients: ZkClients | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "synapse_zookeeper_connected", "1 while connected to the ensemble", labels=["ensemble"]
+    )
+    for ensemble, connected in sorted((clients.connected() if clients else {}).items()):
+        family.add_metric([ensemble], float(connected))
+    return family
 
 
 def _per_service(cls, name: str, doc: str, values: dict[str, float]):

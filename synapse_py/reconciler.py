@@ -62,6 +62,7 @@ class Reconciler:
         self.discoveries: dict[str, Discovery] = {}
         self.membership: dict[str, tuple[Backend, ...]] = {}
         self.applies = 0
+        self.last_applied_at = 0.0  # wall-clock time of the last apply every generator took
         self._apply_failures = 0  # generator writes that failed (retried)
         self.guards: dict[str, ExpiryGuard] = {}
         self.registry_configs = RegistryConfigs()  # services' znode data as haproxy config
@@ -280,6 +281,8 @@ class Reconciler:
                 log.exception("generator %s failed; retrying", type(gen).__name__)
                 failed = True
         self.applies += 1
+        if not failed:
+            self.last_applied_at = time.time()
         self._save_state(membership)
         self._retry_at = time.monotonic() + RETRY_INTERVAL if failed else None
 

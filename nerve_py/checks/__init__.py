@@ -9,7 +9,7 @@ installed ones are registered when this package is imported, next to the built-i
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from smartstack_common import plugins
@@ -23,6 +23,7 @@ __all__ = [
     "CheckConfigError",
     "CheckFailed",
     "build_check",
+    "build_checks",
     "describe_failure",
     "load_entry_points",
     "register",
@@ -41,6 +42,18 @@ def build_check(
         known = ", ".join(sorted(registry))
         raise CheckConfigError(f"check key 'type': unknown check type {kind!r} (known: {known})")
     return registry[kind](conf, host, port)
+
+
+def build_checks(confs: Iterable[Mapping[str, Any]], host: str, port: int) -> list[Check]:
+    """A service's checks, each with a name of its own: a name an earlier check of the service
+    has gets the suffix `#<position in the list>` (one metric series and log line per check)."""
+    checks = [build_check(conf, host, port) for conf in confs]
+    seen: set[str] = set()
+    for position, check in enumerate(checks, 1):
+        if check.name in seen:
+            check.name = f"{check.name}#{position}"
+        seen.add(check.name)
+    return checks
 
 
 def run_check(check: Check, probe: Callable[[], bool] | None = None) -> tuple[bool, str]:

@@ -84,6 +84,8 @@ class HttpCheck(Check):
         super().__init__(conf, host, port)
         self.port = int_key(conf, "http_port", self.port, high=65535)
         self.uri = _uri(conf)
+        # Ruby nerve's name for an http check: the uri tells checks on one port apart
+        self.name = str_key(conf, "name", f"{conf['type']}-{self.host}:{self.port}{self.uri}")
         self.expect = str_key(conf, "expect")
         open_timeout = number_key(conf, "open_timeout", self.default_open_timeout)
         self.open_timeout = open_timeout or self.timeout

@@ -114,6 +114,11 @@ class DiscoveryContext:
                 self._shared[key] = make()
             return self._shared[key]
 
+    def existing(self, key: object) -> Any | None:
+        """The resource under `key` if one was made (the metrics read it, never make it)."""
+        with self._lock:
+            return self._shared.get(key)
+
     def restart_only_changes(self, new: SynapseConfig) -> list[str]:
         """Top-level keys of `new` that the running shared resources cannot take on a SIGHUP."""
         found: list[str] = []

@@ -75,6 +75,7 @@ class ZkClients:
         self.events = events
         self.security = security or ZkSecurity()
         self._clients: dict[tuple[str, ...], KazooClient] = {}
+        self._stopping = False
 
     def get(self, hosts: tuple[str, ...]) -> KazooClient:
         key = tuple(sorted(hosts))
@@ -92,13 +93,20 @@ class ZkClients:
             self._clients[key] = client
         return self._clients[key]
 
+    def connected(self) -> dict[str, bool]:
+        """Ensemble connection string -> connected now (for the metrics)."""
+        return {",".join(key): client.connected for key, client in list(self._clients.items())}
+
     def stop(self) -> None:
+        self._stopping = True  # the LOST state the clients report now is ours, not a fault
         _close(self._clients)
 
     def _on_state(self, hosts: tuple[str, ...], state: str) -> None:
         if state == KazooState.CONNECTED:
             log.info("ZooKeeper %s connected", ",".join(hosts))
             self.events.put(Connected())
+        elif self._stopping:
+            log.info("ZooKeeper %s: session closed", ",".join(hosts))
         elif getattr(self._clients.get(hosts), "client_state", None) == KeeperState.AUTH_FAILED:
             log.error(
                 "ZooKeeper %s refused the zk_auth credential: keeping the last membership",

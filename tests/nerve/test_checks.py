@@ -16,7 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from nerve_py.checks import CHECKS, Check, CheckConfigError, build_check, register, run_check
+from nerve_py.checks import (
+    CHECKS,
+    Check,
+    CheckConfigError,
+    build_check,
+    build_checks,
+    register,
+    run_check,
+)
 
 LOOPBACK = "127.0.0.1"
 
@@ -144,6 +152,27 @@ def test_common_keys_override_the_service():
         3,
         4,
     )
+
+
+def test_default_check_names_tell_checks_on_one_port_apart():
+    # today: every http check on 8080 is http-127.0.0.1:8080, whatever its uri or http_port
+    confs = [
+        {"type": "http", "uri": "/health"},
+        {"type": "https", "uri": "/ready", "http_port": 8443},
+        {"type": "tcp"},
+        {"type": "http", "uri": "/health", "expect": "ok"},  # the same name as the first
+        {"type": "tcp", "name": "db"},
+        {"type": "tcp", "name": "db"},
+    ]
+    names = [c.name for c in build_checks(confs, LOOPBACK, 8080)]
+    assert names == [
+        "http-127.0.0.1:8080/health",  # Ruby nerve's name for it
+        "https-127.0.0.1:8443/ready",
+        "tcp-127.0.0.1:8080",
+        "http-127.0.0.1:8080/health#4",  # its position in the list
+        "db",
+        "db#6",
+    ]
 
 
 def test_http_timeouts_default_as_in_ruby_nerve():

@@ -177,6 +177,31 @@ def test_weight_above_haproxy_maximum_is_published_with_a_warning(tmp_path):
     assert cfg.service("w").weight == 300 and any("above HAProxy" in w for w in cfg.warnings)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("host", "web host", "'web host' is not an IP address or an RFC 1123 hostname"),
+        ("host", "fe80::1%eth0", "is not an IP address or an RFC 1123 hostname"),
+        ("host", "10.0.0", "is not an IP address"),
+        ("haproxy_server_options", "backup disabled", "keyword 'disabled' is not allowed"),
+        ("haproxy_server_options", "weight 300", "bad value for weight"),
+        ("haproxy_server_options", "check # x", "holds a forbidden character"),
+    ],
+)
+def test_values_synapse_py_skips_are_warned_about(tmp_path, key, value, words):
+    # today: nerve-py registers them silently and synapse-py skips the node
+    conf = {"instance_id": "i", "services": {"w": dict(RUBY_SERVICE, **{key: value})}}
+    cfg = load_config(write(tmp_path, conf))
+    found = [w for w in cfg.warnings if f"services.w.{key}" in w]
+    assert len(found) == 1 and words in found[0] and "synapse-py skips the node" in found[0]
+
+
+def test_values_synapse_py_takes_are_not_warned_about(tmp_path):
+    svc = dict(RUBY_SERVICE, host="web-1.example.", haproxy_server_options="check inter 2s")
+    cfg = load_config(write(tmp_path, {"instance_id": "i", "services": {"w": svc}}))
+    assert cfg.warnings == ()
+
+
 def test_ruby_only_key_is_a_warning(tmp_path):
     svc = dict(RUBY_SERVICE, load_test_concurrency=2, max_repeated_report_failures=3)
     cfg = load_config(write(tmp_path, {"instance_id": "i", "statsd": {}, "services": {"w": svc}}))

@@ -30,17 +30,29 @@ class Scraper:
     def __init__(self, port: int):
         self.url = f"http://127.0.0.1:{port}/metrics"
 
-    def samples(self) -> dict[tuple, float]:
+    def _text(self) -> str:
         try:
             with urllib.request.urlopen(self.url, timeout=2) as resp:
-                text = resp.read().decode()
+                return resp.read().decode()
         except OSError:
-            return {}
+            return ""
+
+    def samples(self) -> dict[tuple, float]:
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
+            for family in text_string_to_metric_families(self._text())
             for s in family.samples
         }
+
+    def series(self, name: str) -> list[tuple[dict, float]]:
+        """Every sample named `name`, as exposed: two with the same labels stay two (Prometheus
+        would keep one of them)."""
+        return [
+            (s.labels, s.value)
+            for family in text_string_to_metric_families(self._text())
+            for s in family.samples
+            if s.name == name
+        ]
 
     def value(self, name: str, **labels) -> float | None:
         return self.samples().get((name, tuple(sorted(labels.items()))))

@@ -8,6 +8,9 @@ characters below), a word that is not a server keyword (a second directive), a v
 wrong shape, `crt` (it would present this host's private key to whoever registered) and
 `disabled`/`enabled` (the up/maintenance state is ours to set through the runtime API).
 `%{host}`, `%{port}` and `%{name}` are Ruby's templates, replaced by the HAProxy generator.
+
+synapse-py skips a registration whose options break a rule (synapse_py/backend.py); nerve-py's
+config check warns about configured options that would be (registration_rules.py).
 """
 
 from __future__ import annotations
@@ -84,10 +87,16 @@ def _split_converters(value: str) -> list[str]:
     return [*parts, value[start:]]
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # what ip_address takes, no leading 0s
+
+
 def is_ip_literal(value: str, scope_id: bool = False) -> bool:
     """An IPv4 or IPv6 address, written as one, nothing around it. `scope_id`: an IPv6 scope id
     may follow (`fe80::1%eth0`, which a server option's address may carry; a registry host may
     not: backend.py)."""
+    if _IPV4_RE.fullmatch(value):  # the common case, without ipaddress's slower parse
+        return True
     address, percent, scope = value.partition("%") if scope_id else (value, "", "")
     if not _IP_CHARS_RE.fullmatch(address) or (percent and not _SCOPE_RE.fullmatch(scope)):
         return False

@@ -131,19 +131,27 @@ def run(
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
-def validate(config_path: str | None, overlay_path: str | None) -> None:
+@click.option(
+    "--proxy-check/--no-proxy-check",
+    default=True,
+    show_default=True,
+    help="Run haproxy -c and envoy --mode validate on the rendered result. --no-proxy-check "
+    "checks the config alone (e.g. a Ruby config whose raw HAProxy 1.x lines HAProxy 2.6 "
+    "refuses, before they are fixed).",
+)
+def validate(config_path: str | None, overlay_path: str | None, proxy_check: bool) -> None:
     """Check the config file (service_conf_dir, overlay) and exit 0 if it is valid.
 
     Every problem is listed at once. Then, when the binaries are there, `haproxy -c` checks the
     haproxy.cfg it renders and `envoy --mode validate` the Envoy resources (each service with
     its default_servers: validate does not read ZooKeeper); a check skipped is said. A folder
-    `run` needs that is missing on this host is a warning."""
+    `run` needs that is missing on this host is a warning. Exit 2 on any problem."""
     from .daemon import preflight
     from .proxy_checks import proxy_checks
 
     files = _files(config_path, overlay_path)
     config = _load(files, log_warnings=False)
-    verdicts = proxy_checks(config)
+    verdicts = proxy_checks(config) if proxy_check else []
     host = [f"on this host `run` would stop: {p}" for p in preflight(config)]
     problems = [v.problem for v in verdicts if v.problem]
     if problems:

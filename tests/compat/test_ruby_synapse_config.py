@@ -64,6 +64,11 @@ def test_ruby_examples_validate_as_they_are(examples, config, warned):
     errors = [line for line in out.stderr.splitlines() if not line.startswith("warning: ")]
     assert out.returncode == 2 and errors, out.stderr
     assert all(f"{config}: haproxy: haproxy -c refused the rendered file: " in e for e in errors)
+    # the config alone (schema, key policy, each service) is valid
+    alone = synapse_py(
+        examples, "validate", "--no-proxy-check", "-c", config, env={"SYNAPSE_CONFIG_VALUE": "v"}
+    )
+    assert alone.returncode == 0 and "OK (" in alone.stdout, alone.stderr
 
 
 @pytest.mark.parametrize(

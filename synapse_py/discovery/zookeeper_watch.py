@@ -264,7 +264,8 @@ class ServiceWatcher:
                 sent[-1][1].rawlink(lambda _, bulk=sent: self._on_bulk(bulk))
 
     def _on_bulk(self, bulk: list) -> None:
-        answered, waiting = [], []
+        answered: list = []
+        waiting: list = []
         for name, result in bulk:
             (answered if result.ready() else waiting).append((name, result))
         for name, result in waiting:  # not expected (see _pump): each is then waited for alone

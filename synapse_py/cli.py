@@ -48,6 +48,7 @@ class SynapseGroup(ExitCodeGroup):
     exit_codes = EXIT_CODES
     config_errors = (ConfigError,)
     listed_errors = (SetupError,)
+    doc = "synapse.md"
 
 
 class Files(NamedTuple):
@@ -95,7 +96,8 @@ def main(
     SIGTERM/SIGINT exit and leave HAProxy and Envoy running.
 
     Exit codes: 0 success; 1 a runtime failure (ZooKeeper or the admin socket unreachable); 2 a
-    bad config or a missing folder, named by file and key path. Every key: docs/synapse.md.
+    bad config or a missing folder, named by file and key path: under systemd,
+    RestartPreventExitStatus=2 keeps such a unit stopped instead of restarting it.
     """
     if ctx.invoked_subcommand is None:
         if not config_path:

@@ -263,3 +263,24 @@ def test_every_key_in_the_key_tables_exists():
         if key.split(".")[-1].replace("[]", "") not in names
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_every_file_the_docs_and_code_refer_to_exists():
+    """A link or a name like `docs/security.md`, `DESIGN.md` or `examples/demo.py` points at a
+    file of this repository (taken from the page's folder, the repository root or docs/)."""
+    sources = [*PAGES, *(ROOT / "examples" / "systemd").glob("*.service")]
+    for package in ("nerve_py", "synapse_py", "smartstack_common"):
+        sources += (ROOT / package).rglob("*.py")
+    problems = []
+    for source in sources:
+        text = source.read_text()
+        links = re.findall(r"\]\(([^)#\s]+)", text) if source.suffix == ".md" else []
+        names = set(links)
+        names |= set(re.findall(r"(?<![\w/.-])((?:\.\./)*(?:[\w-]+/)*[\w-]+\.md)\b", text))
+        for name in names:
+            if "://" in name or name.startswith("mailto:"):
+                continue
+            here = [source.parent / name, ROOT / name, ROOT / "docs" / name]
+            if not any(p.exists() for p in here):
+                problems.append(f"{source.relative_to(ROOT)}: {name}")
+    assert not problems, "\n".join(sorted(problems))

@@ -143,8 +143,8 @@ def main(ctx, config_path, overlay, instance_id, check_config, log_level, log_fo
 
     Exit codes: 0 success; 1 a runtime failure (a failing check, ZooKeeper refused the
     credential); 2 a bad config, named by file and key path, an unknown service, or a state_dir
-    or heartbeat_path folder nerve-py cannot write (every problem listed): under systemd,
-    RestartPreventExitStatus=2 keeps such a unit stopped instead of restarting it.
+    or heartbeat_path folder nerve-py cannot write (every problem listed). Every key:
+    docs/nerve.md.
     """
     ctx.obj = ConfigArgs(config_path, overlay, instance_id)
     if ctx.invoked_subcommand is not None:

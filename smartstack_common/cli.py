@@ -16,12 +16,14 @@ import click
 
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
-#: where the wheel installs docs/*.md (setup.cfg's data_files), below the installation's prefix
-DOCS_SUBDIR = os.path.join("share", "doc", "smartstack-py")
 
 Echo = Callable[[str], Any]
 #: (error class, exit code) pairs; the first class an error is an instance of wins
 ExitCodes = Sequence[tuple[type[BaseException], int]]
+
+
+#: where the wheel installs docs/*.md (setup.cfg's data_files), below the installation's prefix
+DOCS_SUBDIR = os.path.join("share", "doc", "smartstack-py")
 
 
 def doc_path(page: str) -> str:

@@ -96,8 +96,7 @@ def main(
     SIGTERM/SIGINT exit and leave HAProxy and Envoy running.
 
     Exit codes: 0 success; 1 a runtime failure (ZooKeeper or the admin socket unreachable); 2 a
-    bad config or a missing folder, named by file and key path: under systemd,
-    RestartPreventExitStatus=2 keeps such a unit stopped instead of restarting it.
+    bad config or a missing folder, named by file and key path. Every key: docs/synapse.md.
     """
     if ctx.invoked_subcommand is None:
         if not config_path:

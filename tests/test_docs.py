@@ -229,6 +229,8 @@ def test_every_dotted_config_key_in_the_docs_exists():
         if page.name == "migration.md":  # Ruby's keys, ours or not: its tables say which
             continue
         for span in spans(page_text(page)[0]):
+            if "unknown key" in span:  # an error message quoting a misspelt key on purpose
+                continue
             key = span.split(":", 1)[0].split("=", 1)[0].strip()
             if not re.fullmatch(r"[a-z_]+(\[\])?(\.(<name>|[a-z_0-9]+)(\[\])?)+", key):
                 continue

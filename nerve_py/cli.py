@@ -48,6 +48,7 @@ class NerveGroup(ExitCodeGroup):
     exit_codes = EXIT_CODES
     config_errors = (ConfigError,)
     listed_errors = (SetupError,)
+    doc = "nerve.md"
 
 
 @dataclass(frozen=True)

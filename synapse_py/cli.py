@@ -51,6 +51,7 @@ class SynapseGroup(ExitCodeGroup):
     exit_codes = EXIT_CODES
     config_errors = (ConfigError,)
     listed_errors = (SetupError,)
+    doc = "synapse.md"
 
 
 class Files(NamedTuple):

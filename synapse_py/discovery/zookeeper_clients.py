@@ -16,6 +16,7 @@ from kazoo.retry import KazooRetry
 
 from smartstack_common.zk_security import ZkSecurity
 
+from .zookeeper_batch import BatchingClient
 from .zookeeper_handler import PollingHandler
 from .zookeeper_watch import Connected
 
@@ -51,7 +52,7 @@ class BlockingClients:
     def get(self, hosts: tuple[str, ...], timeout: float) -> KazooClient:
         key = ",".join(sorted(hosts))
         if key not in self._clients:
-            client = KazooClient(
+            client = BatchingClient(
                 hosts=key,
                 timeout=self.config.zk_session_timeout,
                 handler=PollingHandler(),
@@ -80,7 +81,7 @@ class ZkClients:
     def get(self, hosts: tuple[str, ...]) -> KazooClient:
         key = tuple(sorted(hosts))
         if key not in self._clients:
-            client = KazooClient(
+            client = BatchingClient(
                 hosts=",".join(key),
                 timeout=self.session_timeout,
                 connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=5),

@@ -30,6 +30,7 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, WatchedEvent
 
 from .protocol import ServiceData
+from .zookeeper_batch import batch
 from .zookeeper_members import Outcome
 from .zookeeper_path import PathWatch
 
@@ -254,12 +255,14 @@ class ServiceWatcher:
                 names = [self._to_read.popleft() for _ in range(min(room, len(self._to_read)))]
                 self._reading += len(names)
             sent = []
-            for name in names:
-                try:
-                    watch = _NodeWatch(self, name) if self.watches else None
-                    sent.append((name, self.client.get_async(f"{self.path}/{name}", watch=watch)))
-                except Exception as e:  # noqa: BLE001 - reported like any failed read
-                    self._done(name, None, e)
+            with batch(self.client):  # one wake-up of kazoo's connection thread for them all
+                for name in names:
+                    try:
+                        watch = _NodeWatch(self, name) if self.watches else None
+                        path = f"{self.path}/{name}"
+                        sent.append((name, self.client.get_async(path, watch=watch)))
+                    except Exception as e:  # noqa: BLE001 - reported like any failed read
+                        self._done(name, None, e)
             if sent:
                 sent[-1][1].rawlink(lambda _, bulk=sent: self._on_bulk(bulk))
 

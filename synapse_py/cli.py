@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from functools import partial
 from typing import NamedTuple
 
 import click
@@ -149,11 +151,19 @@ def render(config_path: str | None, overlay_path: str | None, timeout: float) ->
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
-def status(config_path: str | None, overlay_path: str | None) -> None:
-    """For each service: its backends and their state in HAProxy (from the admin socket)."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/synapse.md).")
+def status(config_path: str | None, overlay_path: str | None, as_json: bool) -> None:
+    """For each service: its servers and their state in HAProxy (from the admin socket), and
+    whether each is live or kept by synapse-py (use_previous_backends, a mass-expiry hold, the
+    state file) and for how long (from the daemon's status_file_path).
+
+    Exit codes: 0 synapse-py runs; 3 synapse-py is not running (HAProxy's servers are still
+    shown); 1 the admin socket cannot be read; 2 a bad config, or no socket_file_path.
+    """
     from .commands import show_status
 
-    show_status(_load(_files(config_path, overlay_path)), click.echo)
+    config = _load(_files(config_path, overlay_path))
+    sys.exit(show_status(config, as_json, click.echo, partial(click.echo, err=True)))
 
 
 if __name__ == "__main__":

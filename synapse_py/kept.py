@@ -1,0 +1,108 @@
+"""Which backends in force are kept rather than live, and since when: for `synapse-py status`.
+
+A backend is *kept* when it is served although discovery does not list it now:
+
+- `state_file`: seeded from the state file at start, before discovery answered; since the
+  file was saved (when it was last seen live, at the latest);
+- `use_previous_backends`: discovery listed none (and there are no default servers); since
+  the last read that listed any, or since it was kept already;
+- `mass_expiry`: held by the mass-expiry guard; since the hold began.
+
+The reconciler's thread records; the daemon's main loop reads `snapshot()` to publish it. The
+common case (discovery lists what is served) costs O(1) per recomputed service.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .backend import Backend
+from .config import ServiceConfig
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One kept backend: its address and name, why it is kept, since when (wall clock)."""
+
+    host: str
+    port: int
+    name: str
+    reason: str
+    since: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class KeptBackends:
+    """Per service, the kept backends (see the module docstring); a lock guards the table."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[Kept, ...]] = {}
+        self._listed_at: dict[str, float] = {}  # the last read that listed backends
+        self.version = 0  # bumped on every change, so a reader rewrites only then
+
+    def seeded(self, membership: Mapping[str, Sequence[Backend]], saved_at: float) -> None:
+        """The state file's membership was put in force; it was saved at `saved_at`."""
+        for name, backends in membership.items():
+            self._listed_at[name] = saved_at
+            self._set(name, _kept(backends, "state_file", lambda b: saved_at))
+
+    def update(
+        self,
+        service: ServiceConfig,
+        discovered: tuple[Backend, ...],
+        served: tuple[Backend, ...],
+        hold_began: float | None,
+    ) -> None:
+        """`served` is in force for `service` while discovery lists `discovered`;
+        `hold_began`: when a mass-expiry hold in progress began (wall clock), else None."""
+        now = time.time()
+        if hold_began is not None:
+            listed = {b.key for b in discovered} | _default_keys(service)
+            held = (b for b in served if b.key not in listed)
+            self._set(service.name, _kept(held, "mass_expiry", lambda b: hold_began))
+        elif discovered or not served or service.default_servers:
+            self._listed_at[service.name] = now
+            self._set(service.name, ())
+        else:
+            before = {k.key: k.since for k in self._kept.get(service.name, ())}
+            listed_at = self._listed_at.get(service.name, now)
+            since = lambda b: before.get(b.key, listed_at)  # noqa: E731 - one line, read once
+            self._set(service.name, _kept(served, "use_previous_backends", since))
+
+    def retain(self, names: Iterable[str]) -> None:
+        """Forget the services not in `names` (removed by a reload)."""
+        wanted = set(names)
+        for name in [n for n in self._kept if n not in wanted]:
+            self._set(name, ())
+            self._listed_at.pop(name, None)
+
+    def snapshot(self) -> tuple[int, dict[str, tuple[Kept, ...]]]:
+        """The version and the services that have kept backends."""
+        with self._lock:
+            return self.version, {n: k for n, k in self._kept.items() if k}
+
+    def _set(self, name: str, kept: tuple[Kept, ...]) -> None:
+        if self._kept.get(name, ()) == kept:
+            return
+        with self._lock:
+            self._kept[name] = kept
+            self.version += 1
+
+
+def _kept(backends: Iterable[Backend], reason: str, since) -> tuple[Kept, ...]:
+    return tuple(Kept(b.host, b.port, b.name, reason, since(b)) for b in backends)
+
+
+def _default_keys(service: ServiceConfig) -> set[str]:
+    """The default servers' addresses, as configured and with the port override."""
+    keys = {b.key for b in service.default_servers}
+    if service.port_override is not None:
+        keys |= {b.with_port(service.port_override).key for b in service.default_servers}
+    return keys

@@ -198,7 +198,13 @@ def check(ctx, config_path, overlay, instance_id, service: str | None) -> None:
 
 @main.command()
 @config_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/nerve.md).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document, version 1: daemon {running, pid, updated}, services {NAME: "
+    "{health, maintenance, node, node_state, checks [{name, ok, up, reason}]}}.",
+)
 @click.option(
     "--timeout",
     default=5.0,

@@ -97,7 +97,8 @@ def main(
     SIGTERM/SIGINT exit and leave HAProxy and Envoy running.
 
     Exit codes: 0 success; 1 a runtime failure (ZooKeeper or the admin socket unreachable); 2 a
-    bad config or a missing folder, named by file and key path. Every key: docs/synapse.md.
+    bad config or a missing folder, named by file and key path; 3 `status`: synapse-py is not
+    running. Every key: docs/synapse.md.
     """
     if ctx.invoked_subcommand is None:
         if not config_path:
@@ -151,14 +152,22 @@ def render(config_path: str | None, overlay_path: str | None, timeout: float) ->
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/synapse.md).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document, version 1: daemon {running, pid, updated}, services {NAME: "
+    "{haproxy, backends [{server, address, weight, admin, health, kept}]}}; kept is null (live) "
+    "or {reason, since, age_seconds}.",
+)
 def status(config_path: str | None, overlay_path: str | None, as_json: bool) -> None:
     """For each service: its servers and their state in HAProxy (from the admin socket), and
     whether each is live or kept by synapse-py (use_previous_backends, a mass-expiry hold, the
     state file) and for how long (from the daemon's status_file_path).
 
     Exit codes: 0 synapse-py runs; 3 synapse-py is not running (HAProxy's servers are still
-    shown); 1 the admin socket cannot be read; 2 a bad config, or no socket_file_path.
+    shown); 1 the admin socket cannot be read; 2 a bad config, no socket_file_path, or no
+    status_file_path (by default synapse-py-status.json beside haproxy.config_file_path).
     """
     from .commands import show_status
 

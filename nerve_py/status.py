@@ -13,6 +13,7 @@ Health and checks come from the daemon only: with it stopped they are "unknown" 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -90,6 +91,8 @@ class _NodeStates:
         self.config, self.timeout, self.say = config, timeout, say
         self._clients: dict[str, KazooClient | None] = {}
         self._wanted = wanted
+        # our two lines say what is tried and that it failed; kazoo's retry log is noise here
+        logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
     def state(self, ensemble: str, node: str | None) -> str:
         if node is None:
@@ -108,16 +111,17 @@ class _NodeStates:
         return self._clients[ensemble]
 
     def _connect(self, ensemble: str) -> KazooClient | None:
-        client = KazooClient(
+        client = KazooClient(  # its socket timeout is the session timeout: one try, bounded
             hosts=ensemble,
-            timeout=self.config.zk_session_timeout,
+            timeout=self.timeout,
             connection_retry={"max_tries": -1, "max_delay": 1},
             **self.config.zk_security.client_options(),
         )
         connected = _start(client, self.timeout, lambda: self._asking(ensemble))
         if connected:
             return client
-        _close(client)
+        # stop() would wait for the connection attempt under way: let the exit end it instead
+        threading.Thread(target=_close, args=(client,), daemon=True).start()
         self.say(f"nerve-py: ZooKeeper {ensemble} did not answer within {self.timeout:g}s")
         return None
 

@@ -99,9 +99,10 @@ def test_nerve_status_names_an_unreachable_zookeeper_and_gives_up(
         ens.stop()
         proc.stop()
     assert r.returncode == 1, r.stdout + r.stderr
-    err = r.stderr.splitlines()
-    assert err[0] == f"nerve-py: asking ZooKeeper {ens.hosts} whether 1 node(s) exist (up to 1s)"
-    assert err[-1] == f"nerve-py: ZooKeeper {ens.hosts} did not answer within 1s"
+    assert r.stderr.splitlines() == [
+        f"nerve-py: asking ZooKeeper {ens.hosts} whether 1 node(s) exist (up to 1s)",
+        f"nerve-py: ZooKeeper {ens.hosts} did not answer within 1s",
+    ]
     assert "(ZooKeeper unreachable)" in r.stdout  # the node column of the table
 
 

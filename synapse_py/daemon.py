@@ -167,6 +167,8 @@ class SynapseDaemon:
             log.warning("%s", warning)  # each warning once, not at every reload
         if new.metrics != self.config.metrics:
             log.warning("metrics: a changed bind or port takes effect on restart")
+        if new.status_file_path != self.config.status_file_path:
+            log.warning("status_file_path: a change takes effect on restart")
         for key in self.reconciler.context.restart_only_changes(new):
             log.warning("%s changed: takes effect on restart (ZooKeeper keeps the old one)", key)
         self.config = new

@@ -5,7 +5,7 @@ A backend is *kept* when it is served although discovery does not list it now:
 - `state_file`: seeded from the state file at start, before discovery answered; since the
   file was saved (when it was last seen live, at the latest);
 - `use_previous_backends`: discovery listed none (and there are no default servers); since
-  the last read that listed any, or since it was kept already;
+  that read (it was listed until then), or since it was kept already (a state file seed);
 - `mass_expiry`: held by the mass-expiry guard; since the hold began.
 
 The reconciler's thread records; the daemon's main loop reads `snapshot()` to publish it. The
@@ -44,13 +44,14 @@ class KeptBackends:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[Kept, ...]] = {}
-        self._listed_at: dict[str, float] = {}  # the last read that listed backends
+        # per service, the (discovered, served, hold_began) last seen: a recompute during a
+        # hold that changed nothing costs no pass over the backends
+        self._seen: dict[str, tuple] = {}
         self.version = 0  # bumped on every change, so a reader rewrites only then
 
     def seeded(self, membership: Mapping[str, Sequence[Backend]], saved_at: float) -> None:
         """The state file's membership was put in force; it was saved at `saved_at`."""
         for name, backends in membership.items():
-            self._listed_at[name] = saved_at
             self._set(name, _kept(backends, "state_file", lambda b: saved_at))
 
     def update(
@@ -62,18 +63,20 @@ class KeptBackends:
     ) -> None:
         """`served` is in force for `service` while discovery lists `discovered`;
         `hold_began`: when a mass-expiry hold in progress began (wall clock), else None."""
+        last = self._seen.get(service.name)
+        if last and last[0] is discovered and last[1] is served and last[2] == hold_began:
+            return
+        self._seen[service.name] = (discovered, served, hold_began)
         now = time.time()
         if hold_began is not None:
             listed = {b.key for b in discovered} | _default_keys(service)
             held = (b for b in served if b.key not in listed)
             self._set(service.name, _kept(held, "mass_expiry", lambda b: hold_began))
         elif discovered or not served or service.default_servers:
-            self._listed_at[service.name] = now
             self._set(service.name, ())
-        else:
+        else:  # listed until this read: kept from now on, or since it was kept already
             before = {k.key: k.since for k in self._kept.get(service.name, ())}
-            listed_at = self._listed_at.get(service.name, now)
-            since = lambda b: before.get(b.key, listed_at)  # noqa: E731 - one line, read once
+            since = lambda b: before.get(b.key, now)  # noqa: E731 - one line, read once
             self._set(service.name, _kept(served, "use_previous_backends", since))
 
     def retain(self, names: Iterable[str]) -> None:
@@ -81,7 +84,7 @@ class KeptBackends:
         wanted = set(names)
         for name in [n for n in self._kept if n not in wanted]:
             self._set(name, ())
-            self._listed_at.pop(name, None)
+            self._seen.pop(name, None)
 
     def snapshot(self) -> tuple[int, dict[str, tuple[Kept, ...]]]:
         """The version and the services that have kept backends."""

@@ -1,13 +1,13 @@
 # Two commands for a fresh Debian machine: `make demo` and `make test` (`make lint` checks the code).
-# Each does its own set-up: Debian packages (zookeeper, haproxy, rabbitmq-server, dnsmasq-base) and a
-# virtualenv.
+# Each does its own set-up: Debian packages (zookeeper, haproxy, rabbitmq-server, dnsmasq-base, and
+# systemd for `systemd-analyze verify` on the example units) and a virtualenv.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := zookeeper haproxy rabbitmq-server dnsmasq-base
+DEBS := zookeeper haproxy rabbitmq-server dnsmasq-base systemd
 
 .PHONY: test demo bench bench-quick lint deps venv clean
 
@@ -18,6 +18,7 @@ deps:
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
 	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
 	command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$$missing dnsmasq-base"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -q && \

@@ -49,6 +49,7 @@ class NerveGroup(ExitCodeGroup):
     exit_codes = EXIT_CODES
     config_errors = (ConfigError,)
     listed_errors = (SetupError,)
+    doc = "nerve.md"
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,10 @@ def top_level_config_options(f):
     return config_options(f, env=True)
 
 
-def _load(args: ConfigArgs) -> NerveConfig:
+def _load(args: ConfigArgs, log_warnings: bool = True) -> NerveConfig:
     if not args.path:
         raise click.UsageError("no config: give -c FILE or set NERVE_CONFIG")
-    return load_config(args.path, args.overlay, args.instance_id)
+    return load_config(args.path, args.overlay, args.instance_id, log_warnings)
 
 
 def _args(ctx: click.Context, config_path, overlay, instance_id) -> ConfigArgs:
@@ -175,12 +176,13 @@ def _run(args: ConfigArgs, log_level: str, log_format: str) -> None:
 @config_options
 @click.pass_context
 def validate(ctx, config_path, overlay, instance_id) -> None:
-    """Check the config file (with service_conf_dir and overlay); exit 0 if it is valid."""
+    """Check the config file (with service_conf_dir and overlay); exit 0 if it is valid, else 2
+    with every problem found, one line each; each warning is printed once."""
     _validate(_args(ctx, config_path, overlay, instance_id))
 
 
 def _validate(args: ConfigArgs) -> None:
-    echo_valid(args.path or "", _load(args))
+    echo_valid(args.path or "", _load(args, log_warnings=False))
 
 
 @main.command()

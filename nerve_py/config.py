@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from smartstack_common.metrics import MetricsConfig
 from smartstack_common.overlay import merge_overlay
@@ -15,12 +16,13 @@ from smartstack_common.zk_security import SecurityConfigError, ZkSecurity, load_
 from . import schema
 from .checks import CheckConfigError, build_check
 from .config_file import join, read_document
-from .errors import ConfigError
+from .errors import ConfigError, ConfigProblems
 from .registry_warnings import skipped_by_synapse
 from .service_files import RawService, gather_services
-from .validation import PARTIAL_CONFIG, ruby_only_warnings, validate
+from .validation import PARTIAL_CONFIG, problems, ruby_only_warnings, validate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STATE_DIR = "/var/lib/nerve-py"
 INSTANCE_ID_FLAG = "-i/--instance_id (or NERVE_INSTANCE_ID)"
@@ -102,23 +104,34 @@ class NerveConfig:
 
 
 def load_config(
-    path: str | Path, overlay: str | Path | None = None, instance_id: str | None = None
+    path: str | Path,
+    overlay: str | Path | None = None,
+    instance_id: str | None = None,
+    log_warnings: bool = True,
 ) -> NerveConfig:
     """Read, validate and freeze the config at `path`, its service_conf_dir and `overlay`.
 
-    `instance_id` (Ruby's `-i`) replaces the file's instance_id when given and not empty.
+    `instance_id` (Ruby's `-i`) replaces the file's instance_id when given and not empty. The
+    warnings are in `.warnings`, and logged unless `log_warnings` is false (`validate` prints
+    them itself: logged too, each would be printed twice). Every problem found is raised at
+    once (ConfigProblems when there are several).
     """
     source = str(path)
     warnings: list[str] = []
-    main = (source, _read_top(source, warnings))
-    over = (str(overlay), _read_top(str(overlay), warnings)) if overlay else None
-    raw, where = _top_level(main, over, instance_id)
-    services = gather_services(main, over, warnings)
+    found: list[ConfigError] = []  # every problem, raised together at the end
+    main = (source, _read_top(source, warnings, found))
+    over = (str(overlay), _read_top(str(overlay), warnings, found)) if overlay else None
+    raw, where = _top_level(main, over, instance_id, found)
+    services = gather_services(main, over, warnings, found)
     if not services:  # Ruby nerve runs (and a SIGHUP reaps every watcher): so do we, and say so
         warnings.append(f"{where}: no services defined (services or service_conf_dir)")
-    built = tuple(_service(s, raw["instance_id"], warnings) for s in services.values())
-    security = _security(raw, source, over, warnings)
-    for w in warnings:
+    instance = raw.get("instance_id", "")
+    built = tuple(_collect(found, _service, s, instance, warnings) for s in services.values())
+    if not found:  # zk_auth and zk_tls are read only once the schema holds
+        security = _collect(found, _security, raw, source, over, warnings)
+    if found:
+        raise ConfigProblems.of(found)
+    for w in warnings if log_warnings else ():
         log.warning("%s", w)
     return NerveConfig(
         instance_id=raw["instance_id"],
@@ -136,15 +149,26 @@ def load_config(
     )
 
 
-def _top_level(main: tuple, over: tuple | None, instance_id: str | None) -> tuple[dict, str]:
+def _top_level(
+    main: tuple, over: tuple | None, instance_id: str | None, found: list[ConfigError]
+) -> tuple[dict, str]:
     """The merged top level, validated whole, and how to name the files in an error."""
     raw = merge_overlay(main[1], over[1]) if over else dict(main[1])
     if instance_id:
-        validate({"instance_id": instance_id}, _INSTANCE_ID_ONLY, INSTANCE_ID_FLAG)
+        found += problems({"instance_id": instance_id}, _INSTANCE_ID_ONLY, INSTANCE_ID_FLAG)
         raw["instance_id"] = instance_id
     where = f"{main[0]} (with overlay {over[0]})" if over else main[0]
-    validate({**raw, "services": {}}, schema.CONFIG_SCHEMA, where)
+    found += problems({**raw, "services": {}}, schema.CONFIG_SCHEMA, where)
     return raw, where
+
+
+def _collect(found: list[ConfigError], build: Callable[..., T], *args: Any) -> T:
+    """`build(*args)`; a ConfigError is added to `found` (the caller raises them all)."""
+    try:
+        return build(*args)
+    except ConfigError as e:
+        found.append(e)
+        return None  # type: ignore[return-value]  # never used: `found` is raised first
 
 
 def reload_config(config: NerveConfig) -> NerveConfig:
@@ -152,9 +176,9 @@ def reload_config(config: NerveConfig) -> NerveConfig:
     return load_config(config.source, config.overlay, config.instance_id_override)
 
 
-def _read_top(source: str, warnings: list[str]) -> dict:
+def _read_top(source: str, warnings: list[str], found: list[ConfigError]) -> dict:
     doc = read_document(source)
-    validate(doc, PARTIAL_CONFIG, source)
+    found += problems(doc, PARTIAL_CONFIG, source)
     warnings += ruby_only_warnings(doc, source, schema.RUBY_UNIMPLEMENTED_TOP)
     return doc
 
@@ -181,9 +205,14 @@ def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceC
     svc, at = raw.doc, _At(raw.source, raw.prefix)
     validate(svc, schema.SERVICE_SCHEMA, raw.source, raw.prefix)
     warnings += skipped_by_synapse(svc, raw.source, raw.prefix)
-    port, port_string = _port(svc["port"], at)
+    found: list[ConfigError] = []
+    port, port_string = _collect(found, _port, svc["port"], at) or (0, None)
     listed = enumerate(svc.get("checks", []))
-    checks = tuple(_check(c, svc["host"], port, at, f"checks[{i}]") for i, c in listed)
+    checks = tuple(_collect(found, _check, c, svc["host"], port, at, f"checks[{i}]")
+                   for i, c in listed)  # fmt: skip
+    weight = _collect(found, _weight, svc, at, warnings)
+    if found:
+        raise ConfigProblems.of(found)
     return ServiceConfig(
         name=raw.name,
         instance_id=instance_id,
@@ -193,7 +222,7 @@ def _service(raw: RawService, instance_id: str, warnings: list[str]) -> ServiceC
         zk_path=svc["zk_path"],
         checks=checks,
         check_interval=float(svc.get("check_interval", 0.5)),
-        weight=_weight(svc, at, warnings),
+        weight=weight,
         haproxy_server_options=svc.get("haproxy_server_options"),
         labels=tuple(svc["labels"].items()) if "labels" in svc else None,
         node_type=svc.get("node_type", "ephemeral_sequential"),

@@ -18,6 +18,32 @@ class ConfigError(NerveError):
         super().__init__(f"{where}: {problem}")
 
 
+class ConfigProblems(ConfigError):
+    """Several config problems, found in one pass so one run shows them all (one per line)."""
+
+    def __init__(self, problems: Sequence[ConfigError]):
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        super().__init__(first.source, first.key_path, first.problem)
+        self.args = ("\n".join(str(p) for p in self.problems),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @classmethod
+    def of(cls, problems: Sequence[ConfigError]) -> ConfigError:
+        """One problem as itself, several as one ConfigProblems; each problem once."""
+        seen: dict[tuple[str, str], ConfigError] = {}
+        for p in _flat(problems):  # the first names the file the value is in
+            seen.setdefault((p.key_path, p.problem), p)
+        unique = list(seen.values())
+        return unique[0] if len(unique) == 1 else cls(unique)
+
+
+def _flat(problems: Sequence[ConfigError]) -> list[ConfigError]:
+    return [q for p in problems for q in (p.problems if isinstance(p, ConfigProblems) else [p])]
+
+
 class UnknownService(NerveError):
     """The command line names a service the config does not have."""
 

@@ -18,8 +18,17 @@ NODE_TYPES = ["ephemeral_sequential", "ephemeral", "persistent", "persistent_seq
 
 _POS_NUMBER = {"type": "number", "exclusiveMinimum": 0}
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
-_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}  # Ruby accepts a digit string; see config.py
-_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]+$", "maxLength": 255}
+_DIGITS = {  # Ruby accepts a digit string; see config.py
+    "type": "string",
+    "pattern": "^[0-9]+$",
+    "description": "must be digits only",
+}
+_NAME = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_.:-]+$",
+    "maxLength": 255,
+    "description": "must be letters, digits, _ . : and - only",
+}
 
 CHECK_SCHEMA = {
     "type": "object",
@@ -45,7 +54,11 @@ SERVICE_SCHEMA = {
         "port": {"anyOf": [_PORT, _DIGITS]},
         "reporter_type": {"enum": ["zookeeper"]},
         "zk_hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-        "zk_path": {"type": "string", "pattern": "^/.*[^/]$|^/[^/]+$"},
+        "zk_path": {
+            "type": "string",
+            "pattern": "^/.*[^/]$|^/[^/]+$",
+            "description": "must be absolute (start with /) and not end with /",
+        },
         "check_interval": _POS_NUMBER,
         "checks": {"type": "array", "items": CHECK_SCHEMA},
         "weight": {"anyOf": [{"type": "integer", "minimum": 0}, _DIGITS]},

@@ -18,7 +18,7 @@ from smartstack_common.overlay import merge_overlay
 from . import schema
 from .config_file import read_document
 from .errors import ConfigError
-from .validation import PARTIAL_SERVICE, ruby_only_warnings, validate
+from .validation import PARTIAL_SERVICE, problems, ruby_only_warnings
 
 SERVICE_SUFFIXES = (".json", ".yaml")  # Ruby nerve 0.9.7 globs `*.{yaml,json}`
 
@@ -34,14 +34,19 @@ class RawService:
 
 
 def gather_services(
-    main: tuple[str, dict], overlay: tuple[str, dict] | None, warnings: list[str]
+    main: tuple[str, dict],
+    overlay: tuple[str, dict] | None,
+    warnings: list[str],
+    problems_found: list[ConfigError],
 ) -> dict[str, RawService]:
     """Every service by name, from the main file, its service_conf_dir and the overlay."""
     source, doc = main
     found = {n: RawService(n, s, source, f"services.{n}") for n, s in _services(doc)}
     merged_top = merge_overlay(doc, overlay[1]) if overlay else doc
-    if merged_top.get("service_conf_dir"):
-        for svc in conf_dir_services(merged_top["service_conf_dir"], source, warnings):
+    if isinstance(merged_top.get("service_conf_dir"), str):  # else: a schema problem
+        for svc in conf_dir_services(
+            merged_top["service_conf_dir"], source, warnings, problems_found
+        ):
             if svc.name in found:
                 warnings.append(f"{svc.source}: replaces services.{svc.name} of {source}")
             found[svc.name] = svc
@@ -52,7 +57,8 @@ def gather_services(
 
 
 def _services(doc: dict) -> Iterator[tuple[str, dict]]:
-    yield from doc.get("services", {}).items()
+    services = doc.get("services", {})  # not a mapping: a schema problem, said already
+    yield from services.items() if isinstance(services, dict) else ()
 
 
 def _overlaid(base: RawService | None, name: str, svc: dict, overlay: str) -> RawService:
@@ -62,8 +68,11 @@ def _overlaid(base: RawService | None, name: str, svc: dict, overlay: str) -> Ra
     return RawService(name, merge_overlay(base.doc, svc), source, base.prefix)
 
 
-def conf_dir_services(conf_dir: str, source: str, warnings: list[str]) -> Iterator[RawService]:
-    """One RawService per service file of `conf_dir`, in name order."""
+def conf_dir_services(
+    conf_dir: str, source: str, warnings: list[str], found: list[ConfigError]
+) -> Iterator[RawService]:
+    """One RawService per service file of `conf_dir`, in name order; the schema problems of
+    each file are added to `found`."""
     folder = Path(os.path.abspath(os.path.expanduser(conf_dir)))
     if not folder.is_dir():
         raise ConfigError(source, "service_conf_dir", _not_a_folder(folder, conf_dir, source))
@@ -84,12 +93,15 @@ def conf_dir_services(conf_dir: str, source: str, warnings: list[str]) -> Iterat
         if file.stem in seen:
             raise ConfigError(str(file), "", f"service {file.stem!r} is also {seen[file.stem]}")
         seen[file.stem] = file
-        yield _service_file(file, warnings)
+        try:
+            yield _service_file(file, warnings, found)
+        except ConfigError as e:  # a file that cannot be read: the others are checked all the same
+            found.append(e)
 
 
-def _service_file(file: Path, warnings: list[str]) -> RawService:
+def _service_file(file: Path, warnings: list[str], found: list[ConfigError]) -> RawService:
     doc = read_document(str(file))
-    validate(doc, PARTIAL_SERVICE, str(file))
+    found += problems(doc, PARTIAL_SERVICE, str(file))
     warnings += ruby_only_warnings(doc, str(file), schema.RUBY_UNIMPLEMENTED_SERVICE)
     return RawService(file.stem, doc, str(file), "")
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import jsonschema
 
+from smartstack_common.schema_errors import SchemaProblem, schema_problems
 from smartstack_common.zk_security import SECRET_KEYS
 
 from . import schema
 from .config_file import join, key_path
-from .errors import ConfigError
+from .errors import ConfigError, ConfigProblems
 
 # Why a value of these keys is wrong, in words (jsonschema's anyOf message says only "not valid").
 _HINTS = {
@@ -34,10 +35,16 @@ PARTIAL_SERVICE = without_required(schema.SERVICE_SCHEMA)
 
 
 def validate(doc: Any, sch: Mapping, source: str, prefix: str = "") -> None:
-    """Raise ConfigError for the most relevant schema violation of `doc`, if any."""
-    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(sch).iter_errors(doc))
-    if error is not None:
-        raise ConfigError(source, *_describe(error, prefix))
+    """Raise ConfigError naming every schema violation of `doc` (ConfigProblems if several)."""
+    found = problems(doc, sch, source, prefix)
+    if found:
+        raise ConfigProblems.of(found)
+
+
+def problems(doc: Any, sch: Mapping, source: str, prefix: str = "") -> list[ConfigError]:
+    """Every schema violation of `doc`, each naming the file and the key path."""
+    found = schema_problems(jsonschema.Draft7Validator(sch), doc)
+    return [ConfigError(source, *_describe(p, prefix)) for p in found]
 
 
 def ruby_only_warnings(doc: dict, source: str, ruby_only: frozenset[str], prefix: str = "") -> list:
@@ -59,26 +66,17 @@ def _ruby_only_keys(doc: dict, ruby_only: frozenset[str], prefix: str) -> Iterat
             yield f"services.{name}.{k}"
 
 
-def _describe(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
-    path = join(prefix, key_path(error.absolute_path))
-    last = error.absolute_path[-1] if error.absolute_path else ""
-    if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
-        extra = sorted(set(_instance_keys(error)) - set(known))
-        return join(path, extra[0]), "unknown key"
-    if error.validator == "required":
-        required = error.validator_value if isinstance(error.validator_value, list) else []
-        missing = [k for k in required if k not in _instance_keys(error)]
-        return join(path, missing[0]), "required key is missing"
+def _describe(found: SchemaProblem, prefix: str) -> tuple[str, str]:
+    path = join(prefix, key_path(found.path))
+    last = found.path[-1] if found.path else ""
+    if found.missing is not None:
+        return join(path, found.missing), "required key is missing"
+    if found.validator == "additionalProperties":
+        return path, found.problem
     if path.startswith(SECRET_KEYS):
-        return path, f"invalid value ({error.validator}; not shown: it may hold a secret)"
-    if last == "reporter_type" and error.validator == "enum":
-        return path, f"the {error.instance} reporter is not supported (only zookeeper is)"
-    if last in _HINTS and "anyOf" in (error.validator, getattr(error.parent, "validator", "")):
-        return path, f"{error.instance!r}: {_HINTS[last]}"
-    return path or "(top level)", error.message
-
-
-def _instance_keys(error: jsonschema.ValidationError) -> Mapping[str, Any]:
-    """The mapping an object-level error (additionalProperties, required) is about."""
-    return error.instance if isinstance(error.instance, Mapping) else {}
+        return path, f"invalid value ({found.validator}; not shown: it may hold a secret)"
+    if last == "reporter_type" and found.validator == "enum":
+        return path, f"the {found.instance} reporter is not supported (only zookeeper is)"
+    if last in _HINTS and "anyOf" in found.context:
+        return path, f"{found.instance!r}: {_HINTS[last]}"
+    return path or "(top level)", found.problem

@@ -7,6 +7,7 @@ Each daemon's cli.py stays the one place where its errors become these exit code
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -21,6 +22,16 @@ EXIT_NOT_RUNNING = 3
 Echo = Callable[[str], Any]
 #: (error class, exit code) pairs; the first class an error is an instance of wins
 ExitCodes = Sequence[tuple[type[BaseException], int]]
+
+
+#: where the wheel installs docs/*.md (setup.cfg's data_files), below the installation's prefix
+DOCS_SUBDIR = os.path.join("share", "doc", "smartstack-py")
+
+
+def doc_path(page: str) -> str:
+    """Where docs/`page` is installed (`<prefix>/share/doc/smartstack-py`), else its source path."""
+    installed = os.path.join(sys.prefix, DOCS_SUBDIR, page)
+    return installed if os.path.isfile(installed) else f"docs/{page} in the smartstack-py source"
 
 
 def exit_code_of(error: BaseException, table: ExitCodes) -> int:
@@ -39,13 +50,38 @@ class ExitCodeGroup(click.Group):
     config_errors: tuple[type[BaseException], ...] = ()
     #: errors with a `problems` list, shown one line each (every problem found, at once)
     listed_errors: tuple[type[BaseException], ...] = ()
+    #: this program's page in docs/, named at the end of --help with where it is installed
+    doc = ""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Where the docs are on this machine, and how to turn on shell completion."""
+        super().format_epilog(ctx, formatter)
+        if not self.doc:
+            return
+        var = "_" + self.prog.upper().replace("-", "_") + "_COMPLETE"
+        # written as is, not wrapped: paths and commands are copied from here
+        lines = {
+            "Documentation": [
+                f"every key: {doc_path(self.doc)}",
+                f"signals, exit codes, incidents: {doc_path('operations.md')}",
+            ],
+            "Shell completion": [
+                f'bash: eval "$({var}=bash_source {self.prog})"  (in ~/.bashrc)',
+                f'zsh:  eval "$({var}=zsh_source {self.prog})"  (in ~/.zshrc)',
+                f"fish: {var}=fish_source {self.prog} | source",
+            ],
+        }
+        for title, rows in lines.items():
+            with formatter.section(title):
+                for row in rows:
+                    formatter.write(" " * formatter.current_indent + row + "\n")
 
     def error_lines(self, error: BaseException) -> list[str]:
         """What the user reads on stderr for `error`: one line per problem."""
         if isinstance(error, self.listed_errors):
             return [f"{self.prog}: {p}" for p in getattr(error, "problems", (error,))]
-        if isinstance(error, self.config_errors):
-            return [f"{self.prog}: config error: {error}"]
+        if isinstance(error, self.config_errors):  # several problems: one line each
+            return [f"{self.prog}: config error: {line}" for line in str(error).splitlines()]
         if isinstance(error, OSError):  # an I/O failure nothing named: "Permission denied: /x"
             where = f": {error.filename}" if error.filename else ""
             return [f"{self.prog}: {error.strerror or error}{where}"]
@@ -77,7 +113,8 @@ def log_options(f):
         default="text",
         show_default=True,
         type=click.Choice(["text", "json"]),
-        help="json: one JSON object per line (ts, level, logger, msg, service when known).",
+        help="json: one JSON object per line (ts, level, priority, logger, msg, service when "
+        "known); to the journal, each line starts with its priority as <N>.",
     )(f)
     return click.option(
         "--log-level",
@@ -87,11 +124,21 @@ def log_options(f):
     )(f)
 
 
-def echo_valid(path: str, config: Validated) -> None:
-    """`validate`'s output: each warning on stderr, then one OK line."""
-    for w in config.warnings:
+def echo_warnings(warnings: Sequence[str]) -> None:
+    """`validate`'s warnings on stderr, each once."""
+    for w in dict.fromkeys(warnings):
         click.echo(f"warning: {w}", err=True)
+
+
+def echo_valid(
+    path: str, config: Validated, notes: Sequence[str] = (), warnings: Sequence[str] = ()
+) -> None:
+    """`validate`'s output: each warning (the config's, then `warnings`) on stderr, then one OK
+    line and the `notes` (which checks ran, which were skipped and why)."""
+    echo_warnings([*config.warnings, *warnings])
     click.echo(f"{path}: OK ({len(config.services)} service(s))")
+    for note in notes:
+        click.echo(note)
 
 
 def print_table(header: tuple, rows: list, echo: Echo) -> None:

@@ -267,7 +267,7 @@ def _name(value: object) -> str:
     if value is None or value == "":
         return ""  # Ruby's fallback: the server is named host:port
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
-        raise InvalidNode("name must match [A-Za-z0-9_.:-]{1,255}")
+        raise InvalidNode("name must be 1 to 255 letters, digits, _ . : and - only")
     return value
 
 

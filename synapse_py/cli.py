@@ -13,6 +13,7 @@ from smartstack_common.cli import (
     EXIT_RUNTIME,
     ExitCodeGroup,
     echo_valid,
+    echo_warnings,
     log_options,
 )
 from smartstack_common.logs import setup_logging
@@ -20,7 +21,7 @@ from smartstack_common.metrics import MetricsUnavailable
 
 from . import __version__
 from .config import SynapseConfig, load_config
-from .errors import ConfigError, SetupError, SynapseError
+from .errors import CannotCompare, ConfigError, SetupError, SynapseError
 
 CONFIG_HELP = "synapse config file, JSON or YAML (Ruby synapse format). Default: $SYNAPSE_CONFIG."
 OVERLAY_HELP = "A second file (JSON or YAML) merged over the config: docs/synapse.md."
@@ -36,6 +37,7 @@ OVERLAY_OPTION = click.option(
 # failure at run time (ZooKeeper or the admin socket unreachable). The first match wins.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, EXIT_CONFIG),
+    (CannotCompare, EXIT_CONFIG),  # render --diff: 2 is diff(1)'s trouble
     (SetupError, EXIT_CONFIG),
     (SynapseError, EXIT_RUNTIME),  # RegistryUnavailable, ProxyUnavailable
     (MetricsUnavailable, EXIT_RUNTIME),  # the metrics port is taken
@@ -50,6 +52,7 @@ class SynapseGroup(ExitCodeGroup):
     exit_codes = EXIT_CODES
     config_errors = (ConfigError,)
     listed_errors = (SetupError,)
+    doc = "synapse.md"
 
 
 class Files(NamedTuple):
@@ -131,22 +134,63 @@ def run(
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
-def validate(config_path: str | None, overlay_path: str | None) -> None:
-    """Check the config file (service_conf_dir, overlay) and exit 0 if it is valid."""
+@click.option(
+    "--proxy-check/--no-proxy-check",
+    default=True,
+    show_default=True,
+    help="Run haproxy -c and envoy --mode validate on the rendered result. --no-proxy-check "
+    "checks the config alone (e.g. a Ruby config whose raw HAProxy 1.x lines HAProxy 2.6 "
+    "refuses, before they are fixed).",
+)
+def validate(config_path: str | None, overlay_path: str | None, proxy_check: bool) -> None:
+    """Check the config file (service_conf_dir, overlay) and exit 0 if it is valid.
+
+    Every problem is listed at once. Then, when the binaries are there, `haproxy -c` checks the
+    haproxy.cfg it renders and `envoy --mode validate` the Envoy resources (each service with
+    its default_servers: validate does not read ZooKeeper); a check skipped is said. A folder
+    `run` needs that is missing on this host is a warning. Exit 2 on any problem."""
+    from .daemon import preflight
+    from .proxy_checks import proxy_checks
+
     files = _files(config_path, overlay_path)
-    echo_valid(files.config, _load(files, log_warnings=False))
+    config = _load(files, log_warnings=False)
+    verdicts = proxy_checks(config) if proxy_check else []
+    host = [f"on this host `run` would stop: {p}" for p in preflight(config)]
+    problems = [v.problem for v in verdicts if v.problem]
+    if problems:
+        echo_warnings([*config.warnings, *host])
+        raise ConfigError("\n".join(problems))
+    echo_valid(files.config, config, [v.note for v in verdicts], host)
 
 
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for ZooKeeper.")
-def render(config_path: str | None, overlay_path: str | None, timeout: float) -> None:
-    """Print the HAProxy config for the current ZooKeeper state; changes nothing."""
-    from .commands import render_haproxy_config
+@click.option(
+    "--diff", "diff", is_flag=True,
+    help="Print a unified diff from the installed haproxy.cfg instead; exit 0 when they are "
+    "the same, 1 when they differ, 2 on any trouble (a bad config, ZooKeeper unreachable), "
+    "as diff(1) does.",
+)  # fmt: skip
+def render(config_path: str | None, overlay_path: str | None, timeout: float, diff: bool) -> None:
+    """Print the haproxy.cfg synapse-py would install for the current ZooKeeper state, byte for
+    byte (it reads the installed file for the server ids and order); changes nothing."""
+    from .commands import diff_installed, render_haproxy_config
 
     config = _load(_files(config_path, overlay_path))
-    click.echo(render_haproxy_config(config, timeout), nl=False)
+    try:
+        rendered = render_haproxy_config(config, timeout)
+    except (SynapseError, OSError) as e:
+        if diff:  # diff(1)'s "trouble": 1 means only "they differ"
+            raise CannotCompare(str(e)) from e
+        raise
+    if not diff:
+        click.echo(rendered, nl=False)
+        return
+    difference = diff_installed(config, rendered)
+    click.echo(difference, nl=False)
+    sys.exit(1 if difference else 0)
 
 
 @main.command()

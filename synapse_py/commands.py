@@ -5,18 +5,20 @@ They raise synapse_py.errors' exceptions; cli.py alone turns those into exit cod
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import json
 import queue
+from pathlib import Path
 
 from smartstack_common.cli import EXIT_NOT_RUNNING, Echo
 
 from .backend import Backend
-from .config import ServiceConfig, SynapseConfig
+from .config import HaproxyConfig, ServiceConfig, SynapseConfig
 from .desired import desired_backends
 from .discovery import DiscoveryContext, methods
 from .errors import ConfigError, ProxyUnavailable, RegistryUnavailable
 from .generators.haproxy.generator import HaproxyGenerator
+from .generators.haproxy.readback import read_installed
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
 from .status import print_status, status_document, status_path
@@ -52,19 +54,39 @@ def _read_service(svc: ServiceConfig, context: DiscoveryContext, timeout: float,
 
 
 def render_haproxy_config(config: SynapseConfig, timeout: float) -> str:
-    """The haproxy.cfg for the current ZooKeeper state; touches neither HAProxy nor the disk."""
-    if config.haproxy is None:
-        raise ConfigError(f"{config.source}: haproxy: missing, so there is nothing to render")
-    offline = dataclasses.replace(
-        config.haproxy, do_writes=False, do_reloads=False, do_socket=False
-    )
-    gen = HaproxyGenerator(offline)
+    """The haproxy.cfg for the current ZooKeeper state, byte for byte what the daemon would
+    install: the daemon's generator with the daemon's config, offline (it asks, reloads and
+    writes nothing). It reads the installed file, as the daemon does, for the server ids and
+    the drawn server_order_seed."""
+    gen = HaproxyGenerator(_haproxy(config), offline=True)
     registry = RegistryConfigs()
     try:
         membership = read_membership(config, timeout, registry)
         return gen.render([registry.effective(s) for s in config.services], membership)
     finally:
         gen.stop()
+
+
+def _haproxy(config: SynapseConfig) -> HaproxyConfig:
+    if config.haproxy is None:
+        raise ConfigError(f"{config.source}: haproxy: missing, so there is nothing to render")
+    return config.haproxy
+
+
+def diff_installed(config: SynapseConfig, rendered: str) -> str:
+    """A unified diff from the installed haproxy.cfg to `rendered` ("" when they are the same);
+    a file not installed yet reads as empty."""
+    path = _haproxy(config).config_file_path
+    if not path:
+        raise ConfigError(
+            f"{config.source}: haproxy.config_file_path: not set, so there is no installed file"
+        )
+    installed = read_installed(path)
+    label = path if installed or Path(path).exists() else f"{path} (not installed)"
+    lines = difflib.unified_diff(
+        installed.splitlines(keepends=True), rendered.splitlines(keepends=True), label, "rendered"
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def show_status(config: SynapseConfig, as_json: bool, echo: Echo, say: Echo) -> int:

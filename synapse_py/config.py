@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property, partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from smartstack_common.metrics import MetricsConfig
 from smartstack_common.zk_security import (
@@ -22,11 +22,12 @@ from smartstack_common.zk_security import (
 from . import config_checks, discovery, schema
 from .backend import Backend, InvalidNode, backend_from_dict
 from .config_file import ConfigError, check_schema
-from .config_sources import RawService, Sources, policy, read_all
+from .config_sources import RawService, Sources, policy, read_all, refused
 from .generators import plugin_generators
 from .generators.haproxy import keywords as haproxy_keywords
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -223,23 +224,28 @@ def load_config(
     `.warnings`, and logged unless `log_warnings` is false.
     """
     raw, sources = read_all(str(path), None if overlay is None else str(overlay))
-    check_schema(sources.main, raw, schema.CONFIG, sources.blame)
+    check_schema(sources.main, raw, schema.CONFIG, sources.blame)  # every schema problem
     services = {name: sources.service(name, data) for name, data in raw.get("services", {}).items()}
-    security, security_warnings = _security(sources.main, raw)
-    warnings = policy(sources, raw, services) + _dropped(services) + security_warnings
-    built = tuple(_service(name, services[name]) for name in sorted(services))
+    found: list[str] = []  # every problem past the schema, raised together
+    no_security: tuple[ZkSecurity, tuple[str, ...]] = (ZkSecurity(), ())
+    security, security_warnings = _collect(found, _security, sources.main, raw) or no_security
+    warnings = (_collect(found, policy, sources, raw, services) or ()) + _dropped(services)
+    warnings += security_warnings
+    buildable = sorted(set(services) - refused(services))
+    attempts = (_collect(found, _service, name, services[name]) for name in buildable)
+    built = tuple(svc for svc in attempts if svc is not None)
     warnings += tuple(w for svc in built for w in _discovery_warnings(svc, services[svc.name]))
     config = SynapseConfig(
         services=built,
         haproxy=_haproxy(raw["haproxy"]) if "haproxy" in raw else None,
         file_output=FileOutputConfig(**raw["file_output"]) if "file_output" in raw else None,
-        envoy=_envoy(sources.main, raw["envoy"]) if "envoy" in raw else None,
+        envoy=_collect(found, _envoy, sources.main, raw["envoy"]) if "envoy" in raw else None,
         zk_session_timeout=float(raw.get("zk_session_timeout", 10.0)),
         metrics=MetricsConfig(**raw["metrics"]) if "metrics" in raw else None,
         wait_min=float(raw.get("wait", {}).get("min", 0.005)),
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
         wait_startup=float(raw.get("wait", {}).get("startup", 10.0)),
-        **_state_file(sources.main, raw),
+        **(_collect(found, _state_file, sources.main, raw) or {}),
         status_file_path=_status_file(raw),
         source=sources.main,
         overlay=sources.overlay,
@@ -251,23 +257,32 @@ def load_config(
             if name in raw
         },
     )
-    _check_across(config, services, sources)
+    found += _across(config, services, sources)  # the services that could be built
+    if found:
+        raise ConfigError("\n".join(found))
     for warning in warnings if log_warnings else ():
         log.warning("%s", warning)
     return config
 
 
-def _check_across(
+def _collect(found: list[str], build: Callable[..., T], *args: Any) -> T | None:
+    """`build(*args)`, or None with its ConfigError's lines added to `found`."""
+    try:
+        return build(*args)
+    except ConfigError as e:
+        found += str(e).splitlines()
+        return None
+
+
+def _across(
     config: SynapseConfig, services: Mapping[str, RawService], sources: Sources
-) -> None:
-    """Names and addresses that collide between services (config_checks), all in one error."""
+) -> list[str]:
+    """Names and addresses that collide between services (config_checks)."""
     origins = {
         name: config_checks.Origin(s.source, s.prefix, partial(sources.blame_in_service, name))
         for name, s in services.items()
     }
-    problems = config_checks.problems(config, origins) + list(_portless_binds(config, services))
-    if problems:
-        raise ConfigError("\n".join(problems))
+    return config_checks.problems(config, origins) + list(_portless_binds(config, services))
 
 
 _SOCKET_ADDRESSES = ("unix@", "abns@", "fd@", "sockpair@", "/")

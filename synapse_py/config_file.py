@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from smartstack_common.schema_errors import SchemaProblem, schema_problems
 from smartstack_common.zk_security import SECRET_KEYS
 
 from .errors import ConfigError
@@ -50,10 +51,11 @@ def check_value(source: str, raw: Any, json_schema: Mapping) -> Any:
 
 
 def check_schema(source: str, raw: Any, json_schema: Mapping, blame: Blame | None = None) -> None:
-    """Raise ConfigError for the most relevant schema error, in the file `blame` names."""
-    error = jsonschema.exceptions.best_match(_VALIDATOR(json_schema).iter_errors(raw))
-    if error is not None:
-        raise ConfigError(_describe(source, error, blame))
+    """Raise ConfigError naming every schema problem (one per line), each in the file `blame`
+    names."""
+    found = schema_problems(_VALIDATOR(json_schema), raw)
+    if found:
+        raise ConfigError("\n".join(_describe(source, p, blame) for p in found))
 
 
 def _read(source: str) -> str:
@@ -157,16 +159,12 @@ def _children(value: Any) -> Iterator[tuple[Any, Any]]:
         yield from enumerate(value)
 
 
-def _describe(source: str, error: jsonschema.ValidationError, blame: Blame | None) -> str:
-    path, problem = tuple(error.absolute_path), error.message
-    if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
-        instance = error.instance if isinstance(error.instance, Mapping) else {}
-        unknown = sorted((k for k in instance if k not in known), key=str)
-        path, problem = (*path, unknown[0]), "unknown key"
-    where, shown = blame(path) if blame else (source, ".".join(str(p) for p in path))
-    if error.validator != "additionalProperties" and shown.startswith(SECRET_PATHS):
-        problem = f"invalid value ({error.validator}; not shown: it may hold a secret)"
+def _describe(source: str, found: SchemaProblem, blame: Blame | None) -> str:
+    where, shown = blame(found.path) if blame else (source, ".".join(str(p) for p in found.path))
+    problem = found.problem
+    secret = found.validator not in ("additionalProperties", "required")
+    if secret and shown.startswith(SECRET_PATHS):
+        problem = f"invalid value ({found.validator}; not shown: it may hold a secret)"
     if len(problem) > 200:
         problem = problem[:200] + "..."
     return f"{where}: {shown}: {problem}" if shown else f"{where}: {problem}"

@@ -87,6 +87,12 @@ def policy(sources: Sources, raw: Mapping, services: Mapping[str, RawService]) -
     return tuple(_once_per_key(m[1:] for m in messages))
 
 
+def refused(services: Mapping[str, RawService]) -> set[str]:
+    """The services the policy refuses (an unknown discovery method, ...): not built further,
+    whose other problems would mean nothing."""
+    return {n for n, s in services.items() if any(f.error for f in service_findings(s.data))}
+
+
 def _once_per_key(warnings: Iterable[tuple[str, str, str, KeyPath]]) -> Iterator[str]:
     """A knob set in many services is one warning, naming the first and counting the others."""
     by_key: dict[tuple, list[tuple[str, str]]] = {}
@@ -114,20 +120,33 @@ def _conf_dir_services(source: str, directory: str) -> dict[str, tuple[str, Any]
             f"{source}: service_conf_dir: {folder}: cannot read: {e.strerror}"
         ) from None
     services: dict[str, tuple[str, Any]] = {}
+    problems: list[str] = []  # every file's, at once
     for file in files:
         if file.suffix not in (".json", ".yaml") or not file.is_file():
             continue  # Ruby's glob: *.{json,yaml} (so not .yml)
-        name = _name_from_file(file)
-        if name in services:
-            raise ConfigError(f"{file}: service {name!r} is also defined by {services[name][0]}")
-        services[name] = (str(file), read_document(str(file)))
+        try:
+            name, entry = _service_file(file, services)
+        except ConfigError as e:
+            problems.append(str(e))
+            continue
+        services[name] = entry
+    if problems:
+        raise ConfigError("\n".join(problems))
     return services
+
+
+def _service_file(file: Path, services: Mapping[str, tuple[str, Any]]) -> tuple[str, Any]:
+    """(service name, (file, its document)) of one service_conf_dir file."""
+    name = _name_from_file(file)
+    if name in services:
+        raise ConfigError(f"{file}: service {name!r} is also defined by {services[name][0]}")
+    return name, (str(file), read_document(str(file)))
 
 
 def _name_from_file(file: Path) -> str:
     if not re.fullmatch(schema.NAME_PATTERN, file.stem):
         raise ConfigError(
-            f"{file}: the service name from the file name must match [A-Za-z0-9_.:-]+"
+            f"{file}: the service name from the file name must be {schema.NAME_WORDS}"
         )
     return file.stem
 

@@ -23,6 +23,11 @@ class SetupError(SynapseError):
         super().__init__("; ".join(self.problems))
 
 
+class CannotCompare(SynapseError):
+    """`render --diff` could not render (ZooKeeper unreachable, ...): exit 2, as diff(1) exits
+    on trouble, since 1 means "they differ"."""
+
+
 class RegistryUnavailable(SynapseError):
     """A one-shot command could not read a service's registry (ZooKeeper unreachable, DNS
     not answering) within its timeout."""

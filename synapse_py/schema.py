@@ -67,10 +67,20 @@ _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 _SECONDS = {"type": "number", "minimum": 0}
-_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 255}
+NAME_WORDS = "letters, digits, _ . : and - only"  # NAME_PATTERN in words, for messages
+_NAME = {
+    "type": "string",
+    "pattern": NAME_PATTERN,
+    "maxLength": 255,
+    "description": f"must be {NAME_WORDS}",
+}
 _STR_LIST = {"type": "array", "items": _STR}
 _DURATION = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
-_IP = {"type": "string", "pattern": "^[0-9A-Fa-f.:]{2,45}$"}  # Envoy binds IP literals only
+_IP = {  # Envoy binds IP literals only
+    "type": "string",
+    "pattern": "^[0-9A-Fa-f.:]{2,45}$",
+    "description": "must be an IP address (Envoy binds IP literals, not names)",
+}
 _LINES = {"anyOf": [_STR, _STR_LIST]}  # Ruby examples use both `"frontend": "mode tcp"` and lists
 
 
@@ -92,7 +102,11 @@ LABEL_FILTER = _object(
     {"label": _STR, "value": _STR, "condition": {"enum": ["equals", "not-equals"]}},
     required=("label", "value", "condition"),
 )
-_PORT_STRING = {"type": "string", "pattern": "^[0-9]{1,5}$"}  # range: config.py
+_PORT_STRING = {  # range: config.py
+    "type": "string",
+    "pattern": "^[0-9]{1,5}$",
+    "description": "must be a port: digits only",
+}
 PORT_OVERRIDE = {"anyOf": [_PORT, _PORT_STRING, {"type": "null"}]}  # Ruby: digits only
 
 # other keys of a default server (e.g. `id`) are written to file_output as they are, as in Ruby
@@ -186,7 +200,12 @@ ENVOY_HEALTH_CHECK = _object(
         "timeout": _DURATION,
         "healthy_threshold": {"type": "integer", "minimum": 1, "maximum": 1000},
         "unhealthy_threshold": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "http_path": {"type": "string", "pattern": "^/[A-Za-z0-9_.~/%?=&-]*$", "maxLength": 512},
+        "http_path": {
+            "type": "string",
+            "pattern": "^/[A-Za-z0-9_.~/%?=&-]*$",
+            "maxLength": 512,
+            "description": "must start with / and hold letters, digits and _ . ~ / % ? = & - only",
+        },
     },
 )
 
@@ -238,8 +257,16 @@ STATS = _object(
         "bind_address": {"type": "string", "minLength": 1},
         "port": _PORT,
         # no `#` (HAProxy starts a comment there), quotes or backslashes (HAProxy unquotes them)
-        "uri": {"type": "string", "pattern": "^/[^\\s#\"'\\\\]*$"},
-        "auth": {"type": "string", "pattern": "^[^:\\s#\"'\\\\]+:[^\\s#\"'\\\\]+$"},
+        "uri": {
+            "type": "string",
+            "pattern": "^/[^\\s#\"'\\\\]*$",
+            "description": "must start with / and hold no spaces, #, quotes or backslashes",
+        },
+        "auth": {
+            "type": "string",
+            "pattern": "^[^:\\s#\"'\\\\]+:[^\\s#\"'\\\\]+$",
+            "description": "must be user:password, without spaces, #, quotes or backslashes",
+        },
         "show_legends": _BOOL,
         "prometheus": _BOOL,
     },
@@ -314,7 +341,10 @@ CONFIG = _object(
         "services": {
             "type": "object",
             # length and a leading ".": config_checks, with the other collisions, all at once
-            "propertyNames": {"pattern": NAME_PATTERN},
+            "propertyNames": {
+                "pattern": NAME_PATTERN,
+                "description": f"a service name is {NAME_WORDS}",
+            },
             "additionalProperties": SERVICE,
         },
         "service_conf_dir": {"type": "string", "minLength": 1},

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-UNITS = Path(__file__).resolve().parent.parent / "examples" / "systemd"
+from smartstack_common.cli import EXIT_CONFIG
+from synapse_py.generators.envoy.files import EnvoyLayout
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ROOT / "examples" / "systemd"
+DOCS = ROOT / "docs"
+SETUP_CFG = ROOT / "setup.cfg"
 DAEMONS = ("nerve-py.service", "synapse-py.service")
 PROXIES = ("haproxy-synapse.service", "envoy-synapse.service")
 HARDENING = {
@@ -20,6 +26,8 @@ HARDENING = {
     "RestrictSUIDSGID": "yes",
 }
 INSTALL_PREFIX = "/opt/smartstack-py/bin/"  # where the README installs the virtualenv
+DOCS_PREFIX = "file:/opt/smartstack-py/share/doc/smartstack-py/"  # where the wheel puts docs/*.md
+ENVOY_OUTPUT = "/var/lib/synapse-py/envoy"  # envoy.output_directory in the README's example
 
 
 def settings(unit: str) -> dict[str, list[str]]:
@@ -40,6 +48,36 @@ def test_daemon_units_notify_watchdog_reload_restart(unit):
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert s["Restart"] == ["on-failure"]
     assert s["ExecStart"][0].startswith(INSTALL_PREFIX) and "run -c" in s["ExecStart"][0]
+
+
+@pytest.mark.parametrize("unit", DAEMONS)
+def test_a_config_error_is_not_restarted(unit):
+    """Exit 2 (EXIT_CONFIG) means a bad config or folder: a restart cannot fix it."""
+    s = settings(unit)
+    assert s["RestartPreventExitStatus"] == [str(EXIT_CONFIG)]
+    # RestartPreventExitStatus= reads the main process's status only: an ExecStartPre=validate
+    # failing with 2 would be restarted; `run` validates and exits 2 itself
+    assert "ExecStartPre" not in s
+
+
+@pytest.mark.parametrize("unit", DAEMONS + PROXIES)
+def test_documentation_names_docs_the_wheel_installs(unit):
+    """`systemctl help UNIT` opens them: each file: URI is a docs/*.md that setup.cfg installs."""
+    uris = " ".join(settings(unit)["Documentation"]).split()
+    ours = [u.removeprefix(DOCS_PREFIX) for u in uris if u.startswith(DOCS_PREFIX)]
+    assert ours, uris
+    for name in ours:
+        assert (DOCS / name).is_file(), name
+    assert "share/doc/smartstack-py = docs/*.md" in " ".join(SETUP_CFG.read_text().split())
+
+
+def test_envoy_runs_the_bootstrap_synapse_writes():
+    bootstrap = EnvoyLayout(ENVOY_OUTPUT).bootstrap
+    s = settings("envoy-synapse.service")
+    assert s["Environment"] == [f"BOOTSTRAP={bootstrap}"]
+    assert s["ExecStart"][0].startswith("/usr/local/bin/envoy -c $BOOTSTRAP ")
+    readme = (UNITS / "README.md").read_text()
+    assert f'"output_directory": "{ENVOY_OUTPUT}"' in readme
 
 
 @pytest.mark.parametrize("unit", DAEMONS + PROXIES)

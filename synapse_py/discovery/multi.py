@@ -73,7 +73,10 @@ def watchers_schema(child: Mapping[str, Any], min_watchers: int = 1) -> dict[str
     return {
         "type": "object",
         "minProperties": min_watchers,
-        "propertyNames": {"pattern": WATCHER_NAME},
+        "propertyNames": {
+            "pattern": WATCHER_NAME,
+            "description": "a watcher name is letters, digits, _ : and - only (no dots)",
+        },
         "additionalProperties": child,
     }
 

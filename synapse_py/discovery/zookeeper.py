@@ -41,7 +41,7 @@ FLOOD_READS = 256  # a service with more reads outstanding is in a flood (see th
 
 ZOOKEEPER_KEYS: Mapping[str, Any] = {
     "hosts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-    "path": {"type": "string", "pattern": "^/"},
+    "path": {"type": "string", "pattern": "^/", "description": "must be absolute (start with /)"},
 }
 
 

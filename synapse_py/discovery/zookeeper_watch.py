@@ -242,26 +242,47 @@ class ServiceWatcher:
         self._pump()
 
     def _pump(self) -> None:
+        """Send what the window allows; one callback per bulk sent together, on its last read:
+        ZooKeeper answers a session's requests in order and kazoo completes them in that order,
+        so when the last is answered the others are (kazoo's callback thread then runs a
+        thousand callbacks at the initial sync of 20,000 nodes, not twenty thousand)."""
         while True:
             with self._read_lock:
-                if self._stopped or not self._to_read or self._reading >= READ_WINDOW:
+                room = READ_WINDOW - self._reading
+                if self._stopped or not self._to_read or room <= 0:
                     return
-                name = self._to_read.popleft()
-                self._reading += 1
-            try:
-                watch = _NodeWatch(self, name) if self.watches else None
-                result = self.client.get_async(f"{self.path}/{name}", watch=watch)
-            except Exception as e:  # noqa: BLE001 - reported like any failed read
-                self._done(name, None, e)
-                continue
+                names = [self._to_read.popleft() for _ in range(min(room, len(self._to_read)))]
+                self._reading += len(names)
+            sent = []
+            for name in names:
+                try:
+                    watch = _NodeWatch(self, name) if self.watches else None
+                    sent.append((name, self.client.get_async(f"{self.path}/{name}", watch=watch)))
+                except Exception as e:  # noqa: BLE001 - reported like any failed read
+                    self._done(name, None, e)
+            if sent:
+                sent[-1][1].rawlink(lambda _, bulk=sent: self._on_bulk(bulk))
+
+    def _on_bulk(self, bulk: list) -> None:
+        answered: list = []
+        waiting: list = []
+        for name, result in bulk:
+            (answered if result.ready() else waiting).append((name, result))
+        for name, result in waiting:  # not expected (see _pump): each is then waited for alone
             result.rawlink(lambda r, n=name: self._on_read(n, r))
+        for name, result in answered:
+            self._outcome(name, result)
+        self._pump()
 
     def _on_read(self, name: str, result) -> None:
+        self._outcome(name, result)
+        self._pump()
+
+    def _outcome(self, name: str, result) -> None:
         if result.successful():
             self._done(name, result.value[0], None)
         else:
             self._done(name, None, result.exception)
-        self._pump()
 
     def _done(self, name: str, data: bytes | None, error: BaseException | None) -> None:
         """Keep the outcome; publish the bulk once it is all answered (or READ_WINDOW long)."""

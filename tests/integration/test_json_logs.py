@@ -23,7 +23,7 @@ def _stop_and_check_every_line(proc) -> None:
     proc.signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     entries = _entries(proc)  # raises if any line is not JSON
-    assert entries and all({"ts", "level", "logger", "msg"} <= set(e) for e in entries)
+    assert entries and all({"ts", "level", "priority", "logger", "msg"} <= set(e) for e in entries)
 
 
 def test_nerve_json_logs(nerve, http_backend):

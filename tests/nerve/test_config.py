@@ -364,7 +364,7 @@ def test_instance_id_override(tmp_path):
     path = write(tmp_path, {"instance_id": "from-file", "services": {"web": RUBY_SERVICE}})
     assert load_config(path, instance_id="i-cli").service("web").instance_id == "i-cli"
     assert load_config(path, instance_id="").instance_id == "from-file"  # Ruby: empty is unset
-    with pytest.raises(ConfigError, match="^-i/--instance_id .*'bad name' does not match"):
+    with pytest.raises(ConfigError, match="^-i/--instance_id .*'bad name': must be letters"):
         load_config(path, instance_id="bad name")
 
 

@@ -365,3 +365,11 @@ def test_one_ip_literal_check_scope_ids_only_in_server_options():
     assert not is_ip_literal("fe80::1%eth0 x", scope_id=True) and not is_ip_literal(" ::1")
     options = "addr fe80::1%eth0 init-addr last,fe80::2%eth0"
     assert decode_node("n_1", data(haproxy_server_options=options)).haproxy_server_options
+
+
+def test_a_bad_name_is_said_in_words_not_as_a_regular_expression():
+    # today: "name must match [A-Za-z0-9_.:-]{1,255}"
+    with pytest.raises(
+        InvalidNode, match=r"^name must be 1 to 255 letters, digits, _ \. : and - only$"
+    ):
+        backend_from_dict({"host": "10.0.0.1", "port": 80, "name": "a b"})

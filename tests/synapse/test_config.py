@@ -158,7 +158,7 @@ def test_service_conf_dir_problems(tmp_path, files, expected):
         ({"services__web__discovery__hosts": ...}, "services.web.discovery", "'hosts'"),
         ({"services__web__discovery__path": ...}, "services.web.discovery", "'path'"),
         ({"services__web__discovery__hosts": []}, "services.web.discovery.hosts", "non-empty"),
-        ({"services__web__discovery__path": "nerve"}, "services.web.discovery.path", "match"),
+        ({"services__web__discovery__path": "nerve"}, "services.web.discovery.path", "absolute"),
         ({"services__web__discovery__bogus": 1}, "services.web.discovery.bogus", "unknown key"),
         ({"services__web__discovery": ...}, "services.web", "'discovery'"),
         ({"haproxy__config_file_path": ...}, "haproxy", "'config_file_path'"),
@@ -171,7 +171,7 @@ def test_service_conf_dir_problems(tmp_path, files, expected):
         ({"haproxy__stats": {"auth": "nocolon"}}, "haproxy.stats.auth", "not shown"),
         # HAProxy would read `#x` as a comment: the password would silently be "pa"
         ({"haproxy__stats": {"auth": "admin:pa#x"}}, "haproxy.stats.auth", "not shown"),
-        ({"haproxy__stats": {"uri": "/stats#x"}}, "haproxy.stats.uri", "match"),
+        ({"haproxy__stats": {"uri": "/stats#x"}}, "haproxy.stats.uri", "no spaces, #"),
         ({"haproxy__stats": {"port": 0}}, "haproxy.stats.port", "minimum"),
         ({"zk_session_timeout": 0}, "zk_session_timeout", "minimum"),
         ({"file_output": {}}, "file_output", "'output_directory'"),
@@ -222,7 +222,7 @@ def test_haproxy_flags_false_release_their_required_keys(tmp_path):
 def test_bad_service_name_is_an_error(tmp_path):
     config = changed()
     config["services"]["we b"] = {"discovery": {"method": "base"}}
-    assert "services: 'we b' does not match" in load_error(tmp_path, config)
+    assert "services: 'we b': a service name is letters, digits" in load_error(tmp_path, config)
 
 
 @pytest.mark.parametrize(
@@ -570,7 +570,10 @@ def test_validate_command_exits_2_and_prints_every_collision(tmp_path):
     first, second = proc.stderr.splitlines()
     assert first.startswith(f"synapse-py: config error: {path}: services.web: HAProxy backend ")
     assert "the backend section of services.api.haproxy.backend_name" in first
-    assert second.startswith(f"{path}: services.web.haproxy.port: listens on localhost:3213, ")
+    # every problem is a line of its own, each with the prefix
+    assert second.startswith(
+        f"synapse-py: config error: {path}: services.web.haproxy.port: listens on localhost:3213, "
+    )
     assert "as does services.api.haproxy.port on localhost:3213" in second
 
 

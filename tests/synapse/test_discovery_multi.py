@@ -270,7 +270,7 @@ def test_a_primary_in_discovery_multi_is_ignored_with_a_warning_as_ruby(tmp_path
         ({"discovery": multi_section({"method": "union", "sequential_order": []}, a=ZK)},
          "discovery.resolver.sequential_order", "unknown key for the union resolver"),
         ({"discovery": multi_section({"method": "union"}, primary={**ZK, "path": "x"})},
-         "discovery.watchers.primary.path", "does not match"),
+         "discovery.watchers.primary.path", "must be absolute"),
         ({"discovery": multi_section({"method": "union"}, primary={"method": "zookeeper"})},
          "discovery.watchers.primary", "'hosts' is a required property"),
         ({"discovery": multi_section({"method": "union"}, a={"method": "docker"})},

@@ -50,6 +50,9 @@ class Result:
     def successful(self) -> bool:
         return self._done and self.exception is None
 
+    def ready(self) -> bool:
+        return self._done
+
     def get(self, timeout=None):
         if not self._done:
             raise KazooTimeoutError("no answer")
@@ -138,6 +141,23 @@ def test_a_flood_is_read_within_the_window_and_published_in_bulks_of_that_size()
         published += drain(events)
     assert [len(e.answers) for e in published] == [READ_WINDOW, READ_WINDOW, 5]
     assert [a.name for e in published for a in e.answers] == names
+
+
+def test_a_bulk_answered_out_of_order_waits_for_each_read():
+    """kazoo completes a session's reads in order, so the bulk's one callback is on its last
+    read; were the last answered first, the others are waited for one by one, none lost."""
+    client, events = Client(), queue.Queue()
+    watcher = ServiceWatcher(SERVICE, client, events)
+    watcher.read(["a_1", "b_2", "c_3"])
+    sent = client.pending()
+    sent[2][1].answer((data(3), Stat(1)))
+    assert events.empty()
+    sent[0][1].answer((data(1), Stat(1)))
+    assert events.empty()
+    sent[1][1].answer((data(2), Stat(1)))
+    (bulk,) = drain(events)
+    assert sorted(a.name for a in bulk.answers) == ["a_1", "b_2", "c_3"]
+    assert not client.pending()
 
 
 def test_the_outcomes_of_a_bulk_are_judged_per_node_as_single_reads_are():

@@ -55,11 +55,14 @@ def build_context(
     config: HaproxyConfig,
     services: Sequence[ServicePlan],
     service_text: Callable[[ServicePlan], str] | None = None,
+    seed_comment: str | None = None,
 ) -> dict[str, Any]:
     """Everything templates/haproxy.cfg.j2 renders, with every decision already taken; each
-    service's section is `service_text(plan)` (default: rendered here)."""
+    service's section is `service_text(plan)` (default: rendered here); `seed_comment` records
+    a drawn server_order_seed in the header."""
     text = service_text or functools.partial(render_service, config)
     return {
+        "seed_comment": seed_comment,
         "socket_file_path": config.socket_file_path if config.do_socket else None,
         "global_lines": list(config.global_),
         "defaults": list(config.defaults),

@@ -46,7 +46,13 @@ from .config import Plan, ServicePlan, runtime_refusal, server_options, signatur
 from .installer import HaproxyInstaller
 from .live import LiveHaproxy
 from .members import IdTable, Server, pinned_id
-from .readback import MembershipUnknown, installed_servers, read_installed
+from .readback import (
+    SEED_COMMENT,
+    MembershipUnknown,
+    installed_seed,
+    installed_servers,
+    read_installed,
+)
 from .screen import NodeScreen
 from .servers import ordered, server_name
 
@@ -89,13 +95,15 @@ class HaproxyGenerator(GeneratorBase):
         settle_timeout: float = 10.0,
         lookup: Callable[[str], str] | None = None,
         wake: Callable[[], None] | None = None,
+        offline: bool = False,
     ):
         """`lookup(host)` resolves a hostname (tests); `wake()` is called when a background
-        re-resolve changed an address (default: apply the last membership again)."""
+        re-resolve changed an address (default: apply the last membership again). `offline`
+        (`synapse-py render`): the same config and the same rendering, but the running HAProxy
+        is neither asked nor reloaded, so only `render` is of use."""
         super().__init__(config)
         self.config: HaproxyConfig = config
-        seed = config.server_order_seed
-        self._seed = random.randrange(2000) if seed is None else seed  # as Ruby's default
+        self._seed, seed_comment = _order_seed(config)
         self.haproxy_bin = haproxy_bin or shutil.which("haproxy") or "/usr/sbin/haproxy"
         self._lock = threading.RLock()
         self._ids: dict[str, IdTable] = {}
@@ -115,7 +123,7 @@ class HaproxyGenerator(GeneratorBase):
         self._unscreened: set[str] = set()  # services planned since the node screen last ran
         self._stopping = threading.Event()
         self._last: tuple | None = None  # the last apply's arguments, to apply them again
-        self._installer = HaproxyInstaller(config, self.haproxy_bin)
+        self._installer = HaproxyInstaller(config, self.haproxy_bin, seed_comment)
         self._screen = NodeScreen(self._installer.render, self._installer.validate_text)
         self._members: dict[str, Sequence[Backend]] = {}  # last membership applied, per service
         self._waiting: set[str] = set()  # services not discovered yet, already logged
@@ -126,6 +134,7 @@ class HaproxyGenerator(GeneratorBase):
             respell=self._respell_socket,
             reapply=self._reapply,
             settle_timeout=settle_timeout,
+            offline=offline,
         )
 
     # the figures (metrics) of its parts, read by GeneratorBase.figures
@@ -325,6 +334,18 @@ class HaproxyGenerator(GeneratorBase):
             self._live.assume_installed()  # a reload by someone else loads the installed file
             self._generation += 1
             self.apply(*self._last)
+
+
+def _order_seed(config: HaproxyConfig) -> tuple[int, str | None]:
+    """(server_order_seed, the header comment recording it when drawn). Ruby draws one at each
+    start; we draw one once and keep it in haproxy.cfg, so a restart does not reshuffle the
+    file and `render` prints the order the daemon installed."""
+    if config.server_order_seed is not None:
+        return config.server_order_seed, None
+    seed = installed_seed(read_installed(config.config_file_path))
+    if seed is None:
+        seed = random.randrange(2000)  # Ruby's rand(2000)
+    return seed, f"{SEED_COMMENT} {seed}"
 
 
 @functools.lru_cache(maxsize=256)

@@ -43,10 +43,11 @@ BACKGROUND_INTERVAL = 1.0
 class HaproxyInstaller:
     """Renders, validates and installs haproxy.cfg; counts what it did."""
 
-    def __init__(self, config: HaproxyConfig, haproxy_bin: str):
+    def __init__(self, config: HaproxyConfig, haproxy_bin: str, seed_comment: str | None = None):
         self._sections: dict[str, tuple[ServiceConfig, tuple[Server, ...], str]] = {}
         self.config = config  # the generator replaces it when the socket path is respelled
         self.haproxy_bin = haproxy_bin
+        self.seed_comment = seed_comment  # the header line of a drawn server_order_seed
         self.renders = 0
         self.installs = 0
         self.failed_validations = 0
@@ -74,7 +75,8 @@ class HaproxyInstaller:
         """The whole file; a service's section is rendered again only when its config or its
         servers changed (the cost of a change does not grow with the services)."""
         self.renders += 1
-        return render_haproxy(build_context(self.config, planned, self._service_text))
+        context = build_context(self.config, planned, self._service_text, self.seed_comment)
+        return render_haproxy(context)
 
     def _service_text(self, plan: ServicePlan) -> str:
         svc, servers = plan

@@ -45,7 +45,9 @@ class LiveHaproxy:
         respell: Callable[[], None],
         reapply: Callable[[], None],
         settle_timeout: float = 10.0,
+        offline: bool = False,
     ):
+        """`offline`: no HAProxy is asked, reloaded or watched (`synapse-py render`)."""
         self.settle_timeout = settle_timeout
         self.runtime_commands = 0
         self.live: Plan | None = None  # what the running HAProxy holds; None: unknown
@@ -60,10 +62,10 @@ class LiveHaproxy:
         self._reloading: Plan | None = None  # the file a running reload loads
         self._worker_pid: str | None = None
         self._new_pid: str | None = None
-        path = config.socket_file_path if config.do_socket else None
+        path = config.socket_file_path if config.do_socket and not offline else None
         self.socket = HaproxySocket(path) if path else None
         self._drainer = Drainer(self.socket, lock, config.drain_timeout) if self.socket else None
-        self._reloader = self._make_reloader()
+        self._reloader = None if offline else self._make_reloader()
         self._monitor = self._make_monitor(reapply)
 
     @property

@@ -20,6 +20,8 @@ from ...proxy.haproxy_socket import CommandFailed, HaproxySocket, HaproxySocketE
 from .members import Server, structure_of
 
 log = logging.getLogger(__name__)
+# the header line that records a drawn seed, so a restart and `render` shuffle the same way
+SEED_COMMENT = "# server_order_seed (drawn, kept across restarts):"
 
 
 class MembershipUnknown(Exception):
@@ -111,8 +113,19 @@ def read_installed(path: str | None) -> str:
 
 
 def skeleton(text: str) -> list[str]:
-    """haproxy.cfg without its server lines: what a restart must find unchanged to adopt."""
-    return [line for line in text.splitlines() if line.split()[:1] != ["server"]]
+    """haproxy.cfg without its server lines and comments: what a restart must find unchanged
+    to adopt (a file written before the seed comment existed is adopted all the same)."""
+    lines = text.splitlines()
+    return [line for line in lines if line.split()[:1] != ["server"] and line[:1] != "#"]
+
+
+_SEED = re.compile(rf"^{re.escape(SEED_COMMENT)} ([0-9]+)$", re.MULTILINE)
+
+
+def installed_seed(text: str) -> int | None:
+    """The drawn server_order_seed the installed file records (templates/haproxy.cfg.j2)."""
+    match = _SEED.search(text)
+    return int(match.group(1)) if match else None
 
 
 def adopted(

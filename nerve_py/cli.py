@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 
 import click
 
@@ -143,8 +144,8 @@ def main(ctx, config_path, overlay, instance_id, check_config, log_level, log_fo
 
     Exit codes: 0 success; 1 a runtime failure (a failing check, ZooKeeper refused the
     credential); 2 a bad config, named by file and key path, an unknown service, or a state_dir
-    or heartbeat_path folder nerve-py cannot write (every problem listed). Every key:
-    docs/nerve.md.
+    or heartbeat_path folder nerve-py cannot write (every problem listed); 3 `status`: nerve-py
+    is not running. Every key: docs/nerve.md.
     """
     ctx.obj = ConfigArgs(config_path, overlay, instance_id)
     if ctx.invoked_subcommand is not None:
@@ -199,12 +200,36 @@ def check(ctx, config_path, overlay, instance_id, service: str | None) -> None:
 
 @main.command()
 @config_options
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document, version 1: daemon {running, pid, updated}, services {NAME: "
+    "{health, maintenance, node, node_state, checks [{name, ok, up, reason}]}}.",
+)
+@click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds to wait for each ZooKeeper ensemble before its nodes are shown as unknown.",
+)
 @click.pass_context
-def status(ctx, config_path, overlay, instance_id) -> None:
-    """Show each service: health, maintenance and its ZooKeeper node."""
+def status(ctx, config_path, overlay, instance_id, as_json: bool, timeout: float) -> None:
+    """Show each service: health, maintenance and its ZooKeeper node; with --json its checks.
+
+    Health and checks come from the running daemon (its <state_dir>/status.json); whether
+    each node exists, from ZooKeeper (a slow ensemble is named on stderr after 0.5 s).
+
+    Exit codes: 0 the daemon runs and every node could be looked up; 3 nerve-py is not
+    running; 1 it runs but a ZooKeeper ensemble did not answer within --timeout; 2 a bad
+    config.
+    """
     from .commands import show_status
 
-    show_status(_load(_args(ctx, config_path, overlay, instance_id)), click.echo)
+    config = _load(_args(ctx, config_path, overlay, instance_id))
+    say = partial(click.echo, err=True)
+    sys.exit(show_status(config, timeout, as_json, click.echo, say))
 
 
 @main.command()

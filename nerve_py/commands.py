@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Iterator
 
-from kazoo.client import KazooClient
-
-from smartstack_common.cli import Echo, print_table
+from smartstack_common.cli import EXIT_NOT_RUNNING, EXIT_RUNTIME, Echo, print_table
 
 from .checks import build_checks, run_check
 from .config import NerveConfig
 from .errors import UnknownService
 from .state import StateDir
-
-STALE_AFTER = 10.0  # seconds; the daemon rewrites its status file at least every 3 s
+from .status import print_status, status_document
 
 
 def _services(config: NerveConfig, name: str | None):
@@ -38,67 +35,20 @@ def run_checks_once(config: NerveConfig, name: str | None, echo: Echo) -> bool:
     return all_ok
 
 
-def show_status(config: NerveConfig, echo: Echo) -> None:
-    """Health and maintenance from the running daemon's status file, the node from ZooKeeper."""
-    state = StateDir(config.state_dir)
-    status = state.read_status()
-    fresh = time.time() - status.get("updated", 0) < STALE_AFTER
-    running = status.get("services", {}) if fresh else {}
-    if not fresh:
-        echo(f"nerve-py is not running (no fresh status in {state.status_path})")
-    rows = []
-    ensembles = _Ensembles(config)
-    try:
-        for svc in config.services:
-            st = running.get(svc.name, {})
-            health = "unknown" if not st else ("up" if st.get("healthy") else "down")
-            maint = "yes" if state.in_maintenance(svc.name) else "no"
-            rows.append((svc.name, health, maint, ensembles.node_state(svc, st.get("node"))))
-    finally:
-        ensembles.close()
-    print_table(("SERVICE", "HEALTH", "MAINT", "NODE"), rows, echo)
-
-
-class _Ensembles:
-    """One short-lived client per ensemble, shared by every service that uses it."""
-
-    def __init__(self, config: NerveConfig):
-        self.config = config
-        self._clients: dict[str, KazooClient | Exception] = {}
-
-    def node_state(self, svc, node: str | None) -> str:
-        if not node:
-            return "-"
-        try:
-            client = self._client(svc.ensemble)
-            return node if client.exists(node) else f"{node} (missing)"
-        except Exception as e:  # noqa: BLE001 - status must print something for every service
-            return f"{node} (ZooKeeper unreachable: {type(e).__name__})"
-
-    def _client(self, ensemble: str) -> KazooClient:
-        if ensemble not in self._clients:
-            client = KazooClient(
-                hosts=ensemble,
-                timeout=self.config.zk_session_timeout,
-                **self.config.zk_security.client_options(),
-            )
-            try:
-                client.start(timeout=5)
-                self._clients[ensemble] = client
-            except Exception as e:  # noqa: BLE001 - remembered: one timeout per ensemble
-                client.stop()
-                client.close()
-                self._clients[ensemble] = e
-        found = self._clients[ensemble]
-        if isinstance(found, Exception):
-            raise found
-        return found
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            if isinstance(client, KazooClient):
-                client.stop()
-                client.close()
+def show_status(config: NerveConfig, timeout: float, as_json: bool, echo: Echo, say: Echo) -> int:
+    """Print the status (a table, or the JSON document); the exit code: EXIT_NOT_RUNNING if
+    the daemon is not running, EXIT_RUNTIME if a node's state could not be read, else 0."""
+    daemon, doc = status_document(config, timeout, say)
+    if not daemon.running:
+        say(daemon.why)
+    if as_json:
+        echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print_status(doc, echo)
+    if not daemon.running:
+        return EXIT_NOT_RUNNING
+    unknown = any(s["node_state"] == "unknown" for s in doc["services"].values())
+    return EXIT_RUNTIME if unknown else 0
 
 
 def set_maintenance(config: NerveConfig, name: str | None, on: bool) -> Iterator[str]:

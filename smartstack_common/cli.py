@@ -16,6 +16,8 @@ import click
 
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
+#: `status`: the daemon is not running (LSB's code for `status` of a stopped program)
+EXIT_NOT_RUNNING = 3
 
 Echo = Callable[[str], Any]
 #: (error class, exit code) pairs; the first class an error is an instance of wins

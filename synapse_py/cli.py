@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import NamedTuple
 
 import click
@@ -99,7 +100,8 @@ def main(
     SIGTERM/SIGINT exit and leave HAProxy and Envoy running.
 
     Exit codes: 0 success; 1 a runtime failure (ZooKeeper or the admin socket unreachable); 2 a
-    bad config or a missing folder, named by file and key path. Every key: docs/synapse.md.
+    bad config or a missing folder, named by file and key path; 3 `status`: synapse-py is not
+    running. Every key: docs/synapse.md.
     """
     if ctx.invoked_subcommand is None:
         if not config_path:
@@ -194,11 +196,27 @@ def render(config_path: str | None, overlay_path: str | None, timeout: float, di
 @main.command()
 @CONFIG_OPTION
 @OVERLAY_OPTION
-def status(config_path: str | None, overlay_path: str | None) -> None:
-    """For each service: its backends and their state in HAProxy (from the admin socket)."""
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document, version 1: daemon {running, pid, updated}, services {NAME: "
+    "{haproxy, backends [{server, address, weight, admin, health, kept}]}}; kept is null (live) "
+    "or {reason, since, age_seconds}.",
+)
+def status(config_path: str | None, overlay_path: str | None, as_json: bool) -> None:
+    """For each service: its servers and their state in HAProxy (from the admin socket), and
+    whether each is live or kept by synapse-py (use_previous_backends, a mass-expiry hold, the
+    state file) and for how long (from the daemon's status_file_path).
+
+    Exit codes: 0 synapse-py runs; 3 synapse-py is not running (HAProxy's servers are still
+    shown); 1 the admin socket cannot be read; 2 a bad config, no socket_file_path, or no
+    status_file_path (by default synapse-py-status.json beside haproxy.config_file_path).
+    """
     from .commands import show_status
 
-    show_status(_load(_files(config_path, overlay_path)), click.echo)
+    config = _load(_files(config_path, overlay_path))
+    sys.exit(show_status(config, as_json, click.echo, partial(click.echo, err=True)))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ They raise synapse_py.errors' exceptions; cli.py alone turns those into exit cod
 from __future__ import annotations
 
 import difflib
+import json
 import queue
 from pathlib import Path
 
-from smartstack_common.cli import Echo, print_table
+from smartstack_common.cli import EXIT_NOT_RUNNING, Echo
 
 from .backend import Backend
 from .config import HaproxyConfig, ServiceConfig, SynapseConfig
@@ -20,6 +21,7 @@ from .generators.haproxy.generator import HaproxyGenerator
 from .generators.haproxy.readback import read_installed
 from .proxy.haproxy_socket import HaproxySocket, HaproxySocketError
 from .registry_config import RegistryConfigs
+from .status import print_status, status_document, status_path
 
 
 def read_membership(
@@ -87,31 +89,27 @@ def diff_installed(config: SynapseConfig, rendered: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def show_status(config: SynapseConfig, echo: Echo) -> None:
-    """Print each service's servers as HAProxy holds them (read from its admin socket)."""
+def show_status(config: SynapseConfig, as_json: bool, echo: Echo, say: Echo) -> int:
+    """Print each service's servers as HAProxy holds them (its admin socket), marked live or
+    kept (from the daemon's status file); a table or the JSON document. The exit code:
+    EXIT_NOT_RUNNING when synapse-py is not running (HAProxy may still serve), else 0."""
     hap = config.haproxy
     if hap is None or not hap.socket_file_path:
         raise ConfigError(
             f"{config.source}: haproxy.socket_file_path: not set, so there is no HAProxy admin "
             "socket to read"
         )
-    sock = HaproxySocket(hap.socket_file_path)
-    rows = []
+    status_path(config)  # a config error before any socket is touched
     try:
-        for svc in config.services:
-            rows += _service_rows(svc, sock)
+        daemon, doc = status_document(config, HaproxySocket(hap.socket_file_path))
     except HaproxySocketError as e:
         raise ProxyUnavailable(
             f"cannot read HAProxy admin socket {hap.socket_file_path}: {e}"
         ) from e
-    print_table(("SERVICE", "SERVER", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH"), rows, echo)
-
-
-def _service_rows(svc: ServiceConfig, sock: HaproxySocket) -> list[tuple]:
-    if svc.haproxy.disabled:
-        return [(svc.name, "-", "(haproxy disabled)", "", "", "")]
-    out = []
-    for r in sock.show_servers_state(svc.backend_name):
-        health = "UP" if r.running else "DOWN"
-        out.append((svc.name, r.server, f"{r.addr}:{r.port}", r.weight, r.state, health))
-    return out or [(svc.name, "-", "(no backends)", "", "", "")]
+    if not daemon.running:
+        say(daemon.why)
+    if as_json:
+        echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print_status(doc, echo)
+    return 0 if daemon.running else EXIT_NOT_RUNNING

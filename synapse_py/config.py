@@ -194,6 +194,8 @@ class SynapseConfig:
     wait_startup: float = 10.0  # the first apply waits this long at most for every service
     state_file_path: str | None = None  # top level, or Ruby's haproxy.state_file_path
     state_file_ttl: float = 86400.0
+    # where the daemon publishes its status for `synapse-py status` (None: nowhere)
+    status_file_path: str | None = None
     source: str = ""  # the file it was read from, for messages
     overlay: str | None = None  # the --config-overlay file merged over it
     zk_security: ZkSecurity = field(default_factory=ZkSecurity)
@@ -244,6 +246,7 @@ def load_config(
         wait_max=float(raw.get("wait", {}).get("max", 0.25)),
         wait_startup=float(raw.get("wait", {}).get("startup", 10.0)),
         **(_collect(found, _state_file, sources.main, raw) or {}),
+        status_file_path=_status_file(raw),
         source=sources.main,
         overlay=sources.overlay,
         zk_security=security,
@@ -296,6 +299,17 @@ def _portless_binds(config: SynapseConfig, services: Mapping[str, RawService]) -
                 f"{raw.source}: {raw.prefix}haproxy.port: null binds to {address!r} without a"
                 " port, which HAProxy refuses; use a unix@/abns@/fd@ bind_address or a port"
             )
+
+
+STATUS_FILE_NAME = "synapse-py-status.json"
+
+
+def _status_file(raw: Mapping) -> str | None:
+    """`status_file_path`, else a file beside haproxy.cfg (a folder synapse-py writes in)."""
+    if "status_file_path" in raw:
+        return str(raw["status_file_path"])
+    cfg = raw.get("haproxy", {}).get("config_file_path")
+    return str(Path(cfg).parent / STATUS_FILE_NAME) if cfg else None
 
 
 def _state_file(source: str, raw: Mapping) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from .config import ConfigError, SynapseConfig, load_config
 from .generators import Generator, generators
 from .metrics import SynapseCollector
 from .reconciler import Reconciler, Reconfigure
+from .status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,10 @@ def _output_locations(config: SynapseConfig) -> list[tuple[str, str]]:
         location for name, section in generator_sections(config).items()
         for location in registry[name].owned(section)
     ]  # fmt: skip
-    if config.state_file_path:
-        path = Path(config.state_file_path)
-        found.append((str(path.parent), path.name))
+    for written in (config.state_file_path, config.status_file_path):
+        if written:
+            path = Path(written)
+            found.append((str(path.parent), path.name))
     return found
 
 
@@ -105,6 +107,8 @@ class SynapseDaemon:
         self.metrics = MetricsServer(config.metrics, self.registry) if config.metrics else None
         self._stop = threading.Event()
         self._reload = threading.Event()
+        path = config.status_file_path  # read at start only, as the metrics bind
+        self.status = StatusPublisher(path, self.reconciler.kept) if path else None
 
     def run(self) -> None:
         """Block until SIGTERM/SIGINT; raises MetricsUnavailable if the endpoint cannot listen."""
@@ -112,7 +116,7 @@ class SynapseDaemon:
         if self.metrics:
             self.metrics.start()
         self._remove_stale_temps()
-        self.reconciler.start(seed=self._last_known())
+        self.reconciler.start(*self._last_known())
         log.info("synapse-py running %d service(s)", len(self.config.services))
         self.notifier.ready(f"running {len(self.config.services)} service(s)")
         try:
@@ -133,6 +137,8 @@ class SynapseDaemon:
                 self.reload()
                 self.notifier.ready(f"running {len(self.config.services)} service(s)")
             self.notifier.watchdog(healthy=self.reconciler.alive)
+            if self.status is not None:
+                self.status.tick()
 
     def _remove_stale_temps(self) -> None:
         """A synapse-py killed mid-write leaves a hidden temp file; nothing else writes there."""
@@ -140,14 +146,15 @@ class SynapseDaemon:
             for name in remove_stale_temps(folder, target):
                 log.info("removed a temp file left by an earlier run: %s/%s", folder, name)
 
-    def _last_known(self) -> dict:
+    def _last_known(self) -> tuple[dict, float]:
+        """The state file's membership and when it was saved."""
         path = self.config.state_file_path
         if not path:
-            return {}
-        seed = state_file.load(path, self.config.state_file_ttl)
+            return {}, 0.0
+        seed, saved_at = state_file.load_saved(path, self.config.state_file_ttl)
         if seed:
             log.info("serving the last known membership from %s until ZooKeeper answers", path)
-        return seed
+        return seed, saved_at
 
     def reload(self) -> None:
         """Re-read the config file and hand it to the reconciler; a bad file changes nothing."""
@@ -160,6 +167,8 @@ class SynapseDaemon:
             log.warning("%s", warning)  # each warning once, not at every reload
         if new.metrics != self.config.metrics:
             log.warning("metrics: a changed bind or port takes effect on restart")
+        if new.status_file_path != self.config.status_file_path:
+            log.warning("status_file_path: a change takes effect on restart")
         for key in self.reconciler.context.restart_only_changes(new):
             log.warning("%s changed: takes effect on restart (ZooKeeper keeps the old one)", key)
         self.config = new

@@ -30,6 +30,7 @@ from .config import ServiceConfig, SynapseConfig
 from .desired import ExpiryGuard, desired_backends, served_defaults
 from .discovery import Discovery, DiscoveryContext, ServiceData, Touched, methods
 from .generators import Generator
+from .kept import KeptBackends
 from .registry_config import RegistryConfigs
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Reconciler:
         self.last_applied_at = 0.0  # wall-clock time of the last apply every generator took
         self._apply_failures = 0  # generator writes that failed (retried)
         self.guards: dict[str, ExpiryGuard] = {}
+        self.kept = KeptBackends()  # served but not listed now, for `synapse-py status`
         self.registry_configs = RegistryConfigs()  # services' znode data as haproxy config
         self._retry_at: float | None = None
         self._state: state_file.StateWriter | None = None  # writes the state file
@@ -81,10 +83,14 @@ class Reconciler:
         self.idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
-    def start(self, seed: Mapping[str, Sequence[Backend]] | None = None) -> None:
-        """Apply the last known membership (state file) at once, then follow discovery."""
+    def start(
+        self, seed: Mapping[str, Sequence[Backend]] | None = None, seed_saved_at: float = 0.0
+    ) -> None:
+        """Apply the last known membership (state file, saved at `seed_saved_at`) at once, then
+        follow discovery."""
         for name, backends in (seed or {}).items():
             self.membership[name] = tuple(backends)
+        self.kept.seeded(seed or {}, seed_saved_at or time.time())
         self._configure(self.config)
         self._dirty.update(s.name for s in self.config.services)
         self._refresh()
@@ -265,7 +271,11 @@ class Reconciler:
         previous = self.membership.get(svc.name)
         discovered = self.discoveries[svc.name].backends()
         guard = self.guards.get(svc.name)
-        return desired_backends(svc, discovered, previous, guard, time.monotonic())
+        now = time.monotonic()
+        new = desired_backends(svc, discovered, previous, guard, now)
+        began = None if guard is None or guard.since is None else time.time() - (now - guard.since)
+        self.kept.update(svc, discovered, new, began)
+        return new
 
     def _apply(self) -> None:
         services = tuple(self.registry_configs.effective(s) for s in self.config.services)
@@ -346,6 +356,7 @@ class Reconciler:
                 self.membership[name] = served_defaults(svc)
         self._dirty &= set(wanted)
         self.guards = {n: self._guard(s) for n, s in wanted.items()}
+        self.kept.retain(wanted)
 
     def _guard(self, svc: ServiceConfig) -> ExpiryGuard:
         """The service's guard, kept (with a hold in progress) while its config is unchanged."""

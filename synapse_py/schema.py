@@ -354,6 +354,7 @@ CONFIG = _object(
         "zk_session_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
         "state_file_path": {"type": "string", "minLength": 1},
         "state_file_ttl": {"type": "number", "exclusiveMinimum": 0},
+        "status_file_path": {"type": "string", "minLength": 1},
         "zk_auth": AUTH_SCHEMA,
         "zk_tls": TLS_SCHEMA,
         "metrics": METRICS_SCHEMA,

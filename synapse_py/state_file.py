@@ -81,16 +81,24 @@ class StateWriter:
 
 def load(path: str, ttl: float, now: float | None = None) -> dict[str, list[Backend]]:
     """The saved membership, or {} if the file is missing, corrupt or older than `ttl` seconds."""
+    return load_saved(path, ttl, now)[0]
+
+
+def load_saved(
+    path: str, ttl: float, now: float | None = None
+) -> tuple[dict[str, list[Backend]], float]:
+    """`load`'s membership and when it was saved (0.0 with no membership)."""
     try:
         with open(path, encoding="utf-8") as f:
             document = json.load(f)
         services = _fresh_services(document, ttl, time.time() if now is None else now)
     except FileNotFoundError:
-        return {}
+        return {}, 0.0
     except (OSError, ValueError, RecursionError) as e:
         log.warning("state file %s ignored: %s", path, str(e)[:200])
-        return {}
-    return {name: _valid_backends(path, name, entries) for name, entries in services.items()}
+        return {}, 0.0
+    found = {name: _valid_backends(path, name, entries) for name, entries in services.items()}
+    return found, float(document["saved_at"])
 
 
 def _fresh_services(document: object, ttl: float, now: float) -> dict[str, list]:

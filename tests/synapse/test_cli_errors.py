@@ -147,9 +147,21 @@ def test_status_without_an_admin_socket_is_a_config_error(tmp_path):
     ]
 
 
+def test_status_without_a_status_file_path_is_a_config_error(tmp_path):
+    """Nothing says where the daemon publishes its status: no status_file_path, and no
+    haproxy.config_file_path to put it beside."""
+    config = write_config(tmp_path, socket_file_path=str(tmp_path / "admin.sock"))
+    lines = assert_clean_exit(invoke("status", "-c", config), 2)
+    assert lines == [
+        f"synapse-py: config error: {config}: status_file_path: not set (nor "
+        "haproxy.config_file_path), so there is no status file to read"
+    ]
+
+
 def test_status_with_no_haproxy_answering_is_one_line_and_exit_1(tmp_path):
     socket = tmp_path / "admin.sock"  # no HAProxy: the socket does not exist
-    config = write_config(tmp_path, socket_file_path=str(socket))
+    cfg = str(tmp_path / "haproxy.cfg")  # the status file goes beside it
+    config = write_config(tmp_path, socket_file_path=str(socket), config_file_path=cfg)
     lines = assert_clean_exit(invoke("status", "-c", config), 1)
     assert len(lines) == 1
     assert lines[0].startswith(f"synapse-py: cannot read HAProxy admin socket {socket}: ")

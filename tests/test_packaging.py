@@ -65,10 +65,12 @@ def installed(built, tmp_path_factory) -> Path:
     purelib = Path(
         sysconfig.get_path("purelib", vars={"base": str(env), "platbase": str(env)})
     )  # the new virtualenv's site-packages (same Python version as this one)
-    (purelib / "shared-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
     python = env / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
           "--no-index", "--no-compile", str(built)])  # fmt: skip
+    # only now: were this virtualenv's site-packages visible to pip, a smartstack-py installed
+    # there (`make test` installs one) would be "already satisfied" and the wheel not installed
+    (purelib / "shared-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
     where = _run([str(python), "-c", "import synapse_py; print(synapse_py.__file__)"]).stdout
     assert where.startswith(str(env)), f"the installed copy is not the one imported: {where}"
     return env / "bin"

@@ -84,9 +84,15 @@ def test_nerve_status_names_an_unreachable_zookeeper_and_gives_up(
     never answers (a SIGSTOPped ZooKeeper). The daemon itself uses a working one: a daemon
     that lost ZooKeeper soon claims no node, so nothing would be asked."""
     port = http_backend().port
-    nerve.write(nerve.service("web", port))
+    daemon_cfg = str(nerve.write(nerve.service("web", port)))
     proc = nerve.start()
     one_child(zk, nerve.path("web"))
+
+    def claimed() -> bool:  # the daemon's status file, written after the node, says so too
+        r = nerve_cli("status", "--json", "-c", daemon_cfg)
+        return r.returncode == 0 and as_json(r)["services"]["web"]["node_state"] == "present"
+
+    wait_for(claimed, 10, message="the daemon's status file names its node")
     ens = ZooKeeperEnsemble(tmp_path / "status-zk", size=1)
     ens.start()
     nerve.zk_hosts, nerve.config_path = ens.hosts, tmp_path / "status-view.json"
